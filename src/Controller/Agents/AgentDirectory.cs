@@ -1,0 +1,51 @@
+using System.Collections.Concurrent;
+using Grpc.Net.Client;
+using SolarCsi.Agent.V1;
+using SolarCsi.Core.Errors;
+using SolarCsi.Core.Hosting;
+using AgentClient = SolarCsi.Agent.V1.Agent.AgentClient;
+
+namespace SolarCsi.Controller.Agents;
+
+/// <summary>
+/// The agents that announced themselves, in memory only: after a controller restart the map refills within one
+/// heartbeat. An agent silent for longer than the timeout is treated as unavailable, never as gone.
+/// </summary>
+public sealed class AgentDirectory(TimeProvider clock, TimeSpan timeout) : IDisposable
+{
+    private readonly ConcurrentDictionary<string, AgentState> _agents = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
+
+    public void Record(AgentAnnouncement a)
+    {
+        if (_agents.TryGetValue(a.NodeId, out var previous) && previous.Endpoint != a.Endpoint &&
+            _channels.TryRemove(previous.Endpoint, out var stale))
+            stale.Dispose();
+        _agents[a.NodeId] = new AgentState(a.NodeId, a.Endpoint, a.Pools.ToArray(), new Dictionary<string, string>(a.Topology), clock.GetUtcNow());
+    }
+
+    public bool IsKnown(string nodeId) => _agents.ContainsKey(nodeId);
+
+    public IReadOnlyList<AgentState> Live()
+    {
+        var now = clock.GetUtcNow();
+        return _agents.Values.Where(a => now - a.LastSeen <= timeout).OrderBy(a => a.NodeId, StringComparer.Ordinal).ToArray();
+    }
+
+    public AgentClient ClientFor(string nodeId)
+    {
+        if (!_agents.TryGetValue(nodeId, out var state))
+            throw CsiErrors.Unavailable($"node {nodeId} has not announced itself to the controller");
+        if (clock.GetUtcNow() - state.LastSeen > timeout)
+            throw CsiErrors.Unavailable($"node {nodeId} has not been heard from for {(clock.GetUtcNow() - state.LastSeen).TotalSeconds:0} s");
+        return ClientFor(state);
+    }
+
+    public AgentClient ClientFor(AgentState state) =>
+        new(_channels.GetOrAdd(state.Endpoint, e => GrpcChannels.Create(GrpcEndpoint.Parse(e))));
+
+    public void Dispose()
+    {
+        foreach (var channel in _channels.Values) channel.Dispose();
+    }
+}

@@ -1,0 +1,59 @@
+using Grpc.Core;
+using SolarCsi.Agent.V1;
+using SolarCsi.Core.Errors;
+using SolarCsi.Core.Ids;
+
+namespace SolarCsi.Controller.Agents;
+
+/// <summary>Questions answered by asking the agents, since the controller keeps no database.</summary>
+public sealed class Inventory(AgentDirectory directory)
+{
+    public static readonly TimeSpan ShortCall = TimeSpan.FromSeconds(30);
+    public static readonly TimeSpan LongCall = TimeSpan.FromMinutes(30);
+
+    public static DateTime Deadline(TimeSpan span) => DateTime.UtcNow.Add(span);
+
+    public async Task<VolumeInfo?> FindVolumeByNameAsync(string name, CancellationToken ct)
+    {
+        foreach (var agent in directory.Live())
+        {
+            var found = await directory.ClientFor(agent).FindVolumeByNameAsync(new FindVolumeByNameRequest { Name = name },
+                deadline: Deadline(ShortCall), cancellationToken: ct);
+            if (found.Found) return found.Volume;
+        }
+        return null;
+    }
+
+    /// <summary>The volume, or NOT_FOUND; UNAVAILABLE when its node cannot be asked.</summary>
+    public async Task<VolumeInfo> GetVolumeAsync(StorageId id, CancellationToken ct)
+    {
+        if (!directory.IsKnown(id.Node)) throw CsiErrors.NotFound($"volume {id}: node {id.Node} is unknown to the controller");
+        return await directory.ClientFor(id.Node).GetVolumeAsync(new GetVolumeRequest { VolumeId = id.ToString() },
+            deadline: Deadline(ShortCall), cancellationToken: ct);
+    }
+
+    public async Task<IReadOnlyList<VolumeInfo>> AllVolumesAsync(CancellationToken ct)
+    {
+        var all = new List<VolumeInfo>();
+        foreach (var agent in directory.Live())
+            all.AddRange((await directory.ClientFor(agent).ListVolumesAsync(new ListVolumesRequest(), deadline: Deadline(ShortCall), cancellationToken: ct)).Volumes);
+        return all;
+    }
+
+    public async Task<IReadOnlyList<SnapshotInfo>> AllSnapshotsAsync(CancellationToken ct)
+    {
+        var all = new List<SnapshotInfo>();
+        foreach (var agent in directory.Live())
+            all.AddRange((await directory.ClientFor(agent).ListSnapshotsAsync(new ListSnapshotsRequest(), deadline: Deadline(ShortCall), cancellationToken: ct)).Snapshots);
+        return all;
+    }
+
+    public async Task<SnapshotInfo> GetSnapshotAsync(StorageId id, CancellationToken ct)
+    {
+        if (!directory.IsKnown(id.Node)) throw CsiErrors.NotFound($"snapshot {id}: node {id.Node} is unknown to the controller");
+        var snapshots = await directory.ClientFor(id.Node).ListSnapshotsAsync(new ListSnapshotsRequest(), deadline: Deadline(ShortCall), cancellationToken: ct);
+        return snapshots.Snapshots.FirstOrDefault(s => s.SnapshotId == id.ToString()) ?? throw CsiErrors.NotFound($"snapshot {id} not found");
+    }
+
+    public static bool IsNotFound(RpcException e) => e.StatusCode == StatusCode.NotFound;
+}

@@ -1,0 +1,276 @@
+using Csi.V1;
+using Grpc.Core;
+using A = SolarCsi.Agent.V1;
+using SolarCsi.Controller.Agents;
+using SolarCsi.Controller.Placement;
+using SolarCsi.Core.Concurrency;
+using SolarCsi.Core.Errors;
+using SolarCsi.Core.Ids;
+using SolarCsi.Core.Validation;
+using ControllerBase = Csi.V1.Controller.ControllerBase;
+using CapType = Csi.V1.ControllerServiceCapability.Types.RPC.Types.Type;
+
+namespace SolarCsi.Controller.Csi;
+
+/// <summary>
+/// CSI Controller: validates, takes the in-flight slot for the name or id, and routes to the agent that the
+/// volume id names. Agents answer with CSI status codes, which pass through unchanged.
+/// </summary>
+public sealed class ControllerService(AgentDirectory directory, Inventory inventory, InFlightTracker inFlight) : ControllerBase
+{
+    private static readonly CapabilityRules Rules = CapabilityRules.LocalFile;
+
+    public static readonly CapType[] Capabilities =
+    [
+        CapType.CreateDeleteVolume, CapType.PublishUnpublishVolume, CapType.ListVolumes, CapType.GetCapacity,
+        CapType.CreateDeleteSnapshot, CapType.ListSnapshots, CapType.CloneVolume, CapType.PublishReadonly,
+        CapType.ExpandVolume, CapType.ListVolumesPublishedNodes, CapType.GetVolume, CapType.SingleNodeMultiWriter,
+    ];
+
+    // Storage work runs to completion even when the caller gives up; the CO retries and finds it done.
+    private static CancellationToken Work => CancellationToken.None;
+
+    public override async Task<CreateVolumeResponse> CreateVolume(CreateVolumeRequest request, ServerCallContext context)
+    {
+        var name = NameRules.RequireCsiName(request.Name);
+        CapabilityRules.RequireWellFormed(request.VolumeCapabilities);
+        Rules.RequireSupported(request.VolumeCapabilities);
+        var parameters = VolumeParameters.Parse(request.Parameters);
+        var (source, sourceId) = ContentSourceOf(request.VolumeContentSource);
+        using var slot = inFlight.Acquire("name:" + name, "CreateVolume");
+
+        var sourceBytes = 0L;
+        if (sourceId is not null)
+        {
+            sourceBytes = sourceId.IsSnapshot
+                ? (await inventory.GetSnapshotAsync(sourceId, Work)).SizeBytes
+                : (await inventory.GetVolumeAsync(sourceId, Work)).CapacityBytes;
+            if (sourceId.Media != parameters.Media || sourceId.Pool != parameters.Pool)
+                throw CsiErrors.InvalidArgument($"content source {sourceId} is in {sourceId.Media} pool '{sourceId.Pool}', not the requested {parameters.Media} pool '{parameters.Pool}'");
+        }
+        var bytes = CapacityRules.Resolve(request.CapacityRange, sourceBytes);
+
+        if (await inventory.FindVolumeByNameAsync(name, Work) is { } existing)
+        {
+            var sameSource = (existing.ContentSource?.SnapshotId ?? "") == (source?.SnapshotId ?? "") &&
+                             (existing.ContentSource?.VolumeId ?? "") == (source?.VolumeId ?? "");
+            var sameParameters = parameters.Canonical().All(kv => existing.Parameters.TryGetValue(kv.Key, out var v) && v == kv.Value);
+            if (!CapacityRules.Satisfies(existing.CapacityBytes, request.CapacityRange) || !sameSource || !sameParameters)
+                throw CsiErrors.AlreadyExists($"volume '{name}' exists ({existing.VolumeId}) with a different size, source or parameters");
+            return new CreateVolumeResponse { Volume = CsiMapping.ToCsi(existing) };
+        }
+
+        string nodeId;
+        if (sourceId is not null)
+        {
+            nodeId = sourceId.Node;
+            if (!PoolPlacement.Allowed(new AgentState(nodeId, "", [], NodeTopology.Of(nodeId), default), request.AccessibilityRequirements))
+                throw CsiErrors.ResourceExhausted($"the content source lives on node {nodeId}, outside the requested topology");
+        }
+        else
+        {
+            nodeId = PoolPlacement.Choose(directory.Live(), parameters.Media, parameters.Pool, bytes, request.AccessibilityRequirements).Agent.NodeId;
+        }
+        var create = new A.CreateVolumeRequest { Name = name, Pool = parameters.Pool, CapacityBytes = bytes, ContentSource = source };
+        create.Parameters.Add(parameters.Canonical());
+        var created = await directory.ClientFor(nodeId).CreateVolumeAsync(create, deadline: Inventory.Deadline(Inventory.LongCall), cancellationToken: Work);
+        return new CreateVolumeResponse { Volume = CsiMapping.ToCsi(created) };
+    }
+
+    private static (A.ContentSource? Source, StorageId? Id) ContentSourceOf(VolumeContentSource? source)
+    {
+        switch (source?.TypeCase)
+        {
+            case null or VolumeContentSource.TypeOneofCase.None:
+                return (null, null);
+            case VolumeContentSource.TypeOneofCase.Snapshot:
+                var snap = StorageId.ParseSnapshot(source.Snapshot.SnapshotId, "volume_content_source.snapshot.snapshot_id");
+                return (new A.ContentSource { SnapshotId = snap.ToString() }, snap);
+            case VolumeContentSource.TypeOneofCase.Volume:
+                var vol = StorageId.ParseVolume(source.Volume.VolumeId, "volume_content_source.volume.volume_id");
+                return (new A.ContentSource { VolumeId = vol.ToString() }, vol);
+            default:
+                throw CsiErrors.InvalidArgument("volume_content_source has an unknown type");
+        }
+    }
+
+    public override async Task<DeleteVolumeResponse> DeleteVolume(DeleteVolumeRequest request, ServerCallContext context)
+    {
+        if (string.IsNullOrEmpty(request.VolumeId)) throw CsiErrors.InvalidArgument("volume_id is required");
+        // An id we could never have issued names no volume: deleting it is already done.
+        if (!StorageId.TryParse(request.VolumeId, out var id) || id.IsSnapshot) return new DeleteVolumeResponse();
+        using var slot = inFlight.Acquire(id.ToString(), "DeleteVolume");
+        if (!directory.IsKnown(id.Node))
+            throw CsiErrors.Unavailable($"node {id.Node} that holds {id} has not announced itself; cannot confirm the delete");
+        await directory.ClientFor(id.Node).DeleteVolumeAsync(new A.DeleteVolumeRequest { VolumeId = id.ToString() },
+            deadline: Inventory.Deadline(Inventory.ShortCall), cancellationToken: Work);
+        return new DeleteVolumeResponse();
+    }
+
+    public override async Task<ControllerPublishVolumeResponse> ControllerPublishVolume(ControllerPublishVolumeRequest request, ServerCallContext context)
+    {
+        var id = StorageId.ParseVolume(request.VolumeId);
+        if (string.IsNullOrEmpty(request.NodeId)) throw CsiErrors.InvalidArgument("node_id is required");
+        CapabilityRules.RequireWellFormed(request.VolumeCapability);
+        if (Rules.WhyUnsupported(request.VolumeCapability) is { } why) throw CsiErrors.InvalidArgument(why);
+        using var slot = inFlight.Acquire(id.ToString(), "ControllerPublishVolume");
+        await inventory.GetVolumeAsync(id, Work);
+        if (!directory.IsKnown(request.NodeId)) throw CsiErrors.NotFound($"node {request.NodeId} is unknown");
+        if (request.NodeId != id.Node)
+            throw CsiErrors.FailedPrecondition($"volume {id} is local to node {id.Node} and cannot be published to {request.NodeId}");
+        var publish = new A.PublishVolumeRequest
+        {
+            VolumeId = id.ToString(),
+            Publication = new A.Publication
+            {
+                NodeId = request.NodeId, Readonly = request.Readonly, AccessMode = (int)request.VolumeCapability.AccessMode.Mode,
+                Block = request.VolumeCapability.Block is not null,
+            },
+        };
+        var published = await directory.ClientFor(id.Node).PublishVolumeAsync(publish, deadline: Inventory.Deadline(Inventory.ShortCall), cancellationToken: Work);
+        var response = new ControllerPublishVolumeResponse();
+        response.PublishContext.Add(published.PublishContext);
+        return response;
+    }
+
+    public override async Task<ControllerUnpublishVolumeResponse> ControllerUnpublishVolume(ControllerUnpublishVolumeRequest request, ServerCallContext context)
+    {
+        if (string.IsNullOrEmpty(request.VolumeId)) throw CsiErrors.InvalidArgument("volume_id is required");
+        // The spec: a volume or node we cannot find is already unpublished.
+        if (!StorageId.TryParse(request.VolumeId, out var id) || id.IsSnapshot || !directory.IsKnown(id.Node))
+            return new ControllerUnpublishVolumeResponse();
+        using var slot = inFlight.Acquire(id.ToString(), "ControllerUnpublishVolume");
+        await directory.ClientFor(id.Node).UnpublishVolumeAsync(new A.UnpublishVolumeRequest { VolumeId = id.ToString(), NodeId = request.NodeId },
+            deadline: Inventory.Deadline(Inventory.ShortCall), cancellationToken: Work);
+        return new ControllerUnpublishVolumeResponse();
+    }
+
+    public override async Task<ValidateVolumeCapabilitiesResponse> ValidateVolumeCapabilities(ValidateVolumeCapabilitiesRequest request, ServerCallContext context)
+    {
+        var id = StorageId.ParseVolume(request.VolumeId);
+        CapabilityRules.RequireWellFormed(request.VolumeCapabilities);
+        var volume = await inventory.GetVolumeAsync(id, Work);
+        VolumeParameters.Parse(request.Parameters);
+        var reasons = request.VolumeCapabilities.Select(Rules.WhyUnsupported).OfType<string>().ToArray();
+        if (reasons.Length > 0) return new ValidateVolumeCapabilitiesResponse { Message = string.Join("; ", reasons) };
+        var confirmed = new ValidateVolumeCapabilitiesResponse.Types.Confirmed();
+        confirmed.VolumeCapabilities.AddRange(request.VolumeCapabilities);
+        confirmed.VolumeContext.Add(request.VolumeContext.Count > 0 ? request.VolumeContext : volume.VolumeContext);
+        confirmed.Parameters.Add(request.Parameters);
+        confirmed.MutableParameters.Add(request.MutableParameters);
+        return new ValidateVolumeCapabilitiesResponse { Confirmed = confirmed };
+    }
+
+    public override async Task<ListVolumesResponse> ListVolumes(ListVolumesRequest request, ServerCallContext context)
+    {
+        if (request.MaxEntries < 0) throw CsiErrors.InvalidArgument("max_entries must not be negative");
+        if (request.StartingToken.Length > 0 && !StorageId.TryParse(request.StartingToken, out _))
+            throw CsiErrors.Aborted($"starting_token '{StorageId.Printable(request.StartingToken)}' is not valid");
+        var (page, next) = PageToken.Slice(await inventory.AllVolumesAsync(Work), v => v.VolumeId, request.MaxEntries, request.StartingToken);
+        var response = new ListVolumesResponse { NextToken = next };
+        foreach (var v in page)
+        {
+            var status = new ListVolumesResponse.Types.VolumeStatus();
+            status.PublishedNodeIds.AddRange(v.Publications.Select(p => p.NodeId));
+            response.Entries.Add(new ListVolumesResponse.Types.Entry { Volume = CsiMapping.ToCsi(v), Status = status });
+        }
+        return response;
+    }
+
+    public override Task<GetCapacityResponse> GetCapacity(GetCapacityRequest request, ServerCallContext context)
+    {
+        foreach (var cap in request.VolumeCapabilities) CapabilityRules.RequireWellFormed(cap);
+        var parameters = VolumeParameters.Parse(request.Parameters);
+        if (request.VolumeCapabilities.Any(c => Rules.WhyUnsupported(c) is not null))
+            return Task.FromResult(new GetCapacityResponse { AvailableCapacity = 0 });
+        var pools = directory.Live()
+            .Where(a => request.AccessibleTopology is null || PoolPlacement.Matches(a, request.AccessibleTopology))
+            .SelectMany(a => a.Pools.Where(p => p.Media == parameters.Media && p.Name == parameters.Pool))
+            .ToArray();
+        return Task.FromResult(new GetCapacityResponse
+        {
+            AvailableCapacity = pools.Sum(p => p.FreeBytes),
+            MaximumVolumeSize = pools.Length == 0 ? 0 : pools.Max(p => p.FreeBytes),
+            MinimumVolumeSize = CapacityRules.MiB,
+        });
+    }
+
+    public override Task<ControllerGetCapabilitiesResponse> ControllerGetCapabilities(ControllerGetCapabilitiesRequest request, ServerCallContext context)
+    {
+        var response = new ControllerGetCapabilitiesResponse();
+        response.Capabilities.AddRange(Capabilities.Select(t => new ControllerServiceCapability { Rpc = new ControllerServiceCapability.Types.RPC { Type = t } }));
+        return Task.FromResult(response);
+    }
+
+    public override async Task<CreateSnapshotResponse> CreateSnapshot(CreateSnapshotRequest request, ServerCallContext context)
+    {
+        var name = NameRules.RequireCsiName(request.Name);
+        if (string.IsNullOrEmpty(request.SourceVolumeId)) throw CsiErrors.InvalidArgument("source_volume_id is required");
+        using var slot = inFlight.Acquire("snapshot:" + name, "CreateSnapshot");
+        if ((await inventory.AllSnapshotsAsync(Work)).FirstOrDefault(s => s.Name == name) is { } existing)
+        {
+            if (existing.SourceVolumeId != request.SourceVolumeId)
+                throw CsiErrors.AlreadyExists($"snapshot '{name}' exists for another source volume ({existing.SourceVolumeId})");
+            return new CreateSnapshotResponse { Snapshot = CsiMapping.ToCsi(existing) };
+        }
+        var source = StorageId.ParseVolume(request.SourceVolumeId, "source_volume_id");
+        await inventory.GetVolumeAsync(source, Work);
+        var created = await directory.ClientFor(source.Node).CreateSnapshotAsync(
+            new A.CreateSnapshotRequest { Name = name, SourceVolumeId = source.ToString() },
+            deadline: Inventory.Deadline(Inventory.LongCall), cancellationToken: Work);
+        return new CreateSnapshotResponse { Snapshot = CsiMapping.ToCsi(created) };
+    }
+
+    public override async Task<DeleteSnapshotResponse> DeleteSnapshot(DeleteSnapshotRequest request, ServerCallContext context)
+    {
+        if (string.IsNullOrEmpty(request.SnapshotId)) throw CsiErrors.InvalidArgument("snapshot_id is required");
+        if (!StorageId.TryParse(request.SnapshotId, out var id) || !id.IsSnapshot) return new DeleteSnapshotResponse();
+        using var slot = inFlight.Acquire(id.ToString(), "DeleteSnapshot");
+        if (!directory.IsKnown(id.Node))
+            throw CsiErrors.Unavailable($"node {id.Node} that holds {id} has not announced itself; cannot confirm the delete");
+        await directory.ClientFor(id.Node).DeleteSnapshotAsync(new A.DeleteSnapshotRequest { SnapshotId = id.ToString() },
+            deadline: Inventory.Deadline(Inventory.ShortCall), cancellationToken: Work);
+        return new DeleteSnapshotResponse();
+    }
+
+    public override async Task<ListSnapshotsResponse> ListSnapshots(ListSnapshotsRequest request, ServerCallContext context)
+    {
+        if (request.MaxEntries < 0) throw CsiErrors.InvalidArgument("max_entries must not be negative");
+        if (request.StartingToken.Length > 0 && !StorageId.TryParse(request.StartingToken, out _))
+            throw CsiErrors.Aborted($"starting_token '{StorageId.Printable(request.StartingToken)}' is not valid");
+        IEnumerable<A.SnapshotInfo> snapshots = await inventory.AllSnapshotsAsync(Work);
+        if (request.SnapshotId.Length > 0) snapshots = snapshots.Where(s => s.SnapshotId == request.SnapshotId);
+        if (request.SourceVolumeId.Length > 0) snapshots = snapshots.Where(s => s.SourceVolumeId == request.SourceVolumeId);
+        var (page, next) = PageToken.Slice(snapshots, s => s.SnapshotId, request.MaxEntries, request.StartingToken);
+        var response = new ListSnapshotsResponse { NextToken = next };
+        response.Entries.AddRange(page.Select(s => new ListSnapshotsResponse.Types.Entry { Snapshot = CsiMapping.ToCsi(s) }));
+        return response;
+    }
+
+    public override async Task<ControllerExpandVolumeResponse> ControllerExpandVolume(ControllerExpandVolumeRequest request, ServerCallContext context)
+    {
+        var id = StorageId.ParseVolume(request.VolumeId);
+        if (request.CapacityRange is null) throw CsiErrors.InvalidArgument("capacity_range is required");
+        if (request.VolumeCapability is not null)
+        {
+            CapabilityRules.RequireWellFormed(request.VolumeCapability);
+            if (Rules.WhyUnsupported(request.VolumeCapability) is { } why) throw CsiErrors.InvalidArgument(why);
+        }
+        var bytes = CapacityRules.Resolve(request.CapacityRange);
+        using var slot = inFlight.Acquire(id.ToString(), "ControllerExpandVolume");
+        await inventory.GetVolumeAsync(id, Work);
+        var grown = await directory.ClientFor(id.Node).ExpandVolumeAsync(new A.ExpandVolumeRequest { VolumeId = id.ToString(), CapacityBytes = bytes },
+            deadline: Inventory.Deadline(Inventory.ShortCall), cancellationToken: Work);
+        // The loop device (or the filesystem on it) must learn the new size on the node.
+        return new ControllerExpandVolumeResponse { CapacityBytes = grown.CapacityBytes, NodeExpansionRequired = true };
+    }
+
+    public override async Task<ControllerGetVolumeResponse> ControllerGetVolume(ControllerGetVolumeRequest request, ServerCallContext context)
+    {
+        var id = StorageId.ParseVolume(request.VolumeId);
+        var volume = await inventory.GetVolumeAsync(id, Work);
+        var status = new ControllerGetVolumeResponse.Types.VolumeStatus();
+        status.PublishedNodeIds.AddRange(volume.Publications.Select(p => p.NodeId));
+        return new ControllerGetVolumeResponse { Volume = CsiMapping.ToCsi(volume), Status = status };
+    }
+}

@@ -1,0 +1,31 @@
+using Csi.V1;
+using SolarCsi.Agent.V1;
+using SolarCsi.Core.Ids;
+
+namespace SolarCsi.Controller.Csi;
+
+internal static class CsiMapping
+{
+    public static Volume ToCsi(VolumeInfo v)
+    {
+        var topology = StorageId.TryParse(v.VolumeId, out var id) ? NodeTopology.Of(id.Node) : null;
+        var volume = new Volume { VolumeId = v.VolumeId, CapacityBytes = v.CapacityBytes };
+        volume.VolumeContext.Add(v.VolumeContext);
+        if (v.ContentSource is { SnapshotId.Length: > 0 } s)
+            volume.ContentSource = new VolumeContentSource { Snapshot = new VolumeContentSource.Types.SnapshotSource { SnapshotId = s.SnapshotId } };
+        else if (v.ContentSource is { VolumeId.Length: > 0 } c)
+            volume.ContentSource = new VolumeContentSource { Volume = new VolumeContentSource.Types.VolumeSource { VolumeId = c.VolumeId } };
+        if (topology is { Count: > 0 })
+        {
+            var t = new Topology();
+            t.Segments.Add(topology);
+            volume.AccessibleTopology.Add(t);
+        }
+        return volume;
+    }
+
+    public static Snapshot ToCsi(SnapshotInfo s) => new()
+    {
+        SnapshotId = s.SnapshotId, SourceVolumeId = s.SourceVolumeId, SizeBytes = s.SizeBytes, CreationTime = s.Created, ReadyToUse = s.Ready,
+    };
+}

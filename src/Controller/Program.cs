@@ -1,0 +1,53 @@
+using Csi.V1;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using SolarCsi.Controller;
+using SolarCsi.Controller.Agents;
+using SolarCsi.Controller.Csi;
+using SolarCsi.Core.Concurrency;
+using SolarCsi.Core.Hosting;
+
+ControllerOptions options;
+try
+{
+    var cl = new CommandLine(args, ControllerOptions.Flags);
+    if (cl.HelpRequested) { Console.WriteLine(cl.Usage("solar-controller")); return 0; }
+    options = ControllerOptions.Parse(cl);
+}
+catch (FormatException e)
+{
+    Console.Error.WriteLine($"solar-controller: {e.Message}");
+    return 2;
+}
+
+var log = Logging.Create("controller");
+using var directory = new AgentDirectory(TimeProvider.System, options.AgentTimeout);
+var readiness = new Readiness();
+var identity = new PluginIdentity(options.DriverName, [
+    PluginIdentity.Service(PluginCapability.Types.Service.Types.Type.ControllerService),
+    PluginIdentity.Service(PluginCapability.Types.Service.Types.Type.VolumeAccessibilityConstraints),
+    PluginIdentity.OnlineExpansion(),
+]);
+
+var csi = GrpcServer.Build(options.CsiEndpoint, log, services =>
+{
+    services.AddSingleton(identity).AddSingleton(readiness).AddSingleton(directory).AddSingleton<Inventory>()
+        .AddSingleton<InFlightTracker>();
+}, app =>
+{
+    app.MapGrpcService<IdentityService>();
+    app.MapGrpcService<ControllerService>();
+});
+var registry = GrpcServer.Build(options.RegistryEndpoint, log, services =>
+{
+    services.AddSingleton(directory).AddSingleton(options);
+}, app => app.MapGrpcService<RegistryService>());
+
+await registry.StartAsync();
+await csi.StartAsync();
+log.Information("controller serving CSI on {Csi}, agent registry on {Registry}", options.CsiEndpoint, options.RegistryEndpoint);
+readiness.MarkReady();
+
+await Task.WhenAny(csi.WaitForShutdownAsync(), registry.WaitForShutdownAsync());
+await Task.WhenAll(csi.StopAsync(), registry.StopAsync());
+return 0;

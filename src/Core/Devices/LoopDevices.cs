@@ -1,0 +1,59 @@
+using Polly;
+using Polly.Retry;
+using SolarCsi.Core.Processes;
+
+namespace SolarCsi.Core.Devices;
+
+/// <summary>losetup, with identity checks: a loop device is reused only if it is bound to the very same file.</summary>
+public sealed class LoopDevices(IProcessRunner runner)
+{
+    // Two concurrent "losetup --find" calls can race for the same free device; the loser sees EBUSY.
+    private static readonly ResiliencePipeline AttachRetry = new ResiliencePipelineBuilder()
+        .AddRetry(new RetryStrategyOptions
+        {
+            ShouldHandle = new PredicateBuilder().Handle<CommandFailedException>(e => e.StandardError.Contains("busy", StringComparison.OrdinalIgnoreCase)),
+            MaxRetryAttempts = 5,
+            Delay = TimeSpan.FromMilliseconds(100),
+            BackoffType = DelayBackoffType.Exponential,
+            UseJitter = true,
+        })
+        .Build();
+
+    public async Task<IReadOnlyList<LoopDevice>> ListAsync(CancellationToken ct)
+    {
+        var result = await runner.RunAsync("losetup", ["--list", "--json", "--output", string.Join(',', LosetupParser.Columns)], ct);
+        return LosetupParser.Parse(result.StandardOutput);
+    }
+
+    /// <summary>The loop devices bound to this exact file (same path and inode).</summary>
+    public async Task<IReadOnlyList<LoopDevice>> FindByBackingFileAsync(string file, CancellationToken ct)
+    {
+        var inode = File.Exists(file) ? FileIdentity.InodeOf(file) : 0;
+        return (await ListAsync(ct))
+            .Where(d => d.BackingFile == file && (d.BackingInode == 0 || d.BackingInode == inode))
+            .ToArray();
+    }
+
+    public async Task<string> AttachAsync(string file, bool readOnly, CancellationToken ct)
+    {
+        var result = await AttachRetry.ExecuteAsync(async token => await runner.RunAsync("losetup", AttachArguments(file, readOnly), token), ct);
+        var device = result.StandardOutput.Trim();
+        if (!device.StartsWith("/dev/loop", StringComparison.Ordinal))
+            throw new IOException($"losetup returned an unexpected device name '{device}'");
+        return device;
+    }
+
+    public static IReadOnlyList<string> AttachArguments(string file, bool readOnly)
+    {
+        // direct-io keeps the node's page cache out of the data path (and honest about what reached the file).
+        var args = new List<string> { "--find", "--show", "--direct-io=on" };
+        if (readOnly) args.Add("--read-only");
+        args.AddRange(["--", file]);
+        return args;
+    }
+
+    public Task DetachAsync(string device, CancellationToken ct) => runner.RunAsync("losetup", ["--detach", device], ct);
+
+    /// <summary>Makes the loop device pick up a grown backing file.</summary>
+    public Task RefreshCapacityAsync(string device, CancellationToken ct) => runner.RunAsync("losetup", ["--set-capacity", device], ct);
+}

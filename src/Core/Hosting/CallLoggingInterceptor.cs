@@ -1,0 +1,57 @@
+using System.Diagnostics;
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+using Microsoft.Extensions.Logging;
+using SolarCsi.Core.Processes;
+
+namespace SolarCsi.Core.Hosting;
+
+/// <summary>
+/// One structured log line per call (method, volume, duration, code), and the last line of defence that turns
+/// an unexpected exception into INTERNAL with a message instead of UNKNOWN.
+/// </summary>
+public sealed class CallLoggingInterceptor(ILogger<CallLoggingInterceptor> logger) : Interceptor
+{
+    private static readonly string[] IdFields = ["volume_id", "source_volume_id", "snapshot_id", "name"];
+
+    public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
+        TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
+    {
+        var watch = Stopwatch.StartNew();
+        var method = context.Method[(context.Method.LastIndexOf('/') + 1)..];
+        var volume = request is IMessage message ? SubjectOf(message) : "";
+        var code = StatusCode.OK;
+        try
+        {
+            return await continuation(request, context);
+        }
+        catch (RpcException e)
+        {
+            code = e.StatusCode;
+            logger.LogDebug("{Method} {VolumeId}: {Detail}", method, volume, e.Status.Detail);
+            throw;
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !context.CancellationToken.IsCancellationRequested)
+        {
+            code = e is TimeoutException ? StatusCode.DeadlineExceeded : StatusCode.Internal;
+            logger.LogError(e, "{Method} {VolumeId} failed", method, volume);
+            var detail = e is CommandFailedException or TimeoutException or IOException ? e.Message : $"{e.GetType().Name}: {e.Message}";
+            throw new RpcException(new Status(code, detail));
+        }
+        finally
+        {
+            logger.LogInformation("csi {Method} volume={VolumeId} code={Code} duration_ms={DurationMs}",
+                method, volume, code, watch.ElapsedMilliseconds);
+        }
+    }
+
+    private static string SubjectOf(IMessage message)
+    {
+        foreach (var name in IdFields)
+            if (message.Descriptor.FindFieldByName(name) is { } field && field.FieldType == Google.Protobuf.Reflection.FieldType.String &&
+                !field.IsRepeated && field.Accessor.GetValue(message) is string { Length: > 0 } value)
+                return value.Length > 160 ? value[..160] : value;
+        return "";
+    }
+}

@@ -1,0 +1,47 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Serilog;
+
+namespace SolarCsi.Core.Hosting;
+
+/// <summary>A gRPC server on one endpoint. Each endpoint gets its own host so a service is reachable only where it is meant to be.</summary>
+public static class GrpcServer
+{
+    public static WebApplication Build(GrpcEndpoint endpoint, Serilog.ILogger logger, Action<IServiceCollection> services, Action<WebApplication> map)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        builder.Host.UseSerilog(logger, dispose: false);
+        builder.Services.AddGrpc(o =>
+        {
+            o.Interceptors.Add<CallLoggingInterceptor>();
+            o.EnableDetailedErrors = true;
+            o.MaxReceiveMessageSize = 4 * 1024 * 1024;
+        });
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+        services(builder.Services);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            if (endpoint.IsUnix)
+            {
+                var path = endpoint.SocketPath!;
+                Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                // A socket file left by a crashed predecessor would make bind fail.
+                if (File.Exists(path)) File.Delete(path);
+                kestrel.ListenUnixSocket(path, o => o.Protocols = HttpProtocols.Http2);
+            }
+            else
+            {
+                kestrel.Listen(endpoint.Address!, endpoint.Port, o => o.Protocols = HttpProtocols.Http2);
+            }
+        });
+        var app = builder.Build();
+        map(app);
+        if (endpoint.IsUnix)
+            app.Lifetime.ApplicationStarted.Register(() =>
+                File.SetUnixFileMode(endpoint.SocketPath!, UnixFileMode.UserRead | UnixFileMode.UserWrite));
+        return app;
+    }
+}

@@ -1,0 +1,178 @@
+using System.Diagnostics;
+using Csi.V1;
+using Grpc.Core;
+using Grpc.Net.Client;
+using SolarCsi.Core.Hosting;
+using SolarCsi.Core.Ids;
+using Microsoft.Extensions.Logging.Abstractions;
+using SolarCsi.Core.Devices;
+using SolarCsi.Core.Mounts;
+using SolarCsi.Core.Processes;
+
+namespace SolarCsi.Core.Local;
+
+/// <summary>
+/// The single-machine deployment: one controller and N node plugins as real processes on unix sockets under
+/// one directory, the way a CO would see them. Used by the demo and the conformance suite. Disposing it stops
+/// the processes and removes every mount and loop device left under its directory, even after a failure.
+/// </summary>
+public sealed class LocalCluster : IAsyncDisposable
+{
+    private readonly List<PluginProcess> _processes = [];
+    private readonly List<GrpcChannel> _channels = [];
+
+    private LocalCluster(string root, string driverName)
+    {
+        Root = root;
+        DriverName = driverName;
+        KubeletDir = Path.Combine(root, "kubelet");
+        Directory.CreateDirectory(KubeletDir);
+    }
+
+    public string Root { get; }
+    public string DriverName { get; }
+    /// <summary>Stands in for /var/lib/kubelet: staging and target paths must live under it.</summary>
+    public string KubeletDir { get; }
+    public PluginEndpoints Controller { get; private set; } = null!;
+    public IReadOnlyList<NodePlugin> Nodes { get; private set; } = [];
+
+    public static async Task<LocalCluster> StartAsync(string root, IReadOnlyList<string> nodeIds, Action<string>? progress = null,
+        string driverName = PluginIdentity.DefaultDriverName, CancellationToken ct = default)
+    {
+        var cluster = new LocalCluster(root, driverName);
+        try
+        {
+            await cluster.LaunchAsync(nodeIds, progress ?? (_ => { }), ct);
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
+    private async Task LaunchAsync(IReadOnlyList<string> nodeIds, Action<string> progress, CancellationToken ct)
+    {
+        var bin = BinaryLocator.Find();
+        var controllerDir = Path.Combine(Root, "controller");
+        var registry = $"unix://{controllerDir}/registry.sock";
+        var csi = $"unix://{controllerDir}/csi.sock";
+        progress($"starting controller ({csi})");
+        Start("controller", bin.Controller, ["--endpoint", csi, "--registry-endpoint", registry, "--driver-name", DriverName, "--agent-timeout-seconds", "10"]);
+        Controller = Connect(csi);
+
+        var nodes = new List<NodePlugin>();
+        foreach (var nodeId in nodeIds)
+        {
+            var dir = Path.Combine(Root, nodeId);
+            var nodeCsi = $"unix://{dir}/csi.sock";
+            progress($"starting node plugin {nodeId} ({nodeCsi})");
+            Start(nodeId, bin.Node, [
+                "--endpoint", nodeCsi, "--node-id", nodeId, "--driver-name", DriverName, "--state-dir", Path.Combine(dir, "state"),
+                "--agent-endpoint", $"unix://{dir}/agent.sock", "--controller-endpoint", registry, "--allowed-root", KubeletDir,
+                "--heartbeat-seconds", "1", "--file-pool-capacity", "16Gi",
+            ]);
+            var endpoints = Connect(nodeCsi);
+            nodes.Add(new NodePlugin(nodeId, endpoints.Identity, new Csi.V1.Node.NodeClient(endpoints.Channel), dir));
+        }
+        Nodes = nodes;
+
+        await WaitReadyAsync(Controller.Identity, "controller", ct);
+        foreach (var node in Nodes) await WaitReadyAsync(node.Identity, node.NodeId, ct);
+        foreach (var node in Nodes) await WaitAnnouncedAsync(node.NodeId, ct);
+        progress($"controller sees {Nodes.Count} node agent(s): {string.Join(", ", Nodes.Select(n => n.NodeId))}");
+    }
+
+    private void Start(string name, string program, IReadOnlyList<string> args)
+    {
+        var logFile = Path.Combine(Root, "logs", name + ".log");
+        Directory.CreateDirectory(Path.GetDirectoryName(logFile)!);
+        _processes.Add(PluginProcess.Start(name, program, args, logFile));
+    }
+
+    private PluginEndpoints Connect(string endpoint)
+    {
+        var channel = GrpcChannels.Create(GrpcEndpoint.Parse(endpoint));
+        _channels.Add(channel);
+        return new PluginEndpoints(channel, new Identity.IdentityClient(channel), new Csi.V1.Controller.ControllerClient(channel));
+    }
+
+    private async Task WaitReadyAsync(Identity.IdentityClient identity, string what, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            ThrowIfExited();
+            try
+            {
+                var probe = await identity.ProbeAsync(new ProbeRequest(), deadline: DateTime.UtcNow.AddSeconds(5), cancellationToken: ct);
+                if (probe.Ready ?? true) return;
+            }
+            catch (RpcException) when (DateTime.UtcNow < deadline) { }
+            if (DateTime.UtcNow >= deadline) throw new TimeoutException($"{what} did not become ready; see {Root}/logs");
+            await Task.Delay(100, ct);
+        }
+    }
+
+    private async Task WaitAnnouncedAsync(string nodeId, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        var topology = new Topology();
+        topology.Segments.Add(NodeTopology.Of(nodeId));
+        while (true)
+        {
+            ThrowIfExited();
+            var capacity = await Controller.Controller.GetCapacityAsync(new GetCapacityRequest { AccessibleTopology = topology }, cancellationToken: ct);
+            if (capacity.AvailableCapacity > 0) return;
+            if (DateTime.UtcNow >= deadline) throw new TimeoutException($"node {nodeId} never announced itself to the controller");
+            await Task.Delay(100, ct);
+        }
+    }
+
+    private void ThrowIfExited()
+    {
+        if (_processes.FirstOrDefault(p => p.HasExited) is { } dead)
+            throw new InvalidOperationException($"{dead.Name} exited with code {dead.ExitCode}:\n{dead.Tail()}");
+    }
+
+    /// <summary>Mounts and loop devices under this cluster's directory that are still there.</summary>
+    public async Task<Leftovers> FindLeftoversAsync(CancellationToken ct = default)
+    {
+        var mounts = MountInfoParser.Parse(await File.ReadAllTextAsync("/proc/self/mountinfo", ct))
+            .Where(m => m.MountPoint.StartsWith(Root + "/", StringComparison.Ordinal)).Select(m => m.MountPoint).ToArray();
+        var loops = (await Loops.ListAsync(ct)).Where(l => l.BackingFile.StartsWith(Root + "/", StringComparison.Ordinal)).Select(l => l.Name).ToArray();
+        return new Leftovers(mounts, loops);
+    }
+
+    private static readonly IProcessRunner Runner = new ProcessRunner(NullLogger<ProcessRunner>.Instance);
+    private static readonly LoopDevices Loops = new(Runner);
+
+    private static async Task RunQuietAsync(string program, IReadOnlyList<string> args)
+    {
+        try { await Runner.RunAsync(program, args, CancellationToken.None, TimeSpan.FromSeconds(30)); }
+        catch (Exception e) when (e is CommandFailedException or TimeoutException) { Console.Error.WriteLine(e.Message); }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var channel in _channels) channel.Dispose();
+        await Task.WhenAll(_processes.Select(p => p.StopAsync()));
+        // Whatever a failed test left behind: unmount deepest first, then detach.
+        var leftovers = await FindLeftoversAsync();
+        foreach (var mount in leftovers.Mounts.OrderByDescending(m => m.Length))
+            await RunQuietAsync("umount", ["-l", mount]);
+        foreach (var loop in leftovers.LoopDevices)
+            await RunQuietAsync("losetup", ["--detach", loop]);
+    }
+}
+
+public sealed record PluginEndpoints(GrpcChannel Channel, Identity.IdentityClient Identity, Csi.V1.Controller.ControllerClient Controller);
+
+public sealed record NodePlugin(string NodeId, Identity.IdentityClient Identity, Csi.V1.Node.NodeClient Node, string Directory);
+
+public sealed record Leftovers(IReadOnlyList<string> Mounts, IReadOnlyList<string> LoopDevices)
+{
+    public bool IsEmpty => Mounts.Count == 0 && LoopDevices.Count == 0;
+    public override string ToString() => $"mounts [{string.Join(", ", Mounts)}], loop devices [{string.Join(", ", LoopDevices)}]";
+}

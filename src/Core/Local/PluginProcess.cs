@@ -1,0 +1,66 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+
+namespace SolarCsi.Core.Local;
+
+/// <summary>A plugin running as a child process, its output captured to a log file.</summary>
+public sealed partial class PluginProcess
+{
+    private readonly Process _process;
+    private readonly StreamWriter _log;
+    private readonly string _logFile;
+
+    private PluginProcess(string name, Process process, StreamWriter log, string logFile)
+    {
+        Name = name;
+        _process = process;
+        _log = log;
+        _logFile = logFile;
+    }
+
+    public string Name { get; }
+    public bool HasExited => _process.HasExited;
+    public int ExitCode => _process.ExitCode;
+
+    public static PluginProcess Start(string name, string program, IReadOnlyList<string> args, string logFile)
+    {
+        var info = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in args) info.ArgumentList.Add(arg);
+        var log = new StreamWriter(logFile, append: true) { AutoFlush = true };
+        var process = new Process { StartInfo = info, EnableRaisingEvents = true };
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return new PluginProcess(name, process, log, logFile);
+    }
+
+    public string Tail(int lines = 30)
+    {
+        lock (_log) _log.Flush();
+        using var reader = new StreamReader(new FileStream(_logFile, FileMode.Open, FileAccess.Read, FileShare.ReadWrite));
+        return string.Join('\n', reader.ReadToEnd().Split('\n').TakeLast(lines));
+    }
+
+    /// <summary>SIGTERM and a grace period, then SIGKILL.</summary>
+    public async Task StopAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _ = Kill(_process.Id, 15);
+            using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+            try { await _process.WaitForExitAsync(grace.Token); }
+            catch (OperationCanceledException) { _process.Kill(entireProcessTree: true); await _process.WaitForExitAsync(); }
+        }
+        else
+        {
+            await _process.WaitForExitAsync();
+        }
+        lock (_log) _log.Dispose();
+        _process.Dispose();
+    }
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int Kill(int pid, int signal);
+}

@@ -1,0 +1,43 @@
+using Grpc.Core;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using SolarCsi.Agent.V1;
+using SolarCsi.Core.Hosting;
+using SolarCsi.Node.Pools;
+
+namespace SolarCsi.Node.Agent;
+
+/// <summary>Tells the controller, periodically, that this agent is alive, where to reach it and what its pools hold.</summary>
+public sealed class AgentAnnouncer(NodeOptions options, PoolSet pools, ILogger<AgentAnnouncer> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (options.ControllerEndpoint is null) return;
+        using var channel = GrpcChannels.Create(options.ControllerEndpoint);
+        var registry = new Registry.RegistryClient(channel);
+        var interval = options.HeartbeatInterval;
+        var failing = false;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                var announcement = new AgentAnnouncement
+                {
+                    NodeId = options.NodeId, Endpoint = options.AgentEndpoint.ToString(), Version = "1",
+                };
+                announcement.Pools.AddRange(pools.All.Select(p => p.Describe()));
+                announcement.Topology.Add(options.Topology);
+                await registry.HeartbeatAsync(announcement, deadline: DateTime.UtcNow.AddSeconds(5), cancellationToken: stoppingToken);
+                if (failing) logger.LogInformation("controller at {Endpoint} reachable again", options.ControllerEndpoint);
+                failing = false;
+            }
+            catch (RpcException e) when (!stoppingToken.IsCancellationRequested)
+            {
+                if (!failing) logger.LogWarning("cannot announce to controller at {Endpoint}: {Status}", options.ControllerEndpoint, e.Status.Detail);
+                failing = true;
+            }
+            try { await Task.Delay(interval, stoppingToken); }
+            catch (OperationCanceledException) { break; }
+        }
+    }
+}

@@ -1,0 +1,31 @@
+using Google.Protobuf.WellKnownTypes;
+using SolarCsi.Agent.V1;
+using SolarCsi.Node.Pools;
+
+namespace SolarCsi.Node.Agent;
+
+internal static class AgentMapping
+{
+    public static VolumeInfo ToInfo(VolumeRecord r, IMediaPool pool)
+    {
+        var info = new VolumeInfo
+        {
+            VolumeId = r.VolumeId, Name = r.Name, CapacityBytes = r.CapacityBytes,
+            Created = Timestamp.FromDateTimeOffset(r.Created),
+            ContentSource = new ContentSource { SnapshotId = r.SourceSnapshotId ?? "", VolumeId = r.SourceVolumeId ?? "" },
+        };
+        info.Parameters.Add(r.Parameters);
+        info.VolumeContext.Add(new Dictionary<string, string> { ["solar.csi.dev/media"] = pool.Media, ["solar.csi.dev/pool"] = pool.Name });
+        info.Publications.AddRange(r.Publications.Select(p => new Publication
+        {
+            NodeId = p.NodeId, Readonly = p.ReadOnly, AccessMode = p.AccessMode, Block = p.Block,
+        }));
+        return info;
+    }
+
+    public static SnapshotInfo ToInfo(SnapshotRecord s) => new()
+    {
+        SnapshotId = s.SnapshotId, Name = s.Name, SourceVolumeId = s.SourceVolumeId, SizeBytes = s.SizeBytes,
+        Created = Timestamp.FromDateTimeOffset(s.Created), Ready = true,
+    };
+}

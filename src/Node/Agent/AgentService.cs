@@ -1,0 +1,147 @@
+using Grpc.Core;
+using SolarCsi.Agent.V1;
+using SolarCsi.Core.Concurrency;
+using SolarCsi.Core.Errors;
+using SolarCsi.Core.Ids;
+using SolarCsi.Core.Validation;
+using SolarCsi.Node.Pools;
+using AgentBase = SolarCsi.Agent.V1.Agent.AgentBase;
+
+namespace SolarCsi.Node.Agent;
+
+/// <summary>The storage agent API: routes each call to the pool that owns the id, one operation per volume at a time.</summary>
+public sealed class AgentService(PoolSet pools, InFlightTracker inFlight) : AgentBase
+{
+    public override async Task<VolumeInfo> CreateVolume(CreateVolumeRequest request, ServerCallContext context)
+    {
+        NameRules.RequireCsiName(request.Name);
+        var pool = pools.Find(request.Pool) ?? throw CsiErrors.NotFound($"node {pools.NodeId} has no pool '{request.Pool}'");
+        var id = StorageId.ForVolume(pool.Media, pool.Name, pools.NodeId, request.Name).ToString();
+        using var slot = inFlight.Acquire(id, "CreateVolume");
+        if (request.CapacityBytes <= 0 || request.CapacityBytes > CapacityRules.MaxBytes)
+            throw CsiErrors.OutOfRange($"capacity {request.CapacityBytes} is out of range");
+        var source = request.ContentSource is { } s && (s.SnapshotId.Length > 0 || s.VolumeId.Length > 0) ? s : null;
+        if (source is not null)
+        {
+            var sourceId = source.SnapshotId.Length > 0 ? source.SnapshotId : source.VolumeId;
+            if (!StorageId.TryParse(sourceId, out var parsed) || parsed.Node != pools.NodeId || parsed.Pool != pool.Name)
+                throw CsiErrors.InvalidArgument($"content source {sourceId} is not in pool {pool.Name} on node {pools.NodeId}");
+        }
+        var record = await pool.CreateVolumeAsync(id, request.Name, request.CapacityBytes, new Dictionary<string, string>(request.Parameters), source, Detached(context));
+        return AgentMapping.ToInfo(record, pool);
+    }
+
+    public override async Task<DeleteVolumeResponse> DeleteVolume(DeleteVolumeRequest request, ServerCallContext context)
+    {
+        var pool = OwningOrNull(request.VolumeId);
+        if (pool is null) return new DeleteVolumeResponse();
+        using var slot = inFlight.Acquire(request.VolumeId, "DeleteVolume");
+        await pool.DeleteVolumeAsync(request.VolumeId, Detached(context));
+        return new DeleteVolumeResponse();
+    }
+
+    public override Task<VolumeInfo> GetVolume(GetVolumeRequest request, ServerCallContext context)
+    {
+        var pool = pools.Owning(request.VolumeId);
+        var record = pool.GetVolume(request.VolumeId) ?? throw CsiErrors.NotFound($"volume {request.VolumeId} not found");
+        return Task.FromResult(AgentMapping.ToInfo(record, pool));
+    }
+
+    public override Task<FindVolumeByNameResponse> FindVolumeByName(FindVolumeByNameRequest request, ServerCallContext context)
+    {
+        foreach (var pool in pools.All)
+        {
+            var id = StorageId.ForVolume(pool.Media, pool.Name, pools.NodeId, request.Name).ToString();
+            if (pool.GetVolume(id) is { } record && record.Name == request.Name)
+                return Task.FromResult(new FindVolumeByNameResponse { Found = true, Volume = AgentMapping.ToInfo(record, pool) });
+        }
+        return Task.FromResult(new FindVolumeByNameResponse { Found = false });
+    }
+
+    public override Task<ListVolumesResponse> ListVolumes(ListVolumesRequest request, ServerCallContext context)
+    {
+        var response = new ListVolumesResponse();
+        foreach (var pool in pools.All)
+            response.Volumes.AddRange(pool.ListVolumes().Select(v => AgentMapping.ToInfo(v, pool)));
+        return Task.FromResult(response);
+    }
+
+    public override async Task<VolumeInfo> ExpandVolume(ExpandVolumeRequest request, ServerCallContext context)
+    {
+        var pool = pools.Owning(request.VolumeId);
+        using var slot = inFlight.Acquire(request.VolumeId, "ExpandVolume");
+        if (request.CapacityBytes > CapacityRules.MaxBytes) throw CsiErrors.OutOfRange($"capacity {request.CapacityBytes} is out of range");
+        return AgentMapping.ToInfo(await pool.ExpandVolumeAsync(request.VolumeId, request.CapacityBytes, Detached(context)), pool);
+    }
+
+    public override async Task<PublishVolumeResponse> PublishVolume(PublishVolumeRequest request, ServerCallContext context)
+    {
+        var pool = pools.Owning(request.VolumeId);
+        using var slot = inFlight.Acquire(request.VolumeId, "PublishVolume");
+        var record = pool.GetVolume(request.VolumeId) ?? throw CsiErrors.NotFound($"volume {request.VolumeId} not found");
+        var p = request.Publication;
+        var wanted = new PublicationRecord(p.NodeId, p.Readonly, p.AccessMode, p.Block);
+        var admitted = PublicationRules.Admit(request.VolumeId, record.Publications, wanted);
+        if (admitted.Count != record.Publications.Count)
+            await pool.SaveVolumeAsync(record with { Publications = admitted }, Detached(context));
+        var response = new PublishVolumeResponse();
+        response.PublishContext.Add("solar.csi.dev/attach", "loop");
+        return response;
+    }
+
+    public override async Task<UnpublishVolumeResponse> UnpublishVolume(UnpublishVolumeRequest request, ServerCallContext context)
+    {
+        var pool = OwningOrNull(request.VolumeId);
+        if (pool?.GetVolume(request.VolumeId) is not { } record) return new UnpublishVolumeResponse();
+        using var slot = inFlight.Acquire(request.VolumeId, "UnpublishVolume");
+        var kept = record.Publications.Where(p => request.NodeId.Length > 0 && p.NodeId != request.NodeId).ToList();
+        if (kept.Count != record.Publications.Count)
+            await pool.SaveVolumeAsync(record with { Publications = kept }, Detached(context));
+        return new UnpublishVolumeResponse();
+    }
+
+    public override async Task<SnapshotInfo> CreateSnapshot(CreateSnapshotRequest request, ServerCallContext context)
+    {
+        NameRules.RequireCsiName(request.Name);
+        var pool = pools.Owning(request.SourceVolumeId);
+        var source = StorageId.ParseVolume(request.SourceVolumeId, "source_volume_id");
+        var id = StorageId.ForSnapshot(source.Media, source.Pool, source.Node, request.Name).ToString();
+        using var slot = inFlight.Acquire(request.SourceVolumeId, "CreateSnapshot");
+        if (pool.ListSnapshots().FirstOrDefault(s => s.SnapshotId == id) is { } existing && existing.SourceVolumeId != request.SourceVolumeId)
+            throw CsiErrors.AlreadyExists($"snapshot '{request.Name}' exists with another source volume");
+        return AgentMapping.ToInfo(await pool.CreateSnapshotAsync(id, request.Name, request.SourceVolumeId, Detached(context)));
+    }
+
+    public override async Task<DeleteSnapshotResponse> DeleteSnapshot(DeleteSnapshotRequest request, ServerCallContext context)
+    {
+        var pool = OwningOrNull(request.SnapshotId);
+        if (pool is null) return new DeleteSnapshotResponse();
+        using var slot = inFlight.Acquire(request.SnapshotId, "DeleteSnapshot");
+        await pool.DeleteSnapshotAsync(request.SnapshotId, Detached(context));
+        return new DeleteSnapshotResponse();
+    }
+
+    public override Task<ListSnapshotsResponse> ListSnapshots(ListSnapshotsRequest request, ServerCallContext context)
+    {
+        var response = new ListSnapshotsResponse();
+        foreach (var pool in pools.All) response.Snapshots.AddRange(pool.ListSnapshots().Select(AgentMapping.ToInfo));
+        return Task.FromResult(response);
+    }
+
+    public override Task<GetCapacityResponse> GetCapacity(GetCapacityRequest request, ServerCallContext context)
+    {
+        var response = new GetCapacityResponse();
+        response.Pools.AddRange(pools.All.Where(p => request.Pool.Length == 0 || p.Name == request.Pool).Select(p => p.Describe()));
+        return Task.FromResult(response);
+    }
+
+    private IMediaPool? OwningOrNull(string id)
+    {
+        try { return pools.Owning(id); }
+        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound) { return null; }
+    }
+
+    // Storage work runs to completion even if the caller's deadline passes, so the in-flight slot is
+    // released only when the disk is in a known state.
+    private static CancellationToken Detached(ServerCallContext _) => CancellationToken.None;
+}

@@ -1,0 +1,16 @@
+namespace SolarCsi.Node.Attach;
+
+/// <summary>
+/// Turns a volume's backing (a file here; an NBD export later) into a block device on this node, and back.
+/// Every call re-reads the kernel's view; nothing is remembered between calls.
+/// </summary>
+public interface IBlockAttacher
+{
+    string Kind { get; }
+    /// <summary>The device already bound to exactly this source, if any.</summary>
+    Task<string?> FindAttachedAsync(string source, CancellationToken ct);
+    Task<string> AttachAsync(string source, bool readOnly, CancellationToken ct);
+    /// <summary>Detaches <paramref name="device"/> only if it is still bound to <paramref name="source"/>.</summary>
+    Task DetachAsync(string device, string source, CancellationToken ct);
+    Task RefreshCapacityAsync(string device, CancellationToken ct);
+}

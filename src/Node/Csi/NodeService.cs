@@ -1,0 +1,121 @@
+using Csi.V1;
+using Grpc.Core;
+using SolarCsi.Core.Devices;
+using SolarCsi.Core.Errors;
+using SolarCsi.Core.Ids;
+using SolarCsi.Core.Validation;
+using SolarCsi.Node.Staging;
+using NodeBase = Csi.V1.Node.NodeBase;
+
+namespace SolarCsi.Node.Csi;
+
+/// <summary>CSI Node: validates, takes the volume's in-flight slot, delegates to <see cref="NodeVolumes"/>.</summary>
+public sealed class NodeService(NodeVolumes volumes, PathRules paths, NodeOptions options) : NodeBase
+{
+    // OS work is not tied to the caller's deadline: kubelet retries, and a half-finished mount is worse than a late one.
+    private static CancellationToken Work => CancellationToken.None;
+
+    public override async Task<NodeStageVolumeResponse> NodeStageVolume(NodeStageVolumeRequest request, ServerCallContext context)
+    {
+        var id = RequireVolumeId(request.VolumeId);
+        var staging = paths.Require(request.StagingTargetPath, "staging_target_path");
+        CapabilityRules.RequireWellFormed(request.VolumeCapability);
+        if (CapabilityRules.LocalFile.WhyUnsupported(request.VolumeCapability) is { } why) throw CsiErrors.InvalidArgument(why);
+        var cap = request.VolumeCapability;
+        using var slot = volumes.InFlight.Acquire(id.ToString(), "NodeStageVolume");
+        await volumes.StageAsync(new StageRequest(id.ToString(), staging, cap.Block is not null, CapabilityRules.FsTypeOf(cap),
+            cap.Mount?.MountFlags.ToArray() ?? []), Work);
+        return new NodeStageVolumeResponse();
+    }
+
+    public override async Task<NodeUnstageVolumeResponse> NodeUnstageVolume(NodeUnstageVolumeRequest request, ServerCallContext context)
+    {
+        var id = RequireVolumeId(request.VolumeId);
+        var staging = paths.Require(request.StagingTargetPath, "staging_target_path");
+        using var slot = volumes.InFlight.Acquire(id.ToString(), "NodeUnstageVolume");
+        await volumes.UnstageAsync(id.ToString(), staging, Work);
+        return new NodeUnstageVolumeResponse();
+    }
+
+    public override async Task<NodePublishVolumeResponse> NodePublishVolume(NodePublishVolumeRequest request, ServerCallContext context)
+    {
+        var id = RequireVolumeId(request.VolumeId);
+        var staging = paths.Require(request.StagingTargetPath, "staging_target_path");
+        var target = paths.Require(request.TargetPath, "target_path");
+        CapabilityRules.RequireWellFormed(request.VolumeCapability);
+        if (CapabilityRules.LocalFile.WhyUnsupported(request.VolumeCapability) is { } why) throw CsiErrors.InvalidArgument(why);
+        if (target == staging) throw CsiErrors.InvalidArgument("target_path must differ from staging_target_path");
+        using var slot = volumes.InFlight.Acquire(id.ToString(), "NodePublishVolume");
+        var readOnly = request.Readonly ||
+                       request.VolumeCapability.AccessMode.Mode is VolumeCapability.Types.AccessMode.Types.Mode.SingleNodeReaderOnly
+                           or VolumeCapability.Types.AccessMode.Types.Mode.MultiNodeReaderOnly;
+        await volumes.PublishAsync(id.ToString(), staging, target, request.VolumeCapability.Block is not null, readOnly, Work);
+        return new NodePublishVolumeResponse();
+    }
+
+    public override async Task<NodeUnpublishVolumeResponse> NodeUnpublishVolume(NodeUnpublishVolumeRequest request, ServerCallContext context)
+    {
+        var id = RequireVolumeId(request.VolumeId);
+        var target = paths.Require(request.TargetPath, "target_path");
+        using var slot = volumes.InFlight.Acquire(id.ToString(), "NodeUnpublishVolume");
+        await volumes.UnpublishAsync(id.ToString(), target, Work);
+        return new NodeUnpublishVolumeResponse();
+    }
+
+    public override Task<NodeGetVolumeStatsResponse> NodeGetVolumeStats(NodeGetVolumeStatsRequest request, ServerCallContext context)
+    {
+        var id = RequireVolumeId(request.VolumeId);
+        if (string.IsNullOrEmpty(request.VolumePath)) throw CsiErrors.InvalidArgument("volume_path is required");
+        var entry = volumes.RequireStagedAt(id.ToString(), request.VolumePath);
+        var response = new NodeGetVolumeStatsResponse();
+        if (entry.Block)
+        {
+            response.Usage.Add(new VolumeUsage { Unit = VolumeUsage.Types.Unit.Bytes, Total = volumes.DeviceSize(entry) });
+        }
+        else
+        {
+            var usage = FilesystemStats.Of(request.VolumePath);
+            response.Usage.Add(new VolumeUsage { Unit = VolumeUsage.Types.Unit.Bytes, Total = usage.TotalBytes, Available = usage.AvailableBytes, Used = usage.UsedBytes });
+            response.Usage.Add(new VolumeUsage { Unit = VolumeUsage.Types.Unit.Inodes, Total = usage.TotalInodes, Available = usage.FreeInodes, Used = usage.UsedInodes });
+        }
+        return Task.FromResult(response);
+    }
+
+    public override async Task<NodeExpandVolumeResponse> NodeExpandVolume(NodeExpandVolumeRequest request, ServerCallContext context)
+    {
+        var id = RequireVolumeId(request.VolumeId);
+        if (string.IsNullOrEmpty(request.VolumePath)) throw CsiErrors.InvalidArgument("volume_path is required");
+        if (request.VolumeCapability is not null) CapabilityRules.RequireWellFormed(request.VolumeCapability);
+        var required = request.CapacityRange is null ? 0 : CapacityRules.Resolve(request.CapacityRange);
+        using var slot = volumes.InFlight.Acquire(id.ToString(), "NodeExpandVolume");
+        var size = await volumes.ExpandAsync(id.ToString(), request.VolumePath, request.CapacityRange?.RequiredBytes > 0 ? required : 0, Work);
+        return new NodeExpandVolumeResponse { CapacityBytes = size };
+    }
+
+    public override Task<NodeGetCapabilitiesResponse> NodeGetCapabilities(NodeGetCapabilitiesRequest request, ServerCallContext context)
+    {
+        var response = new NodeGetCapabilitiesResponse();
+        foreach (var type in new[]
+                 {
+                     NodeServiceCapability.Types.RPC.Types.Type.StageUnstageVolume,
+                     NodeServiceCapability.Types.RPC.Types.Type.GetVolumeStats,
+                     NodeServiceCapability.Types.RPC.Types.Type.ExpandVolume,
+                 })
+            response.Capabilities.Add(new NodeServiceCapability { Rpc = new NodeServiceCapability.Types.RPC { Type = type } });
+        return Task.FromResult(response);
+    }
+
+    public override Task<NodeGetInfoResponse> NodeGetInfo(NodeGetInfoRequest request, ServerCallContext context)
+    {
+        var response = new NodeGetInfoResponse
+        {
+            NodeId = options.NodeId,
+            MaxVolumesPerNode = options.MaxVolumes,
+            AccessibleTopology = new Topology(),
+        };
+        response.AccessibleTopology.Segments.Add(options.Topology);
+        return Task.FromResult(response);
+    }
+
+    private static StorageId RequireVolumeId(string volumeId) => StorageId.ParseVolume(volumeId);
+}

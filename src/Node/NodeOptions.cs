@@ -1,0 +1,51 @@
+using SolarCsi.Core.Hosting;
+
+namespace SolarCsi.Node;
+
+public sealed record NodeOptions(
+    string NodeId,
+    string DriverName,
+    string StateDir,
+    GrpcEndpoint CsiEndpoint,
+    GrpcEndpoint AgentEndpoint,
+    GrpcEndpoint? ControllerEndpoint,
+    IReadOnlyList<string> AllowedRoots,
+    int MaxVolumes,
+    long? FilePoolCapacity,
+    TimeSpan HeartbeatInterval)
+{
+    public Dictionary<string, string> Topology => SolarCsi.Core.Ids.NodeTopology.Of(NodeId);
+
+    public static readonly IReadOnlyDictionary<string, string> Flags = new Dictionary<string, string>
+    {
+        ["endpoint"] = "CSI endpoint (unix:///path/csi.sock or tcp://127.0.0.1:PORT)",
+        ["node-id"] = "this node's id, as Kubernetes names it (default: host name)",
+        ["driver-name"] = $"CSI driver name (default {PluginIdentity.DefaultDriverName})",
+        ["state-dir"] = "where pools and the node journal live (default /var/lib/solar-csi)",
+        ["agent-endpoint"] = "where the storage agent API listens (default unix://STATE-DIR/agent.sock)",
+        ["controller-endpoint"] = "the controller's registry endpoint to announce this agent to",
+        ["allowed-root"] = "repeatable: staging/target paths must be under one of these (default /var/lib/kubelet)",
+        ["max-volumes"] = "volumes this node can attach (default 128)",
+        ["file-pool-capacity"] = "bytes the file pool may hand out, e.g. 100Gi (default: free space)",
+        ["heartbeat-seconds"] = "how often the agent announces itself (default 5)",
+    };
+
+    public static NodeOptions Parse(CommandLine cl)
+    {
+        var stateDir = Path.GetFullPath(cl.Get("state-dir", "/var/lib/solar-csi"));
+        var nodeId = cl.Get("node-id", Environment.MachineName.ToLowerInvariant());
+        if (!SolarCsi.Core.Ids.StorageId.IsValidNode(nodeId)) throw new FormatException($"node id '{nodeId}' must be a lowercase DNS name");
+        var roots = cl.GetAll("allowed-root");
+        return new NodeOptions(
+            nodeId,
+            CsiDriverName.Require(cl.Get("driver-name", PluginIdentity.DefaultDriverName)),
+            stateDir,
+            GrpcEndpoint.Parse(cl.Get("endpoint") ?? throw new FormatException("--endpoint is required")),
+            GrpcEndpoint.Parse(cl.Get("agent-endpoint", $"unix://{stateDir}/agent.sock")),
+            cl.Get("controller-endpoint") is { } c ? GrpcEndpoint.Parse(c) : null,
+            roots.Count > 0 ? roots.Select(Path.GetFullPath).ToArray() : ["/var/lib/kubelet"],
+            cl.GetInt("max-volumes", 128),
+            cl.Get("file-pool-capacity") is { } cap ? Quantity.Parse(cap) : null,
+            TimeSpan.FromSeconds(cl.GetInt("heartbeat-seconds", 5)));
+    }
+}

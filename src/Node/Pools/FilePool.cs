@@ -1,0 +1,250 @@
+using System.Text.Json;
+using Google.Protobuf.WellKnownTypes;
+using Microsoft.Extensions.Logging;
+using SolarCsi.Agent.V1;
+using SolarCsi.Core.Devices;
+using SolarCsi.Core.Errors;
+using SolarCsi.Core.Ids;
+using SolarCsi.Core.Processes;
+using SolarCsi.Core.Storage;
+
+namespace SolarCsi.Node.Pools;
+
+/// <summary>Holds write I/O of a volume still while a snapshot is copied; returns the release.</summary>
+public delegate Task<IAsyncDisposable> Quiesce(string volumeId, CancellationToken ct);
+
+/// <summary>
+/// Volumes as sparse image files under the state directory. A volume exists once its record is written
+/// (image first, record last), so a crash mid-create leaves only an orphan image that start-up removes.
+/// </summary>
+public sealed class FilePool : IMediaPool
+{
+    private readonly string _volumes, _snapshots;
+    private readonly long? _configuredCapacity;
+    private readonly IProcessRunner _runner;
+    private readonly LoopDevices _loops;
+    private readonly Quiesce _quiesce;
+    private readonly ILogger _logger;
+    private readonly SemaphoreSlim _allocation = new(1, 1);
+
+    public FilePool(string name, string root, long? capacityBytes, IProcessRunner runner, LoopDevices loops, Quiesce quiesce, ILogger logger)
+    {
+        Name = name;
+        _volumes = Path.Combine(root, "volumes");
+        _snapshots = Path.Combine(root, "snapshots");
+        Directory.CreateDirectory(_volumes);
+        Directory.CreateDirectory(_snapshots);
+        _configuredCapacity = capacityBytes;
+        _runner = runner;
+        _loops = loops;
+        _quiesce = quiesce;
+        _logger = logger;
+        RemoveOrphans();
+    }
+
+    public string Name { get; }
+    public string Media => "file";
+
+    public PoolInfo Describe()
+    {
+        var allocated = ListVolumes().Sum(v => v.CapacityBytes) + ListSnapshots().Sum(s => s.SizeBytes);
+        var total = _configuredCapacity ?? allocated + FilesystemStats.Of(_volumes).AvailableBytes;
+        return new PoolInfo
+        {
+            Name = Name, Media = Media, TotalBytes = total, FreeBytes = Math.Max(0, total - allocated),
+            SupportsSnapshots = true, SupportsBlock = true,
+        };
+    }
+
+    public string BackingPathOf(string volumeId) => Path.Combine(_volumes, NameOf(volumeId) + ".img");
+    private string RecordPathOf(string volumeId) => Path.Combine(_volumes, NameOf(volumeId) + ".json");
+    private string SnapshotImageOf(string snapshotId) => Path.Combine(_snapshots, NameOf(snapshotId) + ".img");
+    private string SnapshotRecordOf(string snapshotId) => Path.Combine(_snapshots, NameOf(snapshotId) + ".json");
+    private static string NameOf(string id) => StorageId.TryParse(id, out var parsed) ? parsed.Name : throw CsiErrors.NotFound($"malformed id {id}");
+
+    public VolumeRecord? GetVolume(string volumeId) => Read(RecordPathOf(volumeId), PoolJson.Default.VolumeRecord);
+
+    public IReadOnlyList<VolumeRecord> ListVolumes() =>
+        Directory.EnumerateFiles(_volumes, "v*.json").Select(p => Read(p, PoolJson.Default.VolumeRecord)).OfType<VolumeRecord>()
+            .OrderBy(v => v.VolumeId, StringComparer.Ordinal).ToArray();
+
+    public IReadOnlyList<SnapshotRecord> ListSnapshots() =>
+        Directory.EnumerateFiles(_snapshots, "s*.json").Select(p => Read(p, PoolJson.Default.SnapshotRecord)).OfType<SnapshotRecord>()
+            .OrderBy(s => s.SnapshotId, StringComparer.Ordinal).ToArray();
+
+    public async Task<VolumeRecord> CreateVolumeAsync(string volumeId, string name, long capacityBytes, Dictionary<string, string> parameters,
+        ContentSource? source, CancellationToken ct)
+    {
+        await _allocation.WaitAsync(ct);
+        try
+        {
+            if (GetVolume(volumeId) is { } existing) return existing;
+            var sourceImage = SourceImageOf(source, out var sourceSize);
+            if (sourceImage is not null && capacityBytes < sourceSize)
+                throw CsiErrors.OutOfRange($"requested capacity {capacityBytes} is smaller than the source ({sourceSize} bytes)");
+            if (Describe().FreeBytes < capacityBytes)
+                throw CsiErrors.ResourceExhausted($"pool {Name} has {Describe().FreeBytes} bytes free, {capacityBytes} requested");
+
+            var image = BackingPathOf(volumeId);
+            var temp = image + ".creating";
+            try
+            {
+                if (sourceImage is not null) await CopySparseAsync(sourceImage, temp, ct);
+                await using (var stream = new FileStream(temp, FileMode.OpenOrCreate, FileAccess.Write))
+                {
+                    stream.SetLength(capacityBytes);
+                    stream.Flush(flushToDisk: true);
+                }
+                File.Move(temp, image, overwrite: true);
+            }
+            finally
+            {
+                if (File.Exists(temp)) File.Delete(temp);
+            }
+            var record = new VolumeRecord(volumeId, name, capacityBytes, parameters, source?.SnapshotId is { Length: > 0 } s ? s : null,
+                source?.VolumeId is { Length: > 0 } v ? v : null, DateTimeOffset.UtcNow, []);
+            await SaveVolumeAsync(record, ct);
+            _logger.LogInformation("pool {Pool}: created volume {VolumeId} ({Bytes} bytes) for {Name}", Name, volumeId, capacityBytes, name);
+            return record;
+        }
+        finally
+        {
+            _allocation.Release();
+        }
+    }
+
+    private string? SourceImageOf(ContentSource? source, out long size)
+    {
+        size = 0;
+        if (source is null) return null;
+        if (source.SnapshotId.Length > 0)
+        {
+            var snap = Read(SnapshotRecordOf(source.SnapshotId), PoolJson.Default.SnapshotRecord)
+                       ?? throw CsiErrors.NotFound($"snapshot {source.SnapshotId} not found");
+            size = snap.SizeBytes;
+            return SnapshotImageOf(source.SnapshotId);
+        }
+        if (source.VolumeId.Length > 0)
+        {
+            var vol = GetVolume(source.VolumeId) ?? throw CsiErrors.NotFound($"source volume {source.VolumeId} not found");
+            size = vol.CapacityBytes;
+            return BackingPathOf(source.VolumeId);
+        }
+        return null;
+    }
+
+    public async Task DeleteVolumeAsync(string volumeId, CancellationToken ct)
+    {
+        var record = GetVolume(volumeId);
+        var image = BackingPathOf(volumeId);
+        if (record is null && !File.Exists(image)) return;
+        var users = await _loops.FindByBackingFileAsync(image, ct);
+        if (users.Count > 0)
+            throw CsiErrors.FailedPrecondition($"volume {volumeId} is still attached as {string.Join(", ", users.Select(u => u.Name))}");
+        if (record is { Publications.Count: > 0 })
+            throw CsiErrors.FailedPrecondition($"volume {volumeId} is still published to {string.Join(", ", record.Publications.Select(p => p.NodeId))}");
+        // Record first: a crash after this leaves an orphan image, which start-up removes.
+        AtomicFile.Delete(RecordPathOf(volumeId));
+        if (File.Exists(image)) File.Delete(image);
+        _logger.LogInformation("pool {Pool}: deleted volume {VolumeId}", Name, volumeId);
+    }
+
+    public async Task<VolumeRecord> ExpandVolumeAsync(string volumeId, long capacityBytes, CancellationToken ct)
+    {
+        var record = GetVolume(volumeId) ?? throw CsiErrors.NotFound($"volume {volumeId} not found");
+        if (capacityBytes <= record.CapacityBytes) return record;
+        await _allocation.WaitAsync(ct);
+        try
+        {
+            var growth = capacityBytes - record.CapacityBytes;
+            if (Describe().FreeBytes < growth)
+                throw CsiErrors.ResourceExhausted($"pool {Name} cannot grow {volumeId} by {growth} bytes");
+            await using (var stream = new FileStream(BackingPathOf(volumeId), FileMode.Open, FileAccess.Write))
+            {
+                stream.SetLength(capacityBytes);
+                stream.Flush(flushToDisk: true);
+            }
+            var grown = record with { CapacityBytes = capacityBytes };
+            await SaveVolumeAsync(grown, ct);
+            return grown;
+        }
+        finally
+        {
+            _allocation.Release();
+        }
+    }
+
+    public Task SaveVolumeAsync(VolumeRecord record, CancellationToken ct) =>
+        AtomicFile.WriteAsync(RecordPathOf(record.VolumeId), JsonSerializer.SerializeToUtf8Bytes(record, PoolJson.Default.VolumeRecord), ct);
+
+    public async Task<SnapshotRecord> CreateSnapshotAsync(string snapshotId, string name, string sourceVolumeId, CancellationToken ct)
+    {
+        if (Read(SnapshotRecordOf(snapshotId), PoolJson.Default.SnapshotRecord) is { } existing) return existing;
+        var volume = GetVolume(sourceVolumeId) ?? throw CsiErrors.NotFound($"source volume {sourceVolumeId} not found");
+        await _allocation.WaitAsync(ct);
+        try
+        {
+            if (Describe().FreeBytes < volume.CapacityBytes)
+                throw CsiErrors.ResourceExhausted($"pool {Name} has no room for a snapshot of {sourceVolumeId}");
+            var image = SnapshotImageOf(snapshotId);
+            var temp = image + ".creating";
+            try
+            {
+                await using (await _quiesce(sourceVolumeId, ct))
+                    await CopySparseAsync(BackingPathOf(sourceVolumeId), temp, ct);
+                File.Move(temp, image, overwrite: true);
+            }
+            finally
+            {
+                if (File.Exists(temp)) File.Delete(temp);
+            }
+            var record = new SnapshotRecord(snapshotId, name, sourceVolumeId, volume.CapacityBytes, DateTimeOffset.UtcNow);
+            await AtomicFile.WriteAsync(SnapshotRecordOf(snapshotId), JsonSerializer.SerializeToUtf8Bytes(record, PoolJson.Default.SnapshotRecord), ct);
+            _logger.LogInformation("pool {Pool}: snapshot {SnapshotId} of {VolumeId}", Name, snapshotId, sourceVolumeId);
+            return record;
+        }
+        finally
+        {
+            _allocation.Release();
+        }
+    }
+
+    public Task DeleteSnapshotAsync(string snapshotId, CancellationToken ct)
+    {
+        AtomicFile.Delete(SnapshotRecordOf(snapshotId));
+        var image = SnapshotImageOf(snapshotId);
+        if (File.Exists(image)) File.Delete(image);
+        return Task.CompletedTask;
+    }
+
+    // Reflinks where the filesystem can (btrfs, xfs), sparse copies elsewhere.
+    private Task CopySparseAsync(string from, string to, CancellationToken ct) =>
+        _runner.RunAsync("cp", ["--reflink=auto", "--sparse=always", "--", from, to], ct, TimeSpan.FromMinutes(30));
+
+    private void RemoveOrphans()
+    {
+        foreach (var dir in new[] { _volumes, _snapshots })
+        foreach (var image in Directory.EnumerateFiles(dir))
+        {
+            var isTemp = image.EndsWith(".creating", StringComparison.Ordinal) || Path.GetFileName(image).StartsWith('.');
+            var isOrphan = image.EndsWith(".img", StringComparison.Ordinal) && !File.Exists(Path.ChangeExtension(image, ".json"));
+            if (!isTemp && !isOrphan) continue;
+            _logger.LogWarning("pool {Pool}: removing {File} left by an interrupted operation", Name, image);
+            File.Delete(image);
+        }
+    }
+
+    private static T? Read<T>(string path, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type) where T : class
+    {
+        try
+        {
+            return File.Exists(path) ? JsonSerializer.Deserialize(File.ReadAllBytes(path), type) : null;
+        }
+        catch (FileNotFoundException)
+        {
+            return null;
+        }
+    }
+
+    public static Timestamp ToTimestamp(DateTimeOffset when) => Timestamp.FromDateTimeOffset(when);
+}

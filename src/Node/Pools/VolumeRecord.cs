@@ -1,0 +1,16 @@
+namespace SolarCsi.Node.Pools;
+
+/// <summary>What a pool persists about a volume beside its data; the agent's source of truth.</summary>
+public sealed record VolumeRecord(
+    string VolumeId,
+    string Name,
+    long CapacityBytes,
+    Dictionary<string, string> Parameters,
+    string? SourceSnapshotId,
+    string? SourceVolumeId,
+    DateTimeOffset Created,
+    List<PublicationRecord> Publications);
+
+public sealed record PublicationRecord(string NodeId, bool ReadOnly, int AccessMode, bool Block);
+
+public sealed record SnapshotRecord(string SnapshotId, string Name, string SourceVolumeId, long SizeBytes, DateTimeOffset Created);

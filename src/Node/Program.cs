@@ -1,0 +1,77 @@
+using Csi.V1;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Serilog.Extensions.Logging;
+using SolarCsi.Core.Concurrency;
+using SolarCsi.Core.Devices;
+using SolarCsi.Core.Hosting;
+using SolarCsi.Core.Mounts;
+using SolarCsi.Core.Processes;
+using SolarCsi.Core.Validation;
+using SolarCsi.Node;
+using SolarCsi.Node.Agent;
+using SolarCsi.Node.Attach;
+using SolarCsi.Node.Csi;
+using SolarCsi.Node.Pools;
+using SolarCsi.Node.Staging;
+
+CommandLine cl;
+NodeOptions options;
+try
+{
+    cl = new CommandLine(args, NodeOptions.Flags);
+    if (cl.HelpRequested) { Console.WriteLine(cl.Usage("solar-node")); return 0; }
+    options = NodeOptions.Parse(cl);
+}
+catch (FormatException e)
+{
+    Console.Error.WriteLine($"solar-node: {e.Message}");
+    return 2;
+}
+
+var log = Logging.Create($"node {options.NodeId}");
+using var loggerFactory = new SerilogLoggerFactory(log);
+
+// Composition root: one instance of each, shared by the CSI and agent endpoints.
+var runner = new ProcessRunner(loggerFactory.CreateLogger<ProcessRunner>());
+var loops = new LoopDevices(runner);
+var mounter = new LinuxMounter(runner);
+var inFlight = new InFlightTracker();
+var journal = new NodeJournal(Path.Combine(options.StateDir, "node"));
+var attacher = new LoopFileAttacher(loops);
+NodeVolumes? volumes = null;
+var filePool = new FilePool(VolumeParameters.DefaultPool, Path.Combine(options.StateDir, "pools", VolumeParameters.DefaultPool),
+    options.FilePoolCapacity, runner, loops, (id, ct) => volumes!.QuiesceAsync(id, ct), loggerFactory.CreateLogger<FilePool>());
+var pools = new PoolSet(options.NodeId, [filePool]);
+volumes = new NodeVolumes(pools, journal, attacher, mounter, new BlockDevices(runner), new Filesystems(runner), runner, inFlight,
+    loggerFactory.CreateLogger<NodeVolumes>());
+var readiness = new Readiness();
+var identity = new PluginIdentity(options.DriverName, [
+    PluginIdentity.Service(PluginCapability.Types.Service.Types.Type.VolumeAccessibilityConstraints),
+    PluginIdentity.OnlineExpansion(),
+]);
+
+var csi = GrpcServer.Build(options.CsiEndpoint, log, services =>
+{
+    services.AddSingleton(identity).AddSingleton(readiness).AddSingleton(volumes).AddSingleton(options)
+        .AddSingleton(new PathRules(options.AllowedRoots));
+}, app =>
+{
+    app.MapGrpcService<IdentityService>();
+    app.MapGrpcService<NodeService>();
+});
+var agent = GrpcServer.Build(options.AgentEndpoint, log, services =>
+{
+    services.AddSingleton(pools).AddSingleton(inFlight).AddSingleton(options).AddHostedService<AgentAnnouncer>();
+}, app => app.MapGrpcService<AgentService>());
+
+await csi.StartAsync();
+await agent.StartAsync();
+log.Information("node {NodeId} serving CSI on {Csi} and the agent API on {Agent}", options.NodeId, options.CsiEndpoint, options.AgentEndpoint);
+await new NodeReconciler(journal, volumes, pools, mounter, loops, attacher, loggerFactory.CreateLogger<NodeReconciler>()).RunAsync(CancellationToken.None);
+readiness.MarkReady();
+
+await Task.WhenAny(csi.WaitForShutdownAsync(), agent.WaitForShutdownAsync());
+await Task.WhenAll(csi.StopAsync(), agent.StopAsync());
+return 0;

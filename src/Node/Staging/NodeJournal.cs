@@ -1,0 +1,37 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using SolarCsi.Core.Storage;
+
+namespace SolarCsi.Node.Staging;
+
+/// <summary>One small file per volume under the state directory, each replaced atomically.</summary>
+public sealed class NodeJournal
+{
+    private readonly string _dir;
+
+    public NodeJournal(string stateDir)
+    {
+        _dir = Path.Combine(stateDir, "journal");
+        Directory.CreateDirectory(_dir);
+    }
+
+    private string PathOf(string volumeId) => Path.Combine(_dir, volumeId + ".json");
+
+    public JournalEntry? Get(string volumeId) =>
+        File.Exists(PathOf(volumeId)) ? JsonSerializer.Deserialize(File.ReadAllBytes(PathOf(volumeId)), JournalJson.Default.JournalEntry) : null;
+
+    public IReadOnlyList<JournalEntry> All() =>
+        Directory.EnumerateFiles(_dir, "*.json")
+            .Where(p => !Path.GetFileName(p).StartsWith('.'))
+            .Select(p => JsonSerializer.Deserialize(File.ReadAllBytes(p), JournalJson.Default.JournalEntry))
+            .OfType<JournalEntry>().ToArray();
+
+    public Task SaveAsync(JournalEntry entry, CancellationToken ct) =>
+        AtomicFile.WriteAsync(PathOf(entry.VolumeId), JsonSerializer.SerializeToUtf8Bytes(entry, JournalJson.Default.JournalEntry), ct);
+
+    public void Remove(string volumeId) => AtomicFile.Delete(PathOf(volumeId));
+}
+
+[JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, UseStringEnumConverter = true)]
+[JsonSerializable(typeof(JournalEntry))]
+internal sealed partial class JournalJson : JsonSerializerContext;

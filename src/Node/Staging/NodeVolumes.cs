@@ -1,0 +1,241 @@
+using Microsoft.Extensions.Logging;
+using SolarCsi.Core.Concurrency;
+using SolarCsi.Core.Devices;
+using SolarCsi.Core.Errors;
+using SolarCsi.Core.Mounts;
+using SolarCsi.Core.Processes;
+using SolarCsi.Node.Attach;
+using SolarCsi.Node.Pools;
+
+namespace SolarCsi.Node.Staging;
+
+/// <summary>What NodeStage asks for, already validated.</summary>
+public sealed record StageRequest(string VolumeId, string StagingPath, bool Block, string FsType, IReadOnlyList<string> MountFlags);
+
+/// <summary>
+/// The node's volume lifecycle: attach and mount (stage), bind into pods (publish), and the way back. Each step
+/// records intent in the journal first, then re-reads the kernel's view, so any step can be repeated or resumed
+/// after a crash. Callers hold the volume's in-flight slot.
+/// </summary>
+public sealed class NodeVolumes(
+    PoolSet pools, NodeJournal journal, IBlockAttacher attacher, IMounter mounter, BlockDevices devices,
+    Filesystems filesystems, IProcessRunner runner, InFlightTracker inFlight, ILogger<NodeVolumes> logger)
+{
+    public InFlightTracker InFlight => inFlight;
+
+    public async Task StageAsync(StageRequest request, CancellationToken ct)
+    {
+        var pool = pools.Owning(request.VolumeId);
+        if (pool.GetVolume(request.VolumeId) is null) throw CsiErrors.NotFound($"volume {request.VolumeId} not found");
+        var source = pool.BackingPathOf(request.VolumeId);
+
+        var entry = journal.Get(request.VolumeId);
+        if (entry is not null)
+        {
+            if (entry.StagingPath != request.StagingPath && entry.Phase == StagePhase.Staged)
+                throw CsiErrors.AlreadyExists($"volume {request.VolumeId} is already staged at {entry.StagingPath}");
+            if (entry.Block != request.Block || (!request.Block && entry.FsType != request.FsType))
+                throw CsiErrors.AlreadyExists($"volume {request.VolumeId} is already staged with a different capability");
+        }
+        entry = (entry ?? new JournalEntry(request.VolumeId, StagePhase.Staging, request.StagingPath, attacher.Kind, source, null,
+            request.Block, request.FsType, false, [.. request.MountFlags], [])) with { Phase = StagePhase.Staging, StagingPath = request.StagingPath };
+        await journal.SaveAsync(entry, ct);
+
+        var device = await attacher.FindAttachedAsync(source, ct) ?? await attacher.AttachAsync(source, readOnly: false, ct);
+        entry = entry with { Device = device };
+        await journal.SaveAsync(entry, ct);
+
+        if (!request.Block)
+            entry = await MountFilesystemAsync(entry, device, request, ct);
+
+        await journal.SaveAsync(entry with { Phase = StagePhase.Staged }, ct);
+        logger.LogInformation("staged {VolumeId} on {Device} at {StagingPath}", request.VolumeId, device, request.StagingPath);
+    }
+
+    private async Task<JournalEntry> MountFilesystemAsync(JournalEntry entry, string device, StageRequest request, CancellationToken ct)
+    {
+        var mounts = await mounter.ListAsync(ct);
+        if (mounts.LastOrDefault(m => m.MountPoint == request.StagingPath) is { } existing)
+        {
+            if (existing.Source == device) return entry;
+            throw CsiErrors.AlreadyExists($"staging path {request.StagingPath} already holds a mount of {existing.Source}");
+        }
+
+        // Never format what we cannot see: an empty or unreadable device is an attach failure, not a blank disk.
+        var size = devices.SizeOf(device);
+        if (size <= 0) throw CsiErrors.Internal($"device {device} reports size 0; refusing to probe or format it");
+        var signatures = await devices.ProbeAsync(device, ct);
+        if (signatures.Count == 0)
+        {
+            await filesystems.FormatAsync(device, request.FsType, ct);
+            entry = entry with { Formatted = true };
+            await journal.SaveAsync(entry, ct);
+        }
+        else if (!signatures.TryGetValue("TYPE", out var found) || found != request.FsType)
+        {
+            var what = signatures.TryGetValue("TYPE", out var t) ? $"a {t} filesystem" : signatures.TryGetValue("PTTYPE", out var pt) ? $"a {pt} partition table" : "unknown data";
+            throw CsiErrors.FailedPrecondition($"device {device} of volume {request.VolumeId} holds {what}, not {request.FsType}; refusing to mount or format it");
+        }
+
+        Directory.CreateDirectory(request.StagingPath);
+        await mounter.MountAsync(device, request.StagingPath, request.FsType, MountOptions(request.FsType, request.MountFlags), ct);
+        return entry;
+    }
+
+    private static IReadOnlyList<string> MountOptions(string fsType, IReadOnlyList<string> flags)
+    {
+        var options = new List<string>(flags);
+        // Two mounts of the same xfs (a clone and its source) would clash on the UUID otherwise.
+        if (fsType == "xfs" && !options.Contains("nouuid")) options.Add("nouuid");
+        return options;
+    }
+
+    public async Task UnstageAsync(string volumeId, string stagingPath, CancellationToken ct)
+    {
+        var entry = journal.Get(volumeId);
+        if (entry is not null && entry.StagingPath != stagingPath)
+            throw CsiErrors.NotFound($"volume {volumeId} is staged at {entry.StagingPath}, not {stagingPath}");
+        var mounts = await mounter.ListAsync(ct);
+        var source = entry?.Source ?? BackingPathOrNull(volumeId);
+        var device = entry?.Device ?? (source is null ? null : await attacher.FindAttachedAsync(source, ct));
+        if (device is null && !mounts.Any(m => m.MountPoint == stagingPath))
+        {
+            if (entry is not null) journal.Remove(volumeId);
+            return;
+        }
+
+        if (device is not null)
+        {
+            var others = mounts.Where(m => m.Source == device && m.MountPoint != stagingPath).Select(m => m.MountPoint).ToArray();
+            if (others.Length > 0)
+                throw CsiErrors.FailedPrecondition($"volume {volumeId} is still mounted at {string.Join(", ", others)}; unpublish first");
+        }
+        if (entry is not null) await journal.SaveAsync(entry with { Phase = StagePhase.Unstaging }, ct);
+
+        while ((await mounter.ListAsync(ct)).Any(m => m.MountPoint == stagingPath))
+            await mounter.UnmountAsync(stagingPath, ct);
+        if (device is not null && source is not null)
+            await attacher.DetachAsync(device, source, ct);
+        journal.Remove(volumeId);
+        logger.LogInformation("unstaged {VolumeId} from {StagingPath}", volumeId, stagingPath);
+    }
+
+    private string? BackingPathOrNull(string volumeId)
+    {
+        try { return pools.Owning(volumeId).BackingPathOf(volumeId); }
+        catch (Grpc.Core.RpcException) { return null; }
+    }
+
+    public async Task PublishAsync(string volumeId, string stagingPath, string targetPath, bool block, bool readOnly, CancellationToken ct)
+    {
+        var entry = journal.Get(volumeId);
+        if (entry is null || entry.Phase != StagePhase.Staged || entry.Device is null)
+            throw CsiErrors.FailedPrecondition($"volume {volumeId} is not staged on this node");
+        if (entry.StagingPath != stagingPath)
+            throw CsiErrors.FailedPrecondition($"volume {volumeId} is staged at {entry.StagingPath}, not {stagingPath}");
+        if (entry.Block != block)
+            throw CsiErrors.AlreadyExists($"volume {volumeId} was staged as {(entry.Block ? "block" : "filesystem")}");
+
+        var mounts = await mounter.ListAsync(ct);
+        // A failed unstage can leave an empty staging directory; bind-mounting it would hand the pod an empty disk.
+        if (await attacher.FindAttachedAsync(entry.Source, ct) != entry.Device)
+            throw CsiErrors.FailedPrecondition($"device {entry.Device} of volume {volumeId} is no longer attached; stage it again");
+        if (!block && !mounts.Any(m => m.MountPoint == stagingPath && m.Source == entry.Device))
+            throw CsiErrors.FailedPrecondition($"staging path {stagingPath} is not a live mount of {entry.Device}; stage it again");
+
+        if (mounts.LastOrDefault(m => m.MountPoint == targetPath) is { } existing)
+        {
+            if (existing.Source == entry.Device && existing.ReadOnly == readOnly) return;
+            throw CsiErrors.AlreadyExists($"target {targetPath} is already mounted ({existing.Source}, {(existing.ReadOnly ? "ro" : "rw")})");
+        }
+
+        if (block)
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(targetPath)!);
+            if (Directory.Exists(targetPath)) Directory.Delete(targetPath);
+            if (!File.Exists(targetPath)) await File.WriteAllBytesAsync(targetPath, [], ct);
+        }
+        else
+        {
+            Directory.CreateDirectory(targetPath);
+        }
+        await journal.SaveAsync(entry with { Targets = [.. entry.Targets.Where(t => t.Path != targetPath), new PublishTarget(targetPath, readOnly)] }, ct);
+        await mounter.BindAsync(block ? entry.Device : stagingPath, targetPath, readOnly, ct);
+        logger.LogInformation("published {VolumeId} at {TargetPath} ({Mode})", volumeId, targetPath, readOnly ? "ro" : "rw");
+    }
+
+    public async Task UnpublishAsync(string volumeId, string targetPath, CancellationToken ct)
+    {
+        while ((await mounter.ListAsync(ct)).Any(m => m.MountPoint == targetPath))
+            await mounter.UnmountAsync(targetPath, ct);
+        // Never recursive: if something is left inside, it is data that was not on our volume.
+        if (Directory.Exists(targetPath))
+        {
+            if (Directory.EnumerateFileSystemEntries(targetPath).Any())
+                throw CsiErrors.FailedPrecondition($"target {targetPath} is unmounted but not empty; leaving it for inspection");
+            Directory.Delete(targetPath);
+        }
+        else if (File.Exists(targetPath))
+        {
+            File.Delete(targetPath);
+        }
+        if (journal.Get(volumeId) is { } entry && entry.Targets.Any(t => t.Path == targetPath))
+            await journal.SaveAsync(entry with { Targets = entry.Targets.Where(t => t.Path != targetPath).ToList() }, ct);
+    }
+
+    public JournalEntry RequireStagedAt(string volumeId, string volumePath)
+    {
+        var entry = journal.Get(volumeId) ?? throw CsiErrors.NotFound($"volume {volumeId} is not staged on this node");
+        if (entry.StagingPath != volumePath && entry.Targets.All(t => t.Path != volumePath))
+            throw CsiErrors.NotFound($"volume {volumeId} is not staged or published at {volumePath}");
+        if (!Path.Exists(volumePath)) throw CsiErrors.NotFound($"volume path {volumePath} does not exist");
+        return entry;
+    }
+
+    public long DeviceSize(JournalEntry entry) => entry.Device is null ? 0 : devices.SizeOf(entry.Device);
+
+    public async Task<long> ExpandAsync(string volumeId, string volumePath, long requiredBytes, CancellationToken ct)
+    {
+        var entry = RequireStagedAt(volumeId, volumePath);
+        if (entry.Device is null) throw CsiErrors.FailedPrecondition($"volume {volumeId} has no attached device");
+        await attacher.RefreshCapacityAsync(entry.Device, ct);
+        var size = devices.SizeOf(entry.Device);
+        if (requiredBytes > 0 && size < requiredBytes)
+            throw CsiErrors.FailedPrecondition($"device {entry.Device} is {size} bytes, less than the {requiredBytes} requested; expand the volume first");
+        if (!entry.Block)
+        {
+            var mountPoint = (await mounter.ListAsync(ct)).Any(m => m.MountPoint == volumePath) ? volumePath : entry.StagingPath;
+            await filesystems.GrowAsync(entry.Device, mountPoint, entry.FsType, ct);
+        }
+        return size;
+    }
+
+    /// <summary>
+    /// Holds writes to a staged filesystem while a snapshot copies its image (fsfreeze), so the copy is a
+    /// crash-consistent point in time. Raw block and unstaged volumes need nothing: nobody writes through us.
+    /// </summary>
+    public async Task<IAsyncDisposable> QuiesceAsync(string volumeId, CancellationToken ct)
+    {
+        var entry = journal.Get(volumeId);
+        if (entry is not { Phase: StagePhase.Staged, Block: false }) return NoRelease.Instance;
+        if (!(await mounter.ListAsync(ct)).Any(m => m.MountPoint == entry.StagingPath && m.Source == entry.Device)) return NoRelease.Instance;
+        await runner.RunAsync("fsfreeze", ["--freeze", entry.StagingPath], ct, TimeSpan.FromSeconds(30));
+        return new Thaw(runner, entry.StagingPath, logger);
+    }
+
+    private sealed class NoRelease : IAsyncDisposable
+    {
+        public static readonly NoRelease Instance = new();
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+
+    private sealed class Thaw(IProcessRunner runner, string path, ILogger logger) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            // A frozen filesystem blocks every writer on the node; thaw even if the caller was cancelled.
+            try { await runner.RunAsync("fsfreeze", ["--unfreeze", path], CancellationToken.None, TimeSpan.FromSeconds(30)); }
+            catch (Exception e) { logger.LogError(e, "could not thaw {Path}", path); }
+        }
+    }
+}
