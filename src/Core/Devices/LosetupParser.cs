@@ -20,7 +20,7 @@ public static class LosetupParser
             const string deleted = " (deleted)";
             if (back.EndsWith(deleted, StringComparison.Ordinal)) back = back[..^deleted.Length];
             devices.Add(new LoopDevice(Text(d, "name"), back, ulong.TryParse(Text(d, "back-ino"), out var ino) ? ino : 0,
-                Text(d, "back-maj:min"), Flag(d, "ro"), Flag(d, "dio")));
+                Text(d, "back-maj:min").Trim(), Flag(d, "ro"), Flag(d, "dio")));
         }
         return devices;
     }

@@ -1,0 +1,101 @@
+using Csi.V1;
+using Grpc.Core;
+using SolarCsi.Agent.V1;
+using SolarCsi.Controller.Agents;
+using SolarCsi.Controller.Csi;
+using SolarCsi.Controller.Placement;
+using SolarCsi.Core.Ids;
+
+namespace SolarCsi.Tests.Controller;
+
+public sealed class PlacementAndPagingTests
+{
+    private static AgentState Agent(string node, long free, string pool = "default") =>
+        new(node, "unix:///x", [new PoolInfo { Name = pool, Media = "file", TotalBytes = 100, FreeBytes = free }], NodeTopology.Of(node), DateTimeOffset.UtcNow);
+
+    private static TopologyRequirement Requirement(string[] requisite, string[] preferred)
+    {
+        var t = new TopologyRequirement();
+        t.Requisite.AddRange(requisite.Select(n => new Topology { Segments = { NodeTopology.Of(n) } }));
+        t.Preferred.AddRange(preferred.Select(n => new Topology { Segments = { NodeTopology.Of(n) } }));
+        return t;
+    }
+
+    [Fact]
+    public void PicksTheMostFreeSpaceWithoutTopology() =>
+        Assert.Equal("b", PoolPlacement.Choose([Agent("a", 10), Agent("b", 50)], "file", "default", 5, null).Agent.NodeId);
+
+    [Fact]
+    public void HonoursPreferredOrderWithinRequisite() =>
+        Assert.Equal("c", PoolPlacement.Choose([Agent("a", 90), Agent("b", 50), Agent("c", 10)], "file", "default", 5,
+            Requirement(["b", "c"], ["c", "b"])).Agent.NodeId);
+
+    [Fact]
+    public void SkipsPreferredNodesWithoutRoom() =>
+        Assert.Equal("b", PoolPlacement.Choose([Agent("a", 1), Agent("b", 50)], "file", "default", 5, Requirement(["a", "b"], ["a"])).Agent.NodeId);
+
+    [Theory]
+    [InlineData(100, StatusCode.ResourceExhausted)]
+    public void NothingFitsIsResourceExhausted(long bytes, StatusCode code) =>
+        Assert.Equal(code, Assert.Throws<RpcException>(() => PoolPlacement.Choose([Agent("a", 10)], "file", "default", bytes, null)).StatusCode);
+
+    [Fact]
+    public void TopologyOutsideEveryNodeIsResourceExhausted() =>
+        Assert.Equal(StatusCode.ResourceExhausted, Assert.Throws<RpcException>(() =>
+            PoolPlacement.Choose([Agent("a", 10)], "file", "default", 1, Requirement(["z"], []))).StatusCode);
+
+    [Fact]
+    public void UnknownPoolIsInvalidArgumentAndNoAgentsIsUnavailable()
+    {
+        Assert.Equal(StatusCode.InvalidArgument, Assert.Throws<RpcException>(() => PoolPlacement.Choose([Agent("a", 10)], "file", "fast", 1, null)).StatusCode);
+        Assert.Equal(StatusCode.Unavailable, Assert.Throws<RpcException>(() => PoolPlacement.Choose([], "file", "default", 1, null)).StatusCode);
+    }
+
+    [Fact]
+    public void PagesVisitEveryItemOnceEvenWhenItemsChangeBetweenPages()
+    {
+        var ids = Enumerable.Range(0, 7).Select(i => StorageId.ForVolume("file", "default", "n", $"v{i}").ToString()).ToList();
+        var seen = new List<string>();
+        var token = "";
+        var pages = 0;
+        do
+        {
+            var (page, next) = PageToken.Slice(ids, s => s, 3, token);
+            seen.AddRange(page);
+            token = next;
+            pages++;
+            if (pages == 1) ids.Remove(seen[0]); // deleting an item already returned must not shift the rest
+        } while (token != "");
+        Assert.Equal(3, pages);
+        Assert.Equal(7, seen.Count);
+        Assert.Equal(seen.Distinct().Count(), seen.Count);
+    }
+
+    [Fact]
+    public void BadTokenIsAbortedAndNegativeMaxIsInvalid()
+    {
+        Assert.Equal(StatusCode.Aborted, Assert.Throws<RpcException>(() => PageToken.Slice<string>([], s => s, 1, "garbage")).StatusCode);
+        Assert.Equal(StatusCode.InvalidArgument, Assert.Throws<RpcException>(() => PageToken.Slice<string>([], s => s, -1, "")).StatusCode);
+    }
+
+    [Fact]
+    public void AgentDirectoryTreatsSilentAgentsAsUnavailable()
+    {
+        var clock = new ManualClock();
+        using var directory = new AgentDirectory(clock, TimeSpan.FromSeconds(10));
+        directory.Record(new AgentAnnouncement { NodeId = "a", Endpoint = "unix:///tmp/a.sock" });
+        Assert.Single(directory.Live());
+        clock.Advance(TimeSpan.FromSeconds(11));
+        Assert.Empty(directory.Live());
+        Assert.True(directory.IsKnown("a"));
+        Assert.Equal(StatusCode.Unavailable, Assert.Throws<RpcException>(() => directory.ClientFor("a")).StatusCode);
+        Assert.Equal(StatusCode.Unavailable, Assert.Throws<RpcException>(() => directory.ClientFor("never")).StatusCode);
+    }
+
+    private sealed class ManualClock : TimeProvider
+    {
+        private DateTimeOffset _now = DateTimeOffset.UtcNow;
+        public void Advance(TimeSpan by) => _now += by;
+        public override DateTimeOffset GetUtcNow() => _now;
+    }
+}

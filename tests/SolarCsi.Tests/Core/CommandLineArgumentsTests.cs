@@ -1,0 +1,83 @@
+using SolarCsi.Core.Devices;
+using SolarCsi.Core.Mounts;
+using SolarCsi.Core.Processes;
+
+namespace SolarCsi.Tests.Core;
+
+/// <summary>The exact argument arrays handed to the tools: no shell, and '--' before anything path-like.</summary>
+public sealed class CommandLineArgumentsTests
+{
+    [Fact]
+    public void MountArguments()
+    {
+        Assert.Equal(["-t", "ext4", "-o", "noatime,discard", "--", "/dev/loop3", "/var/lib/kubelet/x"],
+            LinuxMounter.MountArguments("/dev/loop3", "/var/lib/kubelet/x", "ext4", ["noatime", "discard"]));
+        Assert.Equal(["-o", "bind,ro", "--", "/a", "/b"], LinuxMounter.MountArguments("/a", "/b", null, ["bind", "ro"]));
+    }
+
+    [Fact]
+    public void LosetupAttachArguments()
+    {
+        Assert.Equal(["--find", "--show", "--direct-io=on", "--", "/s/v.img"], LoopDevices.AttachArguments("/s/v.img", false));
+        Assert.Equal(["--find", "--show", "--direct-io=on", "--read-only", "--", "/s/v.img"], LoopDevices.AttachArguments("/s/v.img", true));
+    }
+
+    [Fact]
+    public void FilesystemCommands()
+    {
+        Assert.Equal("mkfs.ext4", Filesystems.FormatCommand("/dev/loop1", "ext4").Program);
+        Assert.Equal("/dev/loop1", Filesystems.FormatCommand("/dev/loop1", "ext4").Arguments[^1]);
+        AssertCommand("mkfs.xfs", ["-q", "-K", "/dev/loop1"], Filesystems.FormatCommand("/dev/loop1", "xfs"));
+        AssertCommand("resize2fs", ["/dev/loop1"], Filesystems.GrowCommand("/dev/loop1", "/m", "ext4"));
+        AssertCommand("xfs_growfs", ["/m"], Filesystems.GrowCommand("/dev/loop1", "/m", "xfs"));
+        Assert.Throws<ArgumentException>(() => Filesystems.FormatCommand("/dev/loop1", "ntfs"));
+    }
+
+    private static void AssertCommand(string program, string[] args, (string Program, IReadOnlyList<string> Arguments) actual)
+    {
+        Assert.Equal(program, actual.Program);
+        Assert.Equal(args, actual.Arguments);
+    }
+
+    [Fact]
+    public async Task UnmountRetriesWhileBusyThenGivesUp()
+    {
+        var runner = new ScriptedRunner(_ => throw new CommandFailedException("umount /x", 32, "umount: /x: target is busy."));
+        await Assert.ThrowsAsync<CommandFailedException>(() => new LinuxMounter(runner).UnmountAsync("/x", CancellationToken.None));
+        Assert.Equal(5, runner.Calls.Count);
+        Assert.All(runner.Calls, c => Assert.Equal("umount /x", c));
+    }
+
+    [Fact]
+    public async Task UnmountDoesNotRetryOtherFailures()
+    {
+        var runner = new ScriptedRunner(_ => throw new CommandFailedException("umount /x", 32, "umount: /x: not mounted."));
+        await Assert.ThrowsAsync<CommandFailedException>(() => new LinuxMounter(runner).UnmountAsync("/x", CancellationToken.None));
+        Assert.Single(runner.Calls);
+    }
+
+    [Fact]
+    public async Task BlankDeviceIsOnlyBlkidExitTwo()
+    {
+        var blank = new BlockDevices(new ScriptedRunner(_ => new ProcessResult(2, "", "")));
+        Assert.Empty(await blank.ProbeAsync("/dev/loop9", CancellationToken.None));
+        var ext4 = new BlockDevices(new ScriptedRunner(_ => new ProcessResult(0, "TYPE=ext4\n", "")));
+        Assert.Equal("ext4", (await ext4.ProbeAsync("/dev/loop9", CancellationToken.None))["TYPE"]);
+    }
+}
+
+/// <summary>Records command lines and answers them from a script; the OS is exercised for real elsewhere.</summary>
+internal sealed class ScriptedRunner(Func<string, ProcessResult> answer) : IProcessRunner
+{
+    public List<string> Calls { get; } = [];
+
+    public Task<ProcessResult> RunAsync(string program, IReadOnlyList<string> arguments, CancellationToken ct, TimeSpan? timeout = null,
+        IReadOnlyCollection<int>? okExitCodes = null)
+    {
+        var line = program + " " + string.Join(' ', arguments);
+        Calls.Add(line);
+        var result = answer(line);
+        if (!(okExitCodes ?? [0]).Contains(result.ExitCode)) throw new CommandFailedException(line, result.ExitCode, result.StandardError);
+        return Task.FromResult(result);
+    }
+}
