@@ -1,4 +1,3 @@
-using Grpc.Core;
 using SolarCsi.Agent.V1;
 using SolarCsi.Core.Errors;
 using SolarCsi.Core.Ids;
@@ -55,5 +54,15 @@ public sealed class Inventory(AgentDirectory directory)
         return snapshots.Snapshots.FirstOrDefault(s => s.SnapshotId == id.ToString()) ?? throw CsiErrors.NotFound($"snapshot {id} not found");
     }
 
-    public static bool IsNotFound(RpcException e) => e.StatusCode == StatusCode.NotFound;
+    /// <summary>Current pools of a media and name on the live agents that match.</summary>
+    public async Task<IReadOnlyList<PoolInfo>> PoolsAsync(Func<AgentState, bool> where, string media, string pool, CancellationToken ct)
+    {
+        var pools = new List<PoolInfo>();
+        foreach (var agent in directory.Live().Where(where))
+        {
+            var answer = await directory.ClientFor(agent).GetCapacityAsync(new GetCapacityRequest { Pool = pool }, deadline: Deadline(ShortCall), cancellationToken: ct);
+            pools.AddRange(answer.Pools.Where(p => p.Media == media && p.Name == pool));
+        }
+        return pools;
+    }
 }

@@ -177,22 +177,20 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
         return response;
     }
 
-    public override Task<GetCapacityResponse> GetCapacity(GetCapacityRequest request, ServerCallContext context)
+    public override async Task<GetCapacityResponse> GetCapacity(GetCapacityRequest request, ServerCallContext context)
     {
         foreach (var cap in request.VolumeCapabilities) CapabilityRules.RequireWellFormed(cap);
         var parameters = VolumeParameters.Parse(request.Parameters);
-        if (request.VolumeCapabilities.Any(c => Rules.WhyUnsupported(c) is not null))
-            return Task.FromResult(new GetCapacityResponse { AvailableCapacity = 0 });
-        var pools = directory.Live()
-            .Where(a => request.AccessibleTopology is null || PoolPlacement.Matches(a, request.AccessibleTopology))
-            .SelectMany(a => a.Pools.Where(p => p.Media == parameters.Media && p.Name == parameters.Pool))
-            .ToArray();
-        return Task.FromResult(new GetCapacityResponse
+        if (request.VolumeCapabilities.Any(c => Rules.WhyUnsupported(c) is not null)) return new GetCapacityResponse();
+        // Asked live rather than from heartbeats: the provisioner publishes these numbers to the scheduler.
+        var pools = await inventory.PoolsAsync(a => request.AccessibleTopology is null || PoolPlacement.Matches(a, request.AccessibleTopology),
+            parameters.Media, parameters.Pool, Work);
+        return new GetCapacityResponse
         {
             AvailableCapacity = pools.Sum(p => p.FreeBytes),
-            MaximumVolumeSize = pools.Length == 0 ? 0 : pools.Max(p => p.FreeBytes),
+            MaximumVolumeSize = pools.Count == 0 ? 0 : pools.Max(p => p.FreeBytes),
             MinimumVolumeSize = CapacityRules.MiB,
-        });
+        };
     }
 
     public override Task<ControllerGetCapabilitiesResponse> ControllerGetCapabilities(ControllerGetCapabilitiesRequest request, ServerCallContext context)

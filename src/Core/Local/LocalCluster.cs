@@ -84,11 +84,25 @@ public sealed class LocalCluster : IAsyncDisposable
         progress($"controller sees {Nodes.Count} node agent(s): {string.Join(", ", Nodes.Select(n => n.NodeId))}");
     }
 
+    private readonly Dictionary<string, (string Program, IReadOnlyList<string> Args)> _commands = new();
+
     private void Start(string name, string program, IReadOnlyList<string> args)
     {
         var logFile = Path.Combine(Root, "logs", name + ".log");
         Directory.CreateDirectory(Path.GetDirectoryName(logFile)!);
+        _commands[name] = (program, args);
         _processes.Add(PluginProcess.Start(name, program, args, logFile));
+    }
+
+    /// <summary>Stops a node plugin (or kills it, as a crash) and starts it again on the same state.</summary>
+    public async Task RestartNodeAsync(string nodeId, bool crash = false, CancellationToken ct = default)
+    {
+        var process = _processes.Single(p => p.Name == nodeId);
+        await process.StopAsync(graceful: !crash);
+        _processes.Remove(process);
+        var (program, args) = _commands[nodeId];
+        Start(nodeId, program, args);
+        await WaitReadyAsync(Nodes.Single(n => n.NodeId == nodeId).Identity, nodeId, ct);
     }
 
     private PluginEndpoints Connect(string endpoint)

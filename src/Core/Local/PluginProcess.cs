@@ -43,12 +43,12 @@ public sealed partial class PluginProcess
         return string.Join('\n', reader.ReadToEnd().Split('\n').TakeLast(lines));
     }
 
-    /// <summary>SIGTERM and a grace period, then SIGKILL.</summary>
-    public async Task StopAsync()
+    /// <summary>SIGTERM and a grace period, then SIGKILL; or SIGKILL at once, as a crash.</summary>
+    public async Task StopAsync(bool graceful = true)
     {
         if (!_process.HasExited)
         {
-            _ = Kill(_process.Id, 15);
+            _ = Kill(_process.Id, graceful ? 15 : 9);
             using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(15));
             try { await _process.WaitForExitAsync(grace.Token); }
             catch (OperationCanceledException) { _process.Kill(entireProcessTree: true); await _process.WaitForExitAsync(); }

@@ -6,4 +6,11 @@ public sealed record MountEntry(
     IReadOnlyList<string> Options, string FsType, string Source, IReadOnlyList<string> SuperOptions)
 {
     public bool ReadOnly => Options.Contains("ro");
+
+    /// <summary>
+    /// Whether this mount shows <paramref name="device"/>: a filesystem on it, or a bind mount of the device node
+    /// itself (raw block publish), which mountinfo reports as a devtmpfs mount whose root is the node's name.
+    /// </summary>
+    public bool Shows(string device) =>
+        Source == device || (FsType == "devtmpfs" && Root == "/" + Path.GetFileName(device));
 }

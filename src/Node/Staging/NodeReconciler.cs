@@ -59,7 +59,7 @@ public sealed class NodeReconciler(
         foreach (var loop in await loops.ListAsync(ct))
         {
             if (!ours.Contains(loop.BackingFile) || explained.Contains(loop.BackingFile)) continue;
-            if (mounts.Any(m => m.Source == loop.Name))
+            if (mounts.Any(m => m.Shows(loop.Name)))
             {
                 logger.LogWarning("{Device} over {File} has no journal entry but is mounted; leaving it", loop.Name, loop.BackingFile);
                 continue;

@@ -106,7 +106,7 @@ public sealed class NodeVolumes(
 
         if (device is not null)
         {
-            var others = mounts.Where(m => m.Source == device && m.MountPoint != stagingPath).Select(m => m.MountPoint).ToArray();
+            var others = mounts.Where(m => m.Shows(device) && m.MountPoint != stagingPath).Select(m => m.MountPoint).ToArray();
             if (others.Length > 0)
                 throw CsiErrors.FailedPrecondition($"volume {volumeId} is still mounted at {string.Join(", ", others)}; unpublish first");
         }
@@ -145,8 +145,8 @@ public sealed class NodeVolumes(
 
         if (mounts.LastOrDefault(m => m.MountPoint == targetPath) is { } existing)
         {
-            if (existing.Source == entry.Device && existing.ReadOnly == readOnly) return;
-            throw CsiErrors.AlreadyExists($"target {targetPath} is already mounted ({existing.Source}, {(existing.ReadOnly ? "ro" : "rw")})");
+            if (existing.Shows(entry.Device) && existing.ReadOnly == readOnly) return;
+            throw CsiErrors.AlreadyExists($"target {targetPath} is already mounted ({existing.Source}{existing.Root}, {(existing.ReadOnly ? "ro" : "rw")})");
         }
 
         if (block)

@@ -66,6 +66,18 @@ public sealed class ToolOutputParserTests
     }
 
     [Fact]
+    public void RecognisesABindMountOfADeviceNode()
+    {
+        // Captured after `mount --bind /dev/loop0 /tmp/btarget`.
+        var entry = MountInfoParser.Parse("41 26 0:6 /loop0 /tmp/btarget rw,relatime - devtmpfs devtmpfs rw,size=12334416k,nr_inodes=3083604,mode=755")[0];
+        Assert.True(entry.Shows("/dev/loop0"));
+        Assert.False(entry.Shows("/dev/loop1"));
+        var fs = MountInfoParser.Parse("90 26 7:3 / /s rw - ext4 /dev/loop3 rw")[0];
+        Assert.True(fs.Shows("/dev/loop3"));
+        Assert.False(fs.Shows("/dev/loop0"));
+    }
+
+    [Fact]
     public void ParsesThisMachinesMountTable()
     {
         var entries = MountInfoParser.Parse(File.ReadAllText("/proc/self/mountinfo"));

@@ -1,0 +1,72 @@
+using Csi.V1;
+using SolarCsi.Core.Ids;
+using SolarCsi.Core.Local;
+using AccessMode = Csi.V1.VolumeCapability.Types.AccessMode.Types.Mode;
+
+namespace SolarCsi.SanityTests;
+
+/// <summary>One controller and two node plugins, shared by the whole suite, started as a CO would find them.</summary>
+public sealed class ClusterFixture : IAsyncLifetime
+{
+    public const string NodeA = "node-a";
+    public const string NodeB = "node-b";
+    private readonly string _root = Directory.CreateTempSubdirectory("solar-sanity-").FullName;
+
+    public LocalCluster Cluster { get; private set; } = null!;
+    public Controller.ControllerClient Controller => Cluster.Controller.Controller;
+    public Identity.IdentityClient ControllerIdentity => Cluster.Controller.Identity;
+    public NodePlugin A => Cluster.Nodes[0];
+    public NodePlugin B => Cluster.Nodes[1];
+
+    public async Task InitializeAsync() => Cluster = await LocalCluster.StartAsync(_root, [NodeA, NodeB]);
+
+    public async Task DisposeAsync()
+    {
+        var leftovers = await Cluster.FindLeftoversAsync();
+        await Cluster.DisposeAsync();
+        Directory.Delete(_root, recursive: true);
+        // Every test cleans up after itself; anything still mounted here is a leak in the driver or a test.
+        if (!leftovers.IsEmpty) throw new InvalidOperationException($"the suite left {leftovers}");
+    }
+
+    public string NewStagingPath() => Path.Combine(Cluster.KubeletDir, "plugins", "kubernetes.io", "csi", "staging", Guid.NewGuid().ToString("N"));
+    public string NewTargetPath() => Path.Combine(Cluster.KubeletDir, "pods", Guid.NewGuid().ToString("N"), "volumes", "kubernetes.io~csi", "pv", "mount");
+
+    public static VolumeCapability Mount(string fsType = "ext4", AccessMode mode = AccessMode.SingleNodeWriter) => new()
+    {
+        Mount = new VolumeCapability.Types.MountVolume { FsType = fsType },
+        AccessMode = new VolumeCapability.Types.AccessMode { Mode = mode },
+    };
+
+    public static VolumeCapability Block(AccessMode mode = AccessMode.SingleNodeWriter) => new()
+    {
+        Block = new VolumeCapability.Types.BlockVolume(),
+        AccessMode = new VolumeCapability.Types.AccessMode { Mode = mode },
+    };
+
+    public static TopologyRequirement On(string nodeId)
+    {
+        var t = new TopologyRequirement();
+        t.Requisite.Add(new Topology { Segments = { NodeTopology.Of(nodeId) } });
+        t.Preferred.Add(new Topology { Segments = { NodeTopology.Of(nodeId) } });
+        return t;
+    }
+
+    public static CreateVolumeRequest NewVolume(long bytes = 64 << 20, VolumeCapability? capability = null, string node = NodeA, string? name = null) => new()
+    {
+        Name = name ?? "pvc-" + Guid.NewGuid().ToString("N"),
+        CapacityRange = new CapacityRange { RequiredBytes = bytes },
+        VolumeCapabilities = { capability ?? Mount() },
+        AccessibilityRequirements = On(node),
+    };
+
+    public async Task<Volume> CreateAsync(CreateVolumeRequest request) => (await Controller.CreateVolumeAsync(request)).Volume;
+
+    public async Task DeleteAsync(string volumeId) => await Controller.DeleteVolumeAsync(new DeleteVolumeRequest { VolumeId = volumeId });
+}
+
+[CollectionDefinition(Name)]
+public sealed class ClusterCollection : ICollectionFixture<ClusterFixture>
+{
+    public const string Name = "cluster";
+}
