@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the host tools SolarCsi calls and its tests exercise (Debian 12, as root).
+set -euo pipefail
+packages=(e2fsprogs xfsprogs util-linux mount coreutils)
+missing=()
+for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+command -v dotnet >/dev/null || { echo "install the .NET 10 SDK first" >&2; exit 1; }
+# Loop devices are created on demand by losetup; make sure the control node exists.
+[ -e /dev/loop-control ] || modprobe loop 2>/dev/null || true

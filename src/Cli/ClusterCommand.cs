@@ -1,0 +1,36 @@
+using System.Runtime.InteropServices;
+using SolarCsi.Core.Local;
+
+namespace SolarCsi.Cli;
+
+/// <summary>
+/// Runs the single-machine deployment in the foreground until interrupted, for tools that want live sockets
+/// (the upstream csi-sanity, csc, a debugger).
+/// </summary>
+public static class ClusterCommand
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var dir = Value(args, "--dir") ?? Directory.CreateTempSubdirectory("solar-cluster-").FullName;
+        var nodes = int.Parse(Value(args, "--nodes") ?? "1");
+        Directory.CreateDirectory(dir);
+        var stop = new TaskCompletionSource();
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); });
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.TrySetResult(); });
+        await using var cluster = await LocalCluster.StartAsync(dir, Enumerable.Range(0, nodes).Select(i => $"node-{(char)('a' + i)}").ToArray(),
+            Console.WriteLine);
+        Console.WriteLine($"controller: unix://{dir}/controller/csi.sock");
+        foreach (var node in cluster.Nodes) Console.WriteLine($"{node.NodeId}: unix://{node.Directory}/csi.sock");
+        Console.WriteLine($"kubelet dir (allowed root): {cluster.KubeletDir}");
+        Console.WriteLine("ready");
+        await stop.Task;
+        Console.WriteLine("stopping");
+        return 0;
+    }
+
+    private static string? Value(string[] args, string flag)
+    {
+        var i = Array.IndexOf(args, flag);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    }
+}
