@@ -1,5 +1,4 @@
 using Polly;
-using Polly.Retry;
 using SolarCsi.Core.Processes;
 
 namespace SolarCsi.Core.Devices;
@@ -8,16 +7,7 @@ namespace SolarCsi.Core.Devices;
 public sealed class LoopDevices(IProcessRunner runner)
 {
     // Two concurrent "losetup --find" calls can race for the same free device; the loser sees EBUSY.
-    private static readonly ResiliencePipeline AttachRetry = new ResiliencePipelineBuilder()
-        .AddRetry(new RetryStrategyOptions
-        {
-            ShouldHandle = new PredicateBuilder().Handle<CommandFailedException>(e => e.StandardError.Contains("busy", StringComparison.OrdinalIgnoreCase)),
-            MaxRetryAttempts = 5,
-            Delay = TimeSpan.FromMilliseconds(100),
-            BackoffType = DelayBackoffType.Exponential,
-            UseJitter = true,
-        })
-        .Build();
+    private static readonly ResiliencePipeline AttachRetry = CommandRetry.WhenStderrContains("busy", 5, TimeSpan.FromMilliseconds(100));
 
     public async Task<IReadOnlyList<LoopDevice>> ListAsync(CancellationToken ct)
     {

@@ -1,5 +1,4 @@
 using Polly;
-using Polly.Retry;
 using SolarCsi.Core.Processes;
 
 namespace SolarCsi.Core.Mounts;
@@ -7,15 +6,7 @@ namespace SolarCsi.Core.Mounts;
 public sealed class LinuxMounter(IProcessRunner runner, string mountInfoPath = "/proc/self/mountinfo") : IMounter
 {
     // EBUSY from umount is often a straggling reader that lets go within a second; after that it is real.
-    private static readonly ResiliencePipeline BusyRetry = new ResiliencePipelineBuilder()
-        .AddRetry(new RetryStrategyOptions
-        {
-            ShouldHandle = new PredicateBuilder().Handle<CommandFailedException>(e => e.StandardError.Contains("busy", StringComparison.OrdinalIgnoreCase)),
-            MaxRetryAttempts = 4,
-            Delay = TimeSpan.FromMilliseconds(200),
-            BackoffType = DelayBackoffType.Exponential,
-        })
-        .Build();
+    private static readonly ResiliencePipeline BusyRetry = CommandRetry.WhenStderrContains("busy", 4, TimeSpan.FromMilliseconds(200));
 
     public async Task<IReadOnlyList<MountEntry>> ListAsync(CancellationToken ct) =>
         MountInfoParser.Parse(await File.ReadAllTextAsync(mountInfoPath, ct));

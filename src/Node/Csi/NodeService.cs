@@ -19,9 +19,7 @@ public sealed class NodeService(NodeVolumes volumes, PathRules paths, NodeOption
     {
         var id = RequireVolumeId(request.VolumeId);
         var staging = paths.Require(request.StagingTargetPath, "staging_target_path");
-        CapabilityRules.RequireWellFormed(request.VolumeCapability);
-        if (CapabilityRules.LocalFile.WhyUnsupported(request.VolumeCapability) is { } why) throw CsiErrors.InvalidArgument(why);
-        var cap = request.VolumeCapability;
+        var cap = RequireSupported(request.VolumeCapability);
         using var slot = volumes.InFlight.Acquire(id.ToString(), "NodeStageVolume");
         await volumes.StageAsync(new StageRequest(id.ToString(), staging, cap.Block is not null, CapabilityRules.FsTypeOf(cap),
             cap.Mount?.MountFlags.ToArray() ?? []), Work);
@@ -42,8 +40,7 @@ public sealed class NodeService(NodeVolumes volumes, PathRules paths, NodeOption
         var id = RequireVolumeId(request.VolumeId);
         var staging = paths.Require(request.StagingTargetPath, "staging_target_path");
         var target = paths.Require(request.TargetPath, "target_path");
-        CapabilityRules.RequireWellFormed(request.VolumeCapability);
-        if (CapabilityRules.LocalFile.WhyUnsupported(request.VolumeCapability) is { } why) throw CsiErrors.InvalidArgument(why);
+        RequireSupported(request.VolumeCapability);
         if (target == staging) throw CsiErrors.InvalidArgument("target_path must differ from staging_target_path");
         using var slot = volumes.InFlight.Acquire(id.ToString(), "NodePublishVolume");
         var readOnly = request.Readonly ||
@@ -118,4 +115,11 @@ public sealed class NodeService(NodeVolumes volumes, PathRules paths, NodeOption
     }
 
     private static StorageId RequireVolumeId(string volumeId) => StorageId.ParseVolume(volumeId);
+
+    private static VolumeCapability RequireSupported(VolumeCapability? capability)
+    {
+        CapabilityRules.RequireWellFormed(capability);
+        if (CapabilityRules.LocalFile.WhyUnsupported(capability!) is { } why) throw CsiErrors.InvalidArgument(why);
+        return capability!;
+    }
 }
