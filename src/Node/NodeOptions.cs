@@ -12,7 +12,8 @@ public sealed record NodeOptions(
     IReadOnlyList<string> AllowedRoots,
     int MaxVolumes,
     long? FilePoolCapacity,
-    TimeSpan HeartbeatInterval)
+    TimeSpan HeartbeatInterval,
+    Nbd.NbdServerOptions NbdServer)
 {
     public Dictionary<string, string> Topology => SolarCsi.Core.Ids.NodeTopology.Of(NodeId);
 
@@ -28,6 +29,8 @@ public sealed record NodeOptions(
         ["max-volumes"] = "volumes this node can attach (default 128)",
         ["file-pool-capacity"] = "bytes the file pool may hand out, e.g. 100Gi (default: free space)",
         ["heartbeat-seconds"] = "how often the agent announces itself (default 5)",
+        ["nbd-address"] = "address this node's NBD exports listen on, as other nodes reach it (default 127.0.0.1)",
+        ["nbd-port-range"] = "TCP ports for NBD exports (default 10809-10999)",
     };
 
     public static NodeOptions Parse(CommandLine cl)
@@ -46,6 +49,7 @@ public sealed record NodeOptions(
             roots.Count > 0 ? roots.Select(Path.GetFullPath).ToArray() : ["/var/lib/kubelet"],
             cl.GetInt("max-volumes", 128),
             cl.Get("file-pool-capacity") is { } cap ? Quantity.Parse(cap) : null,
-            TimeSpan.FromSeconds(cl.GetInt("heartbeat-seconds", 5)));
+            TimeSpan.FromSeconds(cl.GetInt("heartbeat-seconds", 5)),
+            Nbd.NbdServerOptions.Parse(cl.Get("nbd-address", "127.0.0.1"), cl.Get("nbd-port-range", "10809-10999")));
     }
 }

@@ -13,6 +13,7 @@ using SolarCsi.Node;
 using SolarCsi.Node.Agent;
 using SolarCsi.Node.Attach;
 using SolarCsi.Node.Csi;
+using SolarCsi.Node.Nbd;
 using SolarCsi.Node.Pools;
 using SolarCsi.Node.Staging;
 
@@ -39,12 +40,19 @@ var loops = new LoopDevices(runner);
 var mounter = new LinuxMounter(runner);
 var inFlight = new InFlightTracker();
 var journal = new NodeJournal(Path.Combine(options.StateDir, "node"));
-var attacher = new LoopFileAttacher(loops);
+var launcher = new DaemonLauncher(runner);
+var nbdAttacher = NbdKernelAttacher.IsSupported()
+    ? (IBlockAttacher)new NbdKernelAttacher(runner, launcher, loggerFactory.CreateLogger<NbdKernelAttacher>())
+    : new NbdFuseAttacher(loops, mounter, runner, launcher, loggerFactory.CreateLogger<NbdFuseAttacher>());
+var attachers = new AttacherSet(new LoopFileAttacher(loops), nbdAttacher);
+var nbdClientRoot = Path.Combine(options.StateDir, "node", "nbd");
 NodeVolumes? volumes = null;
-var filePool = new FilePool(VolumeParameters.DefaultPool, Path.Combine(options.StateDir, "pools", VolumeParameters.DefaultPool),
-    options.FilePoolCapacity, runner, loops, (id, ct) => volumes!.QuiesceAsync(id, ct), loggerFactory.CreateLogger<FilePool>());
-var pools = new PoolSet(options.NodeId, [filePool]);
-volumes = new NodeVolumes(pools, journal, attacher, mounter, new BlockDevices(runner), new Filesystems(runner), runner, inFlight,
+IMediaPool NewPool(string media) => new FilePool(media, VolumeParameters.DefaultPool,
+    Path.Combine(options.StateDir, "pools", media, VolumeParameters.DefaultPool), options.FilePoolCapacity, runner, loops,
+    (id, ct) => volumes!.QuiesceAsync(id, ct), loggerFactory.CreateLogger<FilePool>());
+var pools = new PoolSet(options.NodeId, [NewPool(VolumeParameters.FileMedia), NewPool(VolumeParameters.NbdMedia)]);
+var exports = new NbdExports(Path.Combine(options.StateDir, "exports"), options.NbdServer, launcher, loggerFactory.CreateLogger<NbdExports>());
+volumes = new NodeVolumes(pools, journal, attachers, nbdClientRoot, mounter, new BlockDevices(runner), new Filesystems(runner), runner, inFlight,
     loggerFactory.CreateLogger<NodeVolumes>());
 var readiness = new Readiness();
 var identity = new PluginIdentity(options.DriverName, [
@@ -63,13 +71,16 @@ var csi = GrpcServer.Build(options.CsiEndpoint, log, services =>
 });
 var agent = GrpcServer.Build(options.AgentEndpoint, log, services =>
 {
-    services.AddSingleton(pools).AddSingleton(inFlight).AddSingleton(options).AddHostedService<AgentAnnouncer>();
+    services.AddSingleton(pools).AddSingleton(inFlight).AddSingleton(options).AddSingleton(exports).AddHostedService<AgentAnnouncer>();
 }, app => app.MapGrpcService<AgentService>());
 
 await csi.StartAsync();
 await agent.StartAsync();
-log.Information("node {NodeId} serving CSI on {Csi} and the agent API on {Agent}", options.NodeId, options.CsiEndpoint, options.AgentEndpoint);
-await new NodeReconciler(journal, volumes, pools, mounter, loops, attacher, loggerFactory.CreateLogger<NodeReconciler>()).RunAsync(CancellationToken.None);
+log.Information("node {NodeId} serving CSI on {Csi} and the agent API on {Agent}; NBD attach path: {Attach}", options.NodeId,
+    options.CsiEndpoint, options.AgentEndpoint, nbdAttacher.Kind);
+await exports.ReconcileAsync(CancellationToken.None);
+await new NodeReconciler(journal, volumes, pools, mounter, loops, attachers, nbdClientRoot, loggerFactory.CreateLogger<NodeReconciler>())
+    .RunAsync(CancellationToken.None);
 readiness.MarkReady();
 
 await Task.WhenAny(csi.WaitForShutdownAsync(), agent.WaitForShutdownAsync());

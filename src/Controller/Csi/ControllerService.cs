@@ -18,8 +18,6 @@ namespace SolarCsi.Controller.Csi;
 /// </summary>
 public sealed class ControllerService(AgentDirectory directory, Inventory inventory, InFlightTracker inFlight) : ControllerBase
 {
-    private static readonly CapabilityRules Rules = CapabilityRules.LocalFile;
-
     public static readonly CapType[] Capabilities =
     [
         CapType.CreateDeleteVolume, CapType.PublishUnpublishVolume, CapType.ListVolumes, CapType.GetCapacity,
@@ -34,8 +32,10 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
     {
         var name = NameRules.RequireCsiName(request.Name);
         CapabilityRules.RequireWellFormed(request.VolumeCapabilities);
-        Rules.RequireSupported(request.VolumeCapabilities);
         var parameters = VolumeParameters.Parse(request.Parameters);
+        CapabilityRules.For(parameters.Media).RequireSupported(request.VolumeCapabilities);
+        // Remote volumes are reachable from every node: the CO's topology constrains the consumer, not the storage host.
+        var topology = parameters.Media == VolumeParameters.NbdMedia ? null : request.AccessibilityRequirements;
         var (source, sourceId) = ContentSourceOf(request.VolumeContentSource);
         using var slot = inFlight.Acquire("name:" + name, "CreateVolume");
 
@@ -64,12 +64,12 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
         if (sourceId is not null)
         {
             nodeId = sourceId.Node;
-            if (!PoolPlacement.Allowed(new AgentState(nodeId, "", [], NodeTopology.Of(nodeId), default), request.AccessibilityRequirements))
+            if (!PoolPlacement.Allowed(new AgentState(nodeId, "", [], NodeTopology.Of(nodeId), default), topology))
                 throw CsiErrors.ResourceExhausted($"the content source lives on node {nodeId}, outside the requested topology");
         }
         else
         {
-            nodeId = PoolPlacement.Choose(directory.Live(), parameters.Media, parameters.Pool, bytes, request.AccessibilityRequirements).Agent.NodeId;
+            nodeId = PoolPlacement.Choose(directory.Live(), parameters.Media, parameters.Pool, bytes, topology).Agent.NodeId;
         }
         var create = new A.CreateVolumeRequest { Name = name, Pool = parameters.Pool, CapacityBytes = bytes, ContentSource = source };
         create.Parameters.Add(parameters.Canonical());
@@ -109,14 +109,15 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
 
     public override async Task<ControllerPublishVolumeResponse> ControllerPublishVolume(ControllerPublishVolumeRequest request, ServerCallContext context)
     {
-        var id = StorageId.ParseVolume(request.VolumeId);
+        if (string.IsNullOrEmpty(request.VolumeId)) throw CsiErrors.InvalidArgument("volume_id is required");
         if (string.IsNullOrEmpty(request.NodeId)) throw CsiErrors.InvalidArgument("node_id is required");
         CapabilityRules.RequireWellFormed(request.VolumeCapability);
-        if (Rules.WhyUnsupported(request.VolumeCapability) is { } why) throw CsiErrors.InvalidArgument(why);
+        var id = StorageId.ParseVolume(request.VolumeId);
+        if (CapabilityRules.For(id.Media).WhyUnsupported(request.VolumeCapability) is { } why) throw CsiErrors.InvalidArgument(why);
         using var slot = inFlight.Acquire(id.ToString(), "ControllerPublishVolume");
         await inventory.GetVolumeAsync(id, Work);
         if (!directory.IsKnown(request.NodeId)) throw CsiErrors.NotFound($"node {request.NodeId} is unknown");
-        if (request.NodeId != id.Node)
+        if (id.Media != VolumeParameters.NbdMedia && request.NodeId != id.Node)
             throw CsiErrors.FailedPrecondition($"volume {id} is local to node {id.Node} and cannot be published to {request.NodeId}");
         var publish = new A.PublishVolumeRequest
         {
@@ -147,11 +148,12 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
 
     public override async Task<ValidateVolumeCapabilitiesResponse> ValidateVolumeCapabilities(ValidateVolumeCapabilitiesRequest request, ServerCallContext context)
     {
-        var id = StorageId.ParseVolume(request.VolumeId);
+        if (string.IsNullOrEmpty(request.VolumeId)) throw CsiErrors.InvalidArgument("volume_id is required");
         CapabilityRules.RequireWellFormed(request.VolumeCapabilities);
+        var id = StorageId.ParseVolume(request.VolumeId);
         var volume = await inventory.GetVolumeAsync(id, Work);
         VolumeParameters.Parse(request.Parameters);
-        var reasons = request.VolumeCapabilities.Select(Rules.WhyUnsupported).OfType<string>().ToArray();
+        var reasons = request.VolumeCapabilities.Select(CapabilityRules.For(id.Media).WhyUnsupported).OfType<string>().ToArray();
         if (reasons.Length > 0) return new ValidateVolumeCapabilitiesResponse { Message = string.Join("; ", reasons) };
         var confirmed = new ValidateVolumeCapabilitiesResponse.Types.Confirmed();
         confirmed.VolumeCapabilities.AddRange(request.VolumeCapabilities);
@@ -181,9 +183,11 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
     {
         foreach (var cap in request.VolumeCapabilities) CapabilityRules.RequireWellFormed(cap);
         var parameters = VolumeParameters.Parse(request.Parameters);
-        if (request.VolumeCapabilities.Any(c => Rules.WhyUnsupported(c) is not null)) return new GetCapacityResponse();
+        if (request.VolumeCapabilities.Any(c => CapabilityRules.For(parameters.Media).WhyUnsupported(c) is not null)) return new GetCapacityResponse();
         // Asked live rather than from heartbeats: the provisioner publishes these numbers to the scheduler.
-        var pools = await inventory.PoolsAsync(a => request.AccessibleTopology is null || PoolPlacement.Matches(a, request.AccessibleTopology),
+        // Remote media serve every segment from all storage hosts; local media only from the segment's node.
+        var remote = parameters.Media == VolumeParameters.NbdMedia;
+        var pools = await inventory.PoolsAsync(a => remote || request.AccessibleTopology is null || PoolPlacement.Matches(a, request.AccessibleTopology),
             parameters.Media, parameters.Pool, Work);
         return new GetCapacityResponse
         {
@@ -247,13 +251,12 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
 
     public override async Task<ControllerExpandVolumeResponse> ControllerExpandVolume(ControllerExpandVolumeRequest request, ServerCallContext context)
     {
-        var id = StorageId.ParseVolume(request.VolumeId);
+        if (string.IsNullOrEmpty(request.VolumeId)) throw CsiErrors.InvalidArgument("volume_id is required");
         if (request.CapacityRange is null) throw CsiErrors.InvalidArgument("capacity_range is required");
-        if (request.VolumeCapability is not null)
-        {
-            CapabilityRules.RequireWellFormed(request.VolumeCapability);
-            if (Rules.WhyUnsupported(request.VolumeCapability) is { } why) throw CsiErrors.InvalidArgument(why);
-        }
+        if (request.VolumeCapability is not null) CapabilityRules.RequireWellFormed(request.VolumeCapability);
+        var id = StorageId.ParseVolume(request.VolumeId);
+        if (request.VolumeCapability is not null && CapabilityRules.For(id.Media).WhyUnsupported(request.VolumeCapability) is { } why)
+            throw CsiErrors.InvalidArgument(why);
         var bytes = CapacityRules.Resolve(request.CapacityRange);
         using var slot = inFlight.Acquire(id.ToString(), "ControllerExpandVolume");
         await inventory.GetVolumeAsync(id, Work);

@@ -1,6 +1,7 @@
 using Csi.V1;
 using SolarCsi.Agent.V1;
 using SolarCsi.Core.Ids;
+using SolarCsi.Core.Validation;
 
 namespace SolarCsi.Controller.Csi;
 
@@ -8,7 +9,8 @@ internal static class CsiMapping
 {
     public static Volume ToCsi(VolumeInfo v)
     {
-        var topology = StorageId.TryParse(v.VolumeId, out var id) ? NodeTopology.Of(id.Node) : null;
+        // Local volumes are reachable only from their node; remote (NBD) volumes from every node.
+        var topology = StorageId.TryParse(v.VolumeId, out var id) && id.Media != VolumeParameters.NbdMedia ? NodeTopology.Of(id.Node) : null;
         var volume = new Volume { VolumeId = v.VolumeId, CapacityBytes = v.CapacityBytes };
         volume.VolumeContext.Add(v.VolumeContext);
         if (v.ContentSource is { SnapshotId.Length: > 0 } s)

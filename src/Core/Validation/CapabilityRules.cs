@@ -18,6 +18,22 @@ public sealed record CapabilityRules(IReadOnlySet<AccessMode> AccessModes, IRead
         new HashSet<string>(StringComparer.Ordinal) { "ext4", "xfs" },
         Block: true);
 
+    /// <summary>Remote block over NBD: one writer (fenced at the export) or many read-only readers.</summary>
+    public static readonly CapabilityRules Nbd = new(
+        new HashSet<AccessMode>
+        {
+            AccessMode.SingleNodeWriter, AccessMode.SingleNodeSingleWriter, AccessMode.SingleNodeReaderOnly, AccessMode.MultiNodeReaderOnly,
+        },
+        new HashSet<string>(StringComparer.Ordinal) { "ext4", "xfs" },
+        Block: true);
+
+    public static CapabilityRules For(string media) => media switch
+    {
+        VolumeParameters.FileMedia => LocalFile,
+        VolumeParameters.NbdMedia => Nbd,
+        _ => throw CsiErrors.InvalidArgument($"unknown media '{media}'"),
+    };
+
     /// <summary>Throws InvalidArgument for a missing or malformed list.</summary>
     public static void RequireWellFormed(IReadOnlyCollection<VolumeCapability> capabilities, string field = "volume_capabilities")
     {

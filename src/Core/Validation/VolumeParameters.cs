@@ -9,11 +9,12 @@ public sealed record VolumeParameters(string Media, string Pool)
     public const string PoolKey = "pool";
     public const string DefaultPool = "default";
     public const string FileMedia = "file";
+    public const string NbdMedia = "nbd";
 
     /// <summary>Keys the external-provisioner may add on its own (--extra-create-metadata).</summary>
     private const string ProvisionerPrefix = "csi.storage.k8s.io/";
 
-    public static readonly IReadOnlySet<string> KnownMedia = new HashSet<string> { FileMedia };
+    public static readonly IReadOnlySet<string> KnownMedia = new HashSet<string> { FileMedia, NbdMedia };
 
     public static VolumeParameters Parse(IReadOnlyDictionary<string, string> parameters)
     {

@@ -4,13 +4,14 @@ using SolarCsi.Core.Concurrency;
 using SolarCsi.Core.Errors;
 using SolarCsi.Core.Ids;
 using SolarCsi.Core.Validation;
+using SolarCsi.Node.Nbd;
 using SolarCsi.Node.Pools;
 using AgentBase = SolarCsi.Agent.V1.Agent.AgentBase;
 
 namespace SolarCsi.Node.Agent;
 
 /// <summary>The storage agent API: routes each call to the pool that owns the id, one operation per volume at a time.</summary>
-public sealed class AgentService(PoolSet pools, InFlightTracker inFlight) : AgentBase
+public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExports exports) : AgentBase
 {
     public override async Task<VolumeInfo> CreateVolume(CreateVolumeRequest request, ServerCallContext context)
     {
@@ -37,6 +38,7 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight) : Agen
         if (pool is null) return new DeleteVolumeResponse();
         using var slot = inFlight.Acquire(request.VolumeId, "DeleteVolume");
         await pool.DeleteVolumeAsync(request.VolumeId, Detached(context));
+        if (pool.Media == VolumeParameters.NbdMedia) await exports.RemoveAsync(request.VolumeId, Detached(context));
         return new DeleteVolumeResponse();
     }
 
@@ -82,10 +84,15 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight) : Agen
         var p = request.Publication;
         var wanted = new PublicationRecord(p.NodeId, p.Readonly, p.AccessMode, p.Block);
         var admitted = PublicationRules.Admit(request.VolumeId, record.Publications, wanted);
+        var response = new PublishVolumeResponse();
+        if (pool.Media == VolumeParameters.NbdMedia)
+        {
+            var readOnly = p.Readonly || PublicationRules.IsReadOnlyMode(p.AccessMode);
+            var connection = await exports.AdmitAsync(request.VolumeId, pool.BackingPathOf(request.VolumeId), p.NodeId, readOnly, Detached(context));
+            response.PublishContext.Add(connection.ToContext());
+        }
         if (admitted.Count != record.Publications.Count)
             await pool.SaveVolumeAsync(record with { Publications = admitted }, Detached(context));
-        var response = new PublishVolumeResponse();
-        response.PublishContext.Add("solar.csi.dev/attach", "loop");
         return response;
     }
 
@@ -97,6 +104,9 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight) : Agen
         var kept = record.Publications.Where(p => request.NodeId.Length > 0 && p.NodeId != request.NodeId).ToList();
         if (kept.Count != record.Publications.Count)
             await pool.SaveVolumeAsync(record with { Publications = kept }, Detached(context));
+        if (pool.Media == VolumeParameters.NbdMedia)
+            foreach (var gone in record.Publications.Except(kept))
+                await exports.RevokeAsync(request.VolumeId, gone.NodeId, Detached(context));
         return new UnpublishVolumeResponse();
     }
 

@@ -23,6 +23,8 @@ public static class PublicationRules
         return [.. current, wanted];
     }
 
+    public static bool IsReadOnlyMode(int mode) => (AccessMode)mode is AccessMode.SingleNodeReaderOnly or AccessMode.MultiNodeReaderOnly;
+
     public static bool IsSingleNode(int mode) => (AccessMode)mode is AccessMode.SingleNodeWriter or AccessMode.SingleNodeReaderOnly
         or AccessMode.SingleNodeSingleWriter or AccessMode.SingleNodeMultiWriter;
 }

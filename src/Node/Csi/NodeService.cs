@@ -15,20 +15,28 @@ public sealed class NodeService(NodeVolumes volumes, PathRules paths, NodeOption
     // OS work is not tied to the caller's deadline: kubelet retries, and a half-finished mount is worse than a late one.
     private static CancellationToken Work => CancellationToken.None;
 
+    // Order of checks, as csi-sanity and the spec expect: every required field present (INVALID_ARGUMENT),
+    // then the id resolved (NOT_FOUND), then the values themselves (paths under the allowed roots).
+
     public override async Task<NodeStageVolumeResponse> NodeStageVolume(NodeStageVolumeRequest request, ServerCallContext context)
     {
-        var id = RequireVolumeId(request.VolumeId);
+        Require(request.VolumeId, "volume_id");
+        Require(request.StagingTargetPath, "staging_target_path");
+        CapabilityRules.RequireWellFormed(request.VolumeCapability);
+        var id = StorageId.ParseVolume(request.VolumeId);
         var staging = paths.Require(request.StagingTargetPath, "staging_target_path");
-        var cap = RequireSupported(request.VolumeCapability);
+        var cap = RequireSupported(id, request.VolumeCapability);
         using var slot = volumes.InFlight.Acquire(id.ToString(), "NodeStageVolume");
         await volumes.StageAsync(new StageRequest(id.ToString(), staging, cap.Block is not null, CapabilityRules.FsTypeOf(cap),
-            cap.Mount?.MountFlags.ToArray() ?? []), Work);
+            cap.Mount?.MountFlags.ToArray() ?? [], request.PublishContext), Work);
         return new NodeStageVolumeResponse();
     }
 
     public override async Task<NodeUnstageVolumeResponse> NodeUnstageVolume(NodeUnstageVolumeRequest request, ServerCallContext context)
     {
-        var id = RequireVolumeId(request.VolumeId);
+        Require(request.VolumeId, "volume_id");
+        Require(request.StagingTargetPath, "staging_target_path");
+        var id = StorageId.ParseVolume(request.VolumeId);
         var staging = paths.Require(request.StagingTargetPath, "staging_target_path");
         using var slot = volumes.InFlight.Acquire(id.ToString(), "NodeUnstageVolume");
         await volumes.UnstageAsync(id.ToString(), staging, Work);
@@ -37,10 +45,14 @@ public sealed class NodeService(NodeVolumes volumes, PathRules paths, NodeOption
 
     public override async Task<NodePublishVolumeResponse> NodePublishVolume(NodePublishVolumeRequest request, ServerCallContext context)
     {
-        var id = RequireVolumeId(request.VolumeId);
+        Require(request.VolumeId, "volume_id");
+        Require(request.StagingTargetPath, "staging_target_path");
+        Require(request.TargetPath, "target_path");
+        CapabilityRules.RequireWellFormed(request.VolumeCapability);
+        var id = StorageId.ParseVolume(request.VolumeId);
         var staging = paths.Require(request.StagingTargetPath, "staging_target_path");
         var target = paths.Require(request.TargetPath, "target_path");
-        RequireSupported(request.VolumeCapability);
+        RequireSupported(id, request.VolumeCapability);
         if (target == staging) throw CsiErrors.InvalidArgument("target_path must differ from staging_target_path");
         using var slot = volumes.InFlight.Acquire(id.ToString(), "NodePublishVolume");
         var readOnly = request.Readonly ||
@@ -52,7 +64,9 @@ public sealed class NodeService(NodeVolumes volumes, PathRules paths, NodeOption
 
     public override async Task<NodeUnpublishVolumeResponse> NodeUnpublishVolume(NodeUnpublishVolumeRequest request, ServerCallContext context)
     {
-        var id = RequireVolumeId(request.VolumeId);
+        Require(request.VolumeId, "volume_id");
+        Require(request.TargetPath, "target_path");
+        var id = StorageId.ParseVolume(request.VolumeId);
         var target = paths.Require(request.TargetPath, "target_path");
         using var slot = volumes.InFlight.Acquire(id.ToString(), "NodeUnpublishVolume");
         await volumes.UnpublishAsync(id.ToString(), target, Work);
@@ -61,8 +75,9 @@ public sealed class NodeService(NodeVolumes volumes, PathRules paths, NodeOption
 
     public override Task<NodeGetVolumeStatsResponse> NodeGetVolumeStats(NodeGetVolumeStatsRequest request, ServerCallContext context)
     {
-        var id = RequireVolumeId(request.VolumeId);
-        if (string.IsNullOrEmpty(request.VolumePath)) throw CsiErrors.InvalidArgument("volume_path is required");
+        Require(request.VolumeId, "volume_id");
+        Require(request.VolumePath, "volume_path");
+        var id = StorageId.ParseVolume(request.VolumeId);
         var entry = volumes.RequireStagedAt(id.ToString(), request.VolumePath);
         var response = new NodeGetVolumeStatsResponse();
         if (entry.Block)
@@ -80,9 +95,10 @@ public sealed class NodeService(NodeVolumes volumes, PathRules paths, NodeOption
 
     public override async Task<NodeExpandVolumeResponse> NodeExpandVolume(NodeExpandVolumeRequest request, ServerCallContext context)
     {
-        var id = RequireVolumeId(request.VolumeId);
-        if (string.IsNullOrEmpty(request.VolumePath)) throw CsiErrors.InvalidArgument("volume_path is required");
+        Require(request.VolumeId, "volume_id");
+        Require(request.VolumePath, "volume_path");
         if (request.VolumeCapability is not null) CapabilityRules.RequireWellFormed(request.VolumeCapability);
+        var id = StorageId.ParseVolume(request.VolumeId);
         var required = request.CapacityRange is null ? 0 : CapacityRules.Resolve(request.CapacityRange);
         using var slot = volumes.InFlight.Acquire(id.ToString(), "NodeExpandVolume");
         var size = await volumes.ExpandAsync(id.ToString(), request.VolumePath, request.CapacityRange?.RequiredBytes > 0 ? required : 0, Work);
@@ -114,12 +130,15 @@ public sealed class NodeService(NodeVolumes volumes, PathRules paths, NodeOption
         return Task.FromResult(response);
     }
 
-    private static StorageId RequireVolumeId(string volumeId) => StorageId.ParseVolume(volumeId);
+    private static void Require(string value, string field)
+    {
+        if (string.IsNullOrEmpty(value)) throw CsiErrors.InvalidArgument($"{field} is required");
+    }
 
-    private static VolumeCapability RequireSupported(VolumeCapability? capability)
+    private static VolumeCapability RequireSupported(StorageId id, VolumeCapability? capability)
     {
         CapabilityRules.RequireWellFormed(capability);
-        if (CapabilityRules.LocalFile.WhyUnsupported(capability!) is { } why) throw CsiErrors.InvalidArgument(why);
+        if (CapabilityRules.For(id.Media).WhyUnsupported(capability!) is { } why) throw CsiErrors.InvalidArgument(why);
         return capability!;
     }
 }

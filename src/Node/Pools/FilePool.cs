@@ -27,8 +27,9 @@ public sealed class FilePool : IMediaPool
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _allocation = new(1, 1);
 
-    public FilePool(string name, string root, long? capacityBytes, IProcessRunner runner, LoopDevices loops, Quiesce quiesce, ILogger logger)
+    public FilePool(string media, string name, string root, long? capacityBytes, IProcessRunner runner, LoopDevices loops, Quiesce quiesce, ILogger logger)
     {
+        Media = media;
         Name = name;
         _volumes = Path.Combine(root, "volumes");
         _snapshots = Path.Combine(root, "snapshots");
@@ -43,7 +44,8 @@ public sealed class FilePool : IMediaPool
     }
 
     public string Name { get; }
-    public string Media => "file";
+    /// <summary>"file" for local volumes, "nbd" for the same images exported to other nodes.</summary>
+    public string Media { get; }
 
     public PoolInfo Describe()
     {

@@ -16,6 +16,7 @@ public sealed record JournalEntry(
     bool Block,
     string FsType,
     bool Formatted,
+    bool ReadOnly,
     List<string> MountFlags,
     List<PublishTarget> Targets);
 

@@ -12,8 +12,8 @@ namespace SolarCsi.Node.Staging;
 /// are staged again, and detaches loop devices over our images that no journal entry explains.
 /// </summary>
 public sealed class NodeReconciler(
-    NodeJournal journal, NodeVolumes volumes, PoolSet pools, IMounter mounter, LoopDevices loops, IBlockAttacher attacher,
-    ILogger<NodeReconciler> logger)
+    NodeJournal journal, NodeVolumes volumes, PoolSet pools, IMounter mounter, LoopDevices loops, AttacherSet attachers,
+    string nbdClientRoot, ILogger<NodeReconciler> logger)
 {
     public async Task RunAsync(CancellationToken ct)
     {
@@ -30,6 +30,28 @@ public sealed class NodeReconciler(
             }
         }
         await DetachUnexplainedAsync(ct);
+        await DetachUnexplainedNbdAsync(ct);
+    }
+
+    /// <summary>NBD client directories (FUSE mount, proxy, key) that no journal entry explains.</summary>
+    private async Task DetachUnexplainedNbdAsync(CancellationToken ct)
+    {
+        if (!Directory.Exists(nbdClientRoot)) return;
+        var explained = journal.All().Select(e => e.Source).ToHashSet(StringComparer.Ordinal);
+        foreach (var dir in Directory.EnumerateDirectories(nbdClientRoot).Where(d => !explained.Contains(d)))
+        {
+            var volumeId = Path.GetFileName(dir);
+            using var slot = volumes.InFlight.Acquire(volumeId, "reconcile");
+            var device = await attachers.Nbd.FindAttachedAsync(dir, ct);
+            if (device is not null && (await mounter.ListAsync(ct)).Any(m => m.Shows(device)))
+            {
+                logger.LogWarning("{Device} of {VolumeId} has no journal entry but is mounted; leaving it", device, volumeId);
+                continue;
+            }
+            logger.LogWarning("removing residual NBD attachment of {VolumeId} ({Device})", volumeId, device ?? "no device");
+            await attachers.Nbd.DetachAsync(device ?? "", dir, ct);
+            Directory.Delete(dir, recursive: true);
+        }
     }
 
     private async Task ReconcileAsync(JournalEntry entry, CancellationToken ct)
@@ -41,7 +63,7 @@ public sealed class NodeReconciler(
             return;
         }
         if (entry.Phase != StagePhase.Staged) return;
-        var device = await attacher.FindAttachedAsync(entry.Source, ct);
+        var device = await attachers.ForKind(entry.AttachKind).FindAttachedAsync(entry.Source, ct);
         var mounts = await mounter.ListAsync(ct);
         var healthy = device is not null && device == entry.Device &&
                       (entry.Block || mounts.Any(m => m.MountPoint == entry.StagingPath && m.Source == device));

@@ -2,6 +2,9 @@ using Microsoft.Extensions.Logging;
 using SolarCsi.Core.Concurrency;
 using SolarCsi.Core.Devices;
 using SolarCsi.Core.Errors;
+using SolarCsi.Core.Ids;
+using SolarCsi.Core.Nbd;
+using SolarCsi.Core.Validation;
 using SolarCsi.Core.Mounts;
 using SolarCsi.Core.Processes;
 using SolarCsi.Node.Attach;
@@ -10,7 +13,8 @@ using SolarCsi.Node.Pools;
 namespace SolarCsi.Node.Staging;
 
 /// <summary>What NodeStage asks for, already validated.</summary>
-public sealed record StageRequest(string VolumeId, string StagingPath, bool Block, string FsType, IReadOnlyList<string> MountFlags);
+public sealed record StageRequest(string VolumeId, string StagingPath, bool Block, string FsType, IReadOnlyList<string> MountFlags,
+    IReadOnlyDictionary<string, string> PublishContext);
 
 /// <summary>
 /// The node's volume lifecycle: attach and mount (stage), bind into pods (publish), and the way back. Each step
@@ -18,18 +22,41 @@ public sealed record StageRequest(string VolumeId, string StagingPath, bool Bloc
 /// after a crash. Callers hold the volume's in-flight slot.
 /// </summary>
 public sealed class NodeVolumes(
-    PoolSet pools, NodeJournal journal, IBlockAttacher attacher, IMounter mounter, BlockDevices devices,
+    PoolSet pools, NodeJournal journal, AttacherSet attachers, string nbdClientRoot, IMounter mounter, BlockDevices devices,
     Filesystems filesystems, IProcessRunner runner, InFlightTracker inFlight, ILogger<NodeVolumes> logger)
 {
     public InFlightTracker InFlight => inFlight;
 
-    public async Task StageAsync(StageRequest request, CancellationToken ct)
+    /// <summary>Where a volume's data comes from on this node, and whether it may be written.</summary>
+    private async Task<(string Source, bool ReadOnly)> PrepareSourceAsync(StageRequest request, CancellationToken ct)
     {
+        var id = StorageId.ParseVolume(request.VolumeId);
+        if (id.Media == VolumeParameters.NbdMedia)
+        {
+            var connection = NbdConnection.FromContext(request.PublishContext);
+            if (connection.Identity != pools.NodeId)
+                throw CsiErrors.InvalidArgument($"publish_context admits node {connection.Identity}, not this node ({pools.NodeId})");
+            var dir = NbdClientDirOf(request.VolumeId);
+            await NbdClientDirectory.WriteAsync(dir, connection, ct);
+            return (dir, connection.ReadOnly);
+        }
         var pool = pools.Owning(request.VolumeId);
         if (pool.GetVolume(request.VolumeId) is null) throw CsiErrors.NotFound($"volume {request.VolumeId} not found");
-        var source = pool.BackingPathOf(request.VolumeId);
+        return (pool.BackingPathOf(request.VolumeId), false);
+    }
 
+    private string NbdClientDirOf(string volumeId) => Path.Combine(nbdClientRoot, volumeId);
+
+    public async Task StageAsync(StageRequest request, CancellationToken ct)
+    {
+        var attacher = attachers.ForMedia(StorageId.ParseVolume(request.VolumeId).Media);
         var entry = journal.Get(request.VolumeId);
+        if (entry is { Phase: StagePhase.Staged } staged && staged.StagingPath == request.StagingPath &&
+            await attacher.FindAttachedAsync(staged.Source, ct) == staged.Device && staged.Block == request.Block &&
+            (request.Block || (await mounter.ListAsync(ct)).Any(m => m.MountPoint == staged.StagingPath && m.Source == staged.Device)))
+            return;
+        var (source, readOnly) = await PrepareSourceAsync(request, ct);
+
         if (entry is not null)
         {
             if (entry.StagingPath != request.StagingPath && entry.Phase == StagePhase.Staged)
@@ -38,21 +65,24 @@ public sealed class NodeVolumes(
                 throw CsiErrors.AlreadyExists($"volume {request.VolumeId} is already staged with a different capability");
         }
         entry = (entry ?? new JournalEntry(request.VolumeId, StagePhase.Staging, request.StagingPath, attacher.Kind, source, null,
-            request.Block, request.FsType, false, [.. request.MountFlags], [])) with { Phase = StagePhase.Staging, StagingPath = request.StagingPath };
+            request.Block, request.FsType, false, readOnly, [.. request.MountFlags], [])) with
+        {
+            Phase = StagePhase.Staging, StagingPath = request.StagingPath, ReadOnly = readOnly, AttachKind = attacher.Kind, Source = source,
+        };
         await journal.SaveAsync(entry, ct);
 
-        var device = await attacher.FindAttachedAsync(source, ct) ?? await attacher.AttachAsync(source, readOnly: false, ct);
+        var device = await attacher.FindAttachedAsync(source, ct) ?? await attacher.AttachAsync(source, readOnly, ct);
         entry = entry with { Device = device };
         await journal.SaveAsync(entry, ct);
 
         if (!request.Block)
-            entry = await MountFilesystemAsync(entry, device, request, ct);
+            entry = await MountFilesystemAsync(entry, device, request, readOnly, ct);
 
         await journal.SaveAsync(entry with { Phase = StagePhase.Staged }, ct);
         logger.LogInformation("staged {VolumeId} on {Device} at {StagingPath}", request.VolumeId, device, request.StagingPath);
     }
 
-    private async Task<JournalEntry> MountFilesystemAsync(JournalEntry entry, string device, StageRequest request, CancellationToken ct)
+    private async Task<JournalEntry> MountFilesystemAsync(JournalEntry entry, string device, StageRequest request, bool readOnly, CancellationToken ct)
     {
         var mounts = await mounter.ListAsync(ct);
         if (mounts.LastOrDefault(m => m.MountPoint == request.StagingPath) is { } existing)
@@ -65,6 +95,8 @@ public sealed class NodeVolumes(
         var size = devices.SizeOf(device);
         if (size <= 0) throw CsiErrors.Internal($"device {device} reports size 0; refusing to probe or format it");
         var signatures = await devices.ProbeAsync(device, ct);
+        if (signatures.Count == 0 && readOnly)
+            throw CsiErrors.FailedPrecondition($"volume {request.VolumeId} is read-only here and has no filesystem; populate it through a writer (or a snapshot) first");
         if (signatures.Count == 0)
         {
             await filesystems.FormatAsync(device, request.FsType, ct);
@@ -78,15 +110,21 @@ public sealed class NodeVolumes(
         }
 
         Directory.CreateDirectory(request.StagingPath);
-        await mounter.MountAsync(device, request.StagingPath, request.FsType, MountOptions(request.FsType, request.MountFlags), ct);
+        await mounter.MountAsync(device, request.StagingPath, request.FsType, MountOptions(request.FsType, request.MountFlags, readOnly), ct);
         return entry;
     }
 
-    private static IReadOnlyList<string> MountOptions(string fsType, IReadOnlyList<string> flags)
+    public static IReadOnlyList<string> MountOptions(string fsType, IReadOnlyList<string> flags, bool readOnly)
     {
         var options = new List<string>(flags);
         // Two mounts of the same xfs (a clone and its source) would clash on the UUID otherwise.
         if (fsType == "xfs" && !options.Contains("nouuid")) options.Add("nouuid");
+        if (readOnly)
+        {
+            // Many readers share one export: nobody may replay the journal, which would be a write.
+            options.Add("ro");
+            options.Add(fsType == "xfs" ? "norecovery" : "noload");
+        }
         return options;
     }
 
@@ -96,14 +134,20 @@ public sealed class NodeVolumes(
         if (entry is not null && entry.StagingPath != stagingPath)
             throw CsiErrors.NotFound($"volume {volumeId} is staged at {entry.StagingPath}, not {stagingPath}");
         var mounts = await mounter.ListAsync(ct);
-        var source = entry?.Source ?? BackingPathOrNull(volumeId);
+        var attacher = entry is not null ? attachers.ForKind(entry.AttachKind) : attachers.ForMedia(StorageId.ParseVolume(volumeId).Media);
+        var source = entry?.Source ?? SourceOrNull(volumeId);
         var device = entry?.Device ?? (source is null ? null : await attacher.FindAttachedAsync(source, ct));
         if (device is null && !mounts.Any(m => m.MountPoint == stagingPath))
         {
+            if (source is not null) await attacher.DetachAsync("", source, ct);
+            ForgetSource(volumeId);
             if (entry is not null) journal.Remove(volumeId);
             return;
         }
 
+        // Only ever unmount what is ours: a retried unstage must not take down whatever else sits at the path.
+        if (mounts.Any(m => m.MountPoint == stagingPath && (device is null || !m.Shows(device))))
+            throw CsiErrors.FailedPrecondition($"staging path {stagingPath} holds a mount that is not volume {volumeId}'s device; leaving it");
         if (device is not null)
         {
             var others = mounts.Where(m => m.Shows(device) && m.MountPoint != stagingPath).Select(m => m.MountPoint).ToArray();
@@ -114,16 +158,25 @@ public sealed class NodeVolumes(
 
         while ((await mounter.ListAsync(ct)).Any(m => m.MountPoint == stagingPath))
             await mounter.UnmountAsync(stagingPath, ct);
-        if (device is not null && source is not null)
-            await attacher.DetachAsync(device, source, ct);
+        if (source is not null)
+            await attacher.DetachAsync(device ?? "", source, ct);
+        ForgetSource(volumeId);
         journal.Remove(volumeId);
         logger.LogInformation("unstaged {VolumeId} from {StagingPath}", volumeId, stagingPath);
     }
 
-    private string? BackingPathOrNull(string volumeId)
+    private string? SourceOrNull(string volumeId)
     {
+        if (StorageId.ParseVolume(volumeId).Media == VolumeParameters.NbdMedia)
+            return Directory.Exists(NbdClientDirOf(volumeId)) ? NbdClientDirOf(volumeId) : null;
         try { return pools.Owning(volumeId).BackingPathOf(volumeId); }
         catch (Grpc.Core.RpcException) { return null; }
+    }
+
+    /// <summary>An NBD volume's client directory holds its key: it goes when the volume leaves the node.</summary>
+    private void ForgetSource(string volumeId)
+    {
+        if (Directory.Exists(NbdClientDirOf(volumeId))) Directory.Delete(NbdClientDirOf(volumeId), recursive: true);
     }
 
     public async Task PublishAsync(string volumeId, string stagingPath, string targetPath, bool block, bool readOnly, CancellationToken ct)
@@ -138,7 +191,7 @@ public sealed class NodeVolumes(
 
         var mounts = await mounter.ListAsync(ct);
         // A failed unstage can leave an empty staging directory; bind-mounting it would hand the pod an empty disk.
-        if (await attacher.FindAttachedAsync(entry.Source, ct) != entry.Device)
+        if (await attachers.ForKind(entry.AttachKind).FindAttachedAsync(entry.Source, ct) != entry.Device)
             throw CsiErrors.FailedPrecondition($"device {entry.Device} of volume {volumeId} is no longer attached; stage it again");
         if (!block && !mounts.Any(m => m.MountPoint == stagingPath && m.Source == entry.Device))
             throw CsiErrors.FailedPrecondition($"staging path {stagingPath} is not a live mount of {entry.Device}; stage it again");
@@ -166,8 +219,16 @@ public sealed class NodeVolumes(
 
     public async Task UnpublishAsync(string volumeId, string targetPath, CancellationToken ct)
     {
-        while ((await mounter.ListAsync(ct)).Any(m => m.MountPoint == targetPath))
+        var entry = journal.Get(volumeId);
+        var device = entry?.Device;
+        if (device is null && SourceOrNull(volumeId) is { } source)
+            device = await attachers.ForMedia(StorageId.ParseVolume(volumeId).Media).FindAttachedAsync(source, ct);
+        while ((await mounter.ListAsync(ct)).LastOrDefault(m => m.MountPoint == targetPath) is { } mount)
+        {
+            if (device is null || !mount.Shows(device))
+                throw CsiErrors.FailedPrecondition($"target {targetPath} holds a mount that is not volume {volumeId}'s device; leaving it");
             await mounter.UnmountAsync(targetPath, ct);
+        }
         // Never recursive: if something is left inside, it is data that was not on our volume.
         if (Directory.Exists(targetPath))
         {
@@ -179,7 +240,7 @@ public sealed class NodeVolumes(
         {
             File.Delete(targetPath);
         }
-        if (journal.Get(volumeId) is { } entry && entry.Targets.Any(t => t.Path == targetPath))
+        if (entry is not null && entry.Targets.Any(t => t.Path == targetPath))
             await journal.SaveAsync(entry with { Targets = entry.Targets.Where(t => t.Path != targetPath).ToList() }, ct);
     }
 
@@ -198,7 +259,7 @@ public sealed class NodeVolumes(
     {
         var entry = RequireStagedAt(volumeId, volumePath);
         if (entry.Device is null) throw CsiErrors.FailedPrecondition($"volume {volumeId} has no attached device");
-        await attacher.RefreshCapacityAsync(entry.Device, ct);
+        await attachers.ForKind(entry.AttachKind).RefreshCapacityAsync(entry.Device, ct);
         var size = devices.SizeOf(entry.Device);
         if (requiredBytes > 0 && size < requiredBytes)
             throw CsiErrors.FailedPrecondition($"device {entry.Device} is {size} bytes, less than the {requiredBytes} requested; expand the volume first");

@@ -9,7 +9,7 @@ public sealed class NodeJournalTests
     {
         using var dir = new TempDir();
         var entry = new JournalEntry("file~default~n1~v000000000000000000000001", StagePhase.Staged, "/var/lib/kubelet/s", "loop", "/x.img",
-            "/dev/loop4", false, "ext4", true, ["noatime"], [new PublishTarget("/var/lib/kubelet/t", true)]);
+            "/dev/loop4", false, "ext4", true, false, ["noatime"], [new PublishTarget("/var/lib/kubelet/t", true)]);
         await new NodeJournal(dir.Path).SaveAsync(entry, CancellationToken.None);
 
         var reopened = new NodeJournal(dir.Path);

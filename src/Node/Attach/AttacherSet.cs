@@ -1,0 +1,22 @@
+using SolarCsi.Core.Errors;
+using SolarCsi.Core.Validation;
+
+namespace SolarCsi.Node.Attach;
+
+/// <summary>The attach paths this node has, and which one serves a media.</summary>
+public sealed class AttacherSet(IBlockAttacher loop, IBlockAttacher nbd)
+{
+    public IBlockAttacher Loop { get; } = loop;
+    /// <summary>Kernel nbd where the module exists, nbdfuse + loop elsewhere (decided once at start-up).</summary>
+    public IBlockAttacher Nbd { get; } = nbd;
+
+    public IBlockAttacher ForMedia(string media) => media switch
+    {
+        VolumeParameters.FileMedia => Loop,
+        VolumeParameters.NbdMedia => Nbd,
+        _ => throw CsiErrors.InvalidArgument($"no attach path for media '{media}'"),
+    };
+
+    public IBlockAttacher ForKind(string kind) =>
+        kind == Loop.Kind ? Loop : kind == Nbd.Kind ? Nbd : throw CsiErrors.Internal($"journal names attach kind '{kind}', which this node does not have");
+}

@@ -1,0 +1,194 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using SolarCsi.Core.Nbd;
+using SolarCsi.Core.Processes;
+using SolarCsi.Core.Storage;
+
+namespace SolarCsi.Node.Nbd;
+
+/// <summary>
+/// One nbdkit per exported volume, TLS-PSK only. Admitting a node adds its identity to the export's PSK file
+/// (GnuTLS re-reads it at every handshake, so no restart); revoking a writer removes the identity and restarts
+/// the server, which drops every connection the old holder had — the fence a moved StatefulSet pod needs.
+/// Exports run in their own session and survive a plugin restart; the registry (one JSON per export, written
+/// atomically) lets the next plugin adopt them.
+/// </summary>
+public sealed class NbdExports(string root, NbdServerOptions server, DaemonLauncher launcher, ILogger<NbdExports> logger)
+{
+    private readonly SemaphoreSlim _gate = new(1, 1);
+
+    private string DirOf(string volumeId) => Path.Combine(root, volumeId);
+    private string RecordOf(string volumeId) => Path.Combine(DirOf(volumeId), "export.json");
+    private string PskOf(string volumeId) => Path.Combine(DirOf(volumeId), "keys.psk");
+    private string PidOf(string volumeId) => Path.Combine(DirOf(volumeId), "nbdkit.pid");
+
+    public NbdExportRecord? Get(string volumeId) =>
+        File.Exists(RecordOf(volumeId)) ? JsonSerializer.Deserialize(File.ReadAllBytes(RecordOf(volumeId)), NbdJson.Default.NbdExportRecord) : null;
+
+    public IReadOnlyList<NbdExportRecord> All() =>
+        Directory.Exists(root)
+            ? Directory.EnumerateDirectories(root).Select(d => Get(Path.GetFileName(d))).OfType<NbdExportRecord>().ToArray()
+            : [];
+
+    public bool IsRunning(string volumeId) => Pid.Read(PidOf(volumeId)) is { } pid && Pid.IsRunning(pid, "nbdkit", PidOf(volumeId));
+
+    /// <summary>Lets <paramref name="nodeId"/> connect; returns what its NodeStage needs.</summary>
+    public async Task<NbdConnection> AdmitAsync(string volumeId, string image, string nodeId, bool readOnly, CancellationToken ct)
+    {
+        await _gate.WaitAsync(ct);
+        try
+        {
+            var record = Get(volumeId);
+            if (record is not null && record.ReadOnly != readOnly)
+            {
+                if (record.Identities.Count > 0)
+                    throw Core.Errors.CsiErrors.FailedPrecondition($"volume {volumeId} is exported {(record.ReadOnly ? "read-only" : "read-write")} to {string.Join(", ", record.Identities)}");
+                await StopProcessAsync(volumeId, ct);
+                record = record with { ReadOnly = readOnly };
+            }
+            record ??= new NbdExportRecord(volumeId, image, AllocatePort(), readOnly, []);
+            var keys = ReadKeys(volumeId);
+            if (!keys.TryGetValue(nodeId, out var key))
+            {
+                key = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+                keys[nodeId] = key;
+            }
+            record = record with { Identities = keys.Keys.Order(StringComparer.Ordinal).ToList() };
+            await WriteKeysAsync(volumeId, keys, ct);
+            await SaveAsync(record, ct);
+            await EnsureRunningAsync(record, ct);
+            return new NbdConnection(server.Address, record.Port, nodeId, key, readOnly);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Stops admitting <paramref name="nodeId"/>; a writer's live connections are cut.</summary>
+    public async Task RevokeAsync(string volumeId, string nodeId, CancellationToken ct)
+    {
+        await _gate.WaitAsync(ct);
+        try
+        {
+            if (Get(volumeId) is not { } record) return;
+            var keys = ReadKeys(volumeId);
+            var removed = keys.Remove(nodeId);
+            var remaining = record with { Identities = keys.Keys.Order(StringComparer.Ordinal).ToList() };
+            await WriteKeysAsync(volumeId, keys, ct);
+            await SaveAsync(remaining, ct);
+            if (keys.Count == 0)
+            {
+                await StopProcessAsync(volumeId, ct);
+                logger.LogInformation("export of {VolumeId} stopped: no node is admitted", volumeId);
+            }
+            else if (removed && !record.ReadOnly)
+            {
+                // A writer cannot be left connected after it was unpublished: restart the server to drop it.
+                await StopProcessAsync(volumeId, ct);
+                await EnsureRunningAsync(remaining, ct);
+            }
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Removes the export entirely (the volume is being deleted).</summary>
+    public async Task RemoveAsync(string volumeId, CancellationToken ct)
+    {
+        await _gate.WaitAsync(ct);
+        try
+        {
+            await StopProcessAsync(volumeId, ct);
+            if (Directory.Exists(DirOf(volumeId))) Directory.Delete(DirOf(volumeId), recursive: true);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Start-up: restart exports that should be serving, stop the ones nobody is admitted to.</summary>
+    public async Task ReconcileAsync(CancellationToken ct)
+    {
+        foreach (var record in All())
+        {
+            try
+            {
+                if (record.Identities.Count == 0) await StopProcessAsync(record.VolumeId, ct);
+                else await EnsureRunningAsync(record, ct);
+            }
+            catch (Exception e)
+            {
+                logger.LogError(e, "could not restore the export of {VolumeId}", record.VolumeId);
+            }
+        }
+    }
+
+    private async Task EnsureRunningAsync(NbdExportRecord record, CancellationToken ct)
+    {
+        if (IsRunning(record.VolumeId)) return;
+        var args = ServerArguments(record, server.Address, PskOf(record.VolumeId), PidOf(record.VolumeId));
+        var pid = await launcher.StartAsync("nbdkit", args, PidOf(record.VolumeId), Path.Combine(DirOf(record.VolumeId), "nbdkit.log"),
+            TimeSpan.FromSeconds(10), ct);
+        logger.LogInformation("exporting {VolumeId} on {Address}:{Port} ({Mode}) as pid {Pid}", record.VolumeId, server.Address, record.Port,
+            record.ReadOnly ? "read-only" : "read-write", pid);
+    }
+
+    public static IReadOnlyList<string> ServerArguments(NbdExportRecord record, string address, string pskFile, string pidFile)
+    {
+        var args = new List<string>
+        {
+            "--foreground", "--pidfile", pidFile, "--ipaddr", address, "--port", record.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--tls=require", "--tls-psk=" + pskFile,
+        };
+        if (record.ReadOnly) args.Add("--readonly");
+        args.AddRange(["file", "file=" + record.Image]);
+        return args;
+    }
+
+    private async Task StopProcessAsync(string volumeId, CancellationToken ct)
+    {
+        // SIGKILL: on SIGTERM nbdkit keeps serving until its clients leave, which is exactly what a fence must not do.
+        if (Pid.Read(PidOf(volumeId)) is { } pid && Pid.IsRunning(pid, "nbdkit", PidOf(volumeId)))
+            await Pid.StopAsync(pid, kill: true, TimeSpan.FromSeconds(5), ct);
+        if (File.Exists(PidOf(volumeId))) File.Delete(PidOf(volumeId));
+    }
+
+    private int AllocatePort()
+    {
+        var taken = All().Select(r => r.Port).ToHashSet();
+        for (var port = server.FirstPort; port <= server.LastPort; port++)
+        {
+            if (taken.Contains(port)) continue;
+            try
+            {
+                using var probe = new TcpListener(IPAddress.Parse(server.Address), port);
+                probe.Start();
+                return port;
+            }
+            catch (SocketException)
+            {
+            }
+        }
+        throw Core.Errors.CsiErrors.ResourceExhausted($"no free NBD port in {server.FirstPort}-{server.LastPort}");
+    }
+
+    private Dictionary<string, string> ReadKeys(string volumeId) =>
+        File.Exists(PskOf(volumeId))
+            ? File.ReadAllLines(PskOf(volumeId)).Select(l => l.Split(':', 2)).Where(p => p.Length == 2)
+                .ToDictionary(p => p[0], p => p[1], StringComparer.Ordinal)
+            : new Dictionary<string, string>(StringComparer.Ordinal);
+
+    private Task WriteKeysAsync(string volumeId, Dictionary<string, string> keys, CancellationToken ct) =>
+        AtomicFile.WriteAsync(PskOf(volumeId), Encoding.ASCII.GetBytes(string.Concat(keys.Select(k => $"{k.Key}:{k.Value}\n"))), ct);
+
+    private Task SaveAsync(NbdExportRecord record, CancellationToken ct) =>
+        AtomicFile.WriteAsync(RecordOf(record.VolumeId), JsonSerializer.SerializeToUtf8Bytes(record, NbdJson.Default.NbdExportRecord), ct);
+}
