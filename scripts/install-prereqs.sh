@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the host tools SolarCsi calls and its tests exercise (Debian 12, as root).
 set -euo pipefail
-packages=(e2fsprogs xfsprogs util-linux mount coreutils)
+packages=(e2fsprogs xfsprogs util-linux mount coreutils nbdkit libnbd-bin fuse3 nbd-client)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -3,9 +3,13 @@ using Csi.V1;
 namespace SolarCsi.SanityTests;
 
 /// <summary>The calls kubelet makes, in kubelet's order, for one volume on one node.</summary>
-internal sealed class NodeSteps(ClusterFixture fx, Volume volume, VolumeCapability capability, Csi.V1.Node.NodeClient? node = null)
+internal sealed class NodeSteps(ClusterFixture fx, Volume volume, VolumeCapability capability, Core.Local.NodePlugin? plugin = null)
 {
-    public Csi.V1.Node.NodeClient Node { get; } = node ?? fx.A.Node;
+    private readonly Core.Local.NodePlugin _plugin = plugin ?? fx.A;
+    public Csi.V1.Node.NodeClient Node => _plugin.Node;
+    public string NodeId => _plugin.NodeId;
+    /// <summary>What ControllerPublish returned, handed to stage and publish as kubelet does.</summary>
+    public Google.Protobuf.Collections.MapField<string, string> PublishContext { get; } = new();
     public string Staging { get; } = fx.NewStagingPath();
     public string Target { get; } = fx.NewTargetPath();
     public bool Block => capability.Block is not null;
@@ -13,16 +17,27 @@ internal sealed class NodeSteps(ClusterFixture fx, Volume volume, VolumeCapabili
     public NodeStageVolumeRequest StageRequest() => new()
     {
         VolumeId = volume.VolumeId, StagingTargetPath = Staging, VolumeCapability = capability, VolumeContext = { volume.VolumeContext },
+        PublishContext = { PublishContext },
     };
 
     public NodePublishVolumeRequest PublishRequest(bool readOnly = false) => new()
     {
         VolumeId = volume.VolumeId, StagingTargetPath = Staging, TargetPath = Target, VolumeCapability = capability, Readonly = readOnly,
-        VolumeContext = { volume.VolumeContext },
+        VolumeContext = { volume.VolumeContext }, PublishContext = { PublishContext },
     };
 
-    public async Task ControllerPublishAsync() =>
-        await fx.Controller.ControllerPublishVolumeAsync(new ControllerPublishVolumeRequest { VolumeId = volume.VolumeId, NodeId = ClusterFixture.NodeA, VolumeCapability = capability });
+    public async Task ControllerPublishAsync(bool readOnly = false)
+    {
+        var response = await fx.Controller.ControllerPublishVolumeAsync(new ControllerPublishVolumeRequest
+        {
+            VolumeId = volume.VolumeId, NodeId = NodeId, VolumeCapability = capability, Readonly = readOnly,
+        });
+        PublishContext.Clear();
+        PublishContext.Add(response.PublishContext);
+    }
+
+    public async Task ControllerUnpublishAsync() =>
+        await fx.Controller.ControllerUnpublishVolumeAsync(new ControllerUnpublishVolumeRequest { VolumeId = volume.VolumeId, NodeId = NodeId });
 
     public async Task StageAsync()
     {
@@ -52,7 +67,7 @@ internal sealed class NodeSteps(ClusterFixture fx, Volume volume, VolumeCapabili
     {
         try { await UnpublishAsync(); } catch (Grpc.Core.RpcException) { }
         try { await UnstageAsync(); } catch (Grpc.Core.RpcException) { }
-        try { await fx.Controller.ControllerUnpublishVolumeAsync(new ControllerUnpublishVolumeRequest { VolumeId = volume.VolumeId, NodeId = ClusterFixture.NodeA }); }
+        try { await ControllerUnpublishAsync(); }
         catch (Grpc.Core.RpcException) { }
     }
 }

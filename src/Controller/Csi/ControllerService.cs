@@ -71,7 +71,7 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
         {
             nodeId = PoolPlacement.Choose(directory.Live(), parameters.Media, parameters.Pool, bytes, topology).Agent.NodeId;
         }
-        var create = new A.CreateVolumeRequest { Name = name, Pool = parameters.Pool, CapacityBytes = bytes, ContentSource = source };
+        var create = new A.CreateVolumeRequest { Name = name, Media = parameters.Media, Pool = parameters.Pool, CapacityBytes = bytes, ContentSource = source };
         create.Parameters.Add(parameters.Canonical());
         var created = await directory.ClientFor(nodeId).CreateVolumeAsync(create, deadline: Inventory.Deadline(Inventory.LongCall), cancellationToken: Work);
         return new CreateVolumeResponse { Volume = CsiMapping.ToCsi(created) };

@@ -63,8 +63,9 @@ public sealed class LocalCluster : IAsyncDisposable
         Controller = Connect(csi);
 
         var nodes = new List<NodePlugin>();
-        foreach (var nodeId in nodeIds)
+        foreach (var (nodeId, index) in nodeIds.Select((n, i) => (n, i)))
         {
+            var firstPort = 21000 + 100 * index;
             var dir = Path.Combine(Root, nodeId);
             var nodeCsi = $"unix://{dir}/csi.sock";
             progress($"starting node plugin {nodeId} ({nodeCsi})");
@@ -72,6 +73,7 @@ public sealed class LocalCluster : IAsyncDisposable
                 "--endpoint", nodeCsi, "--node-id", nodeId, "--driver-name", DriverName, "--state-dir", Path.Combine(dir, "state"),
                 "--agent-endpoint", $"unix://{dir}/agent.sock", "--controller-endpoint", registry, "--allowed-root", KubeletDir,
                 "--heartbeat-seconds", "1", "--file-pool-capacity", "16Gi",
+                "--nbd-address", "127.0.0.1", "--nbd-port-range", $"{firstPort}-{firstPort + 99}",
             ]);
             var endpoints = Connect(nodeCsi);
             nodes.Add(new NodePlugin(nodeId, endpoints.Identity, new Csi.V1.Node.NodeClient(endpoints.Channel), dir));
@@ -150,14 +152,23 @@ public sealed class LocalCluster : IAsyncDisposable
             throw new InvalidOperationException($"{dead.Name} exited with code {dead.ExitCode}:\n{dead.Tail()}");
     }
 
-    /// <summary>Mounts and loop devices under this cluster's directory that are still there.</summary>
+    /// <summary>Mounts, loop devices and NBD helper processes under this cluster's directory that are still there.</summary>
     public async Task<Leftovers> FindLeftoversAsync(CancellationToken ct = default)
     {
         var mounts = MountInfoParser.Parse(await File.ReadAllTextAsync("/proc/self/mountinfo", ct))
             .Where(m => m.MountPoint.StartsWith(Root + "/", StringComparison.Ordinal)).Select(m => m.MountPoint).ToArray();
         var loops = (await Loops.ListAsync(ct)).Where(l => l.BackingFile.StartsWith(Root + "/", StringComparison.Ordinal)).Select(l => l.Name).ToArray();
-        return new Leftovers(mounts, loops);
+        return new Leftovers(mounts, loops, HelperProcesses());
     }
+
+    /// <summary>nbdkit and nbdfuse processes working on files under this cluster's directory.</summary>
+    public IReadOnlyList<int> HelperProcesses() =>
+        Directory.EnumerateDirectories("/proc")
+            .Select(d => int.TryParse(Path.GetFileName(d), out var pid) ? pid : 0)
+            .Where(pid => pid > 0 && Pid.CommandLine(pid) is { Count: > 0 } argv &&
+                          Path.GetFileName(argv[0]) is "nbdkit" or "nbdfuse" &&
+                          argv.Any(a => a.Contains(Root + "/", StringComparison.Ordinal)))
+            .ToArray();
 
     private static readonly IProcessRunner Runner = new ProcessRunner(NullLogger<ProcessRunner>.Instance);
     private static readonly LoopDevices Loops = new(Runner);
@@ -178,6 +189,8 @@ public sealed class LocalCluster : IAsyncDisposable
             await RunQuietAsync("umount", ["-l", mount]);
         foreach (var loop in leftovers.LoopDevices)
             await RunQuietAsync("losetup", ["--detach", loop]);
+        foreach (var pid in leftovers.Processes)
+            await Pid.StopAsync(pid, kill: true, TimeSpan.FromSeconds(5), CancellationToken.None);
     }
 }
 
@@ -185,8 +198,9 @@ public sealed record PluginEndpoints(GrpcChannel Channel, Identity.IdentityClien
 
 public sealed record NodePlugin(string NodeId, Identity.IdentityClient Identity, Csi.V1.Node.NodeClient Node, string Directory);
 
-public sealed record Leftovers(IReadOnlyList<string> Mounts, IReadOnlyList<string> LoopDevices)
+public sealed record Leftovers(IReadOnlyList<string> Mounts, IReadOnlyList<string> LoopDevices, IReadOnlyList<int> Processes)
 {
-    public bool IsEmpty => Mounts.Count == 0 && LoopDevices.Count == 0;
-    public override string ToString() => $"mounts [{string.Join(", ", Mounts)}], loop devices [{string.Join(", ", LoopDevices)}]";
+    public bool IsEmpty => Mounts.Count == 0 && LoopDevices.Count == 0 && Processes.Count == 0;
+    public override string ToString() =>
+        $"mounts [{string.Join(", ", Mounts)}], loop devices [{string.Join(", ", LoopDevices)}], processes [{string.Join(", ", Processes)}]";
 }

@@ -16,7 +16,7 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
     public override async Task<VolumeInfo> CreateVolume(CreateVolumeRequest request, ServerCallContext context)
     {
         NameRules.RequireCsiName(request.Name);
-        var pool = pools.Find(request.Pool) ?? throw CsiErrors.NotFound($"node {pools.NodeId} has no pool '{request.Pool}'");
+        var pool = pools.Find(request.Media, request.Pool) ?? throw CsiErrors.NotFound($"node {pools.NodeId} has no {request.Media} pool '{request.Pool}'");
         var id = StorageId.ForVolume(pool.Media, pool.Name, pools.NodeId, request.Name).ToString();
         using var slot = inFlight.Acquire(id, "CreateVolume");
         if (request.CapacityBytes <= 0 || request.CapacityBytes > CapacityRules.MaxBytes)

@@ -9,7 +9,7 @@ public sealed class PoolSet(string nodeId, IReadOnlyList<IMediaPool> pools)
     public string NodeId { get; } = nodeId;
     public IReadOnlyList<IMediaPool> All { get; } = pools;
 
-    public IMediaPool? Find(string name) => All.FirstOrDefault(p => p.Name == name);
+    public IMediaPool? Find(string media, string name) => All.FirstOrDefault(p => p.Media == media && p.Name == name);
 
     /// <summary>The pool holding this id, or NOT_FOUND when the id belongs elsewhere.</summary>
     public IMediaPool Owning(string id)
