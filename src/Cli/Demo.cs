@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
 using Csi.V1;
+using Grpc.Core;
 using SolarCsi.Core.Ids;
 using SolarCsi.Core.Local;
 using AccessMode = Csi.V1.VolumeCapability.Types.AccessMode.Types.Mode;
@@ -26,7 +27,7 @@ public static class Demo
                 await WalkAsync(cluster, Step);
                 var leftovers = await cluster.FindLeftoversAsync();
                 if (!leftovers.IsEmpty) { Step($"LEFT BEHIND: {leftovers}"); return 1; }
-                Step("nothing left behind: no mounts, no loop devices");
+                Step("nothing left behind: no mounts, no loop devices, no NBD processes");
                 Step("stopping plugins");
             }
             Console.WriteLine("demo passed");
@@ -47,77 +48,155 @@ public static class Demo
 
     private static async Task WalkAsync(LocalCluster cluster, Action<string> step)
     {
+        step("— a local file volume on node-a —");
+        await WalkFileVolumeAsync(cluster, step);
+        step("— a remote single-writer NBD volume, moved from node-a to node-b —");
+        var shared = await WalkSingleWriterAsync(cluster, step);
+        step("— the same volume served read-only to both nodes at once —");
+        await WalkMultiReadAsync(cluster, shared, step);
+        await cluster.Controller.Controller.DeleteVolumeAsync(new DeleteVolumeRequest { VolumeId = shared.VolumeId });
+        step($"deleted volume {shared.VolumeId}");
+    }
+
+    private static VolumeCapability Capability(AccessMode mode) => new()
+    {
+        Mount = new VolumeCapability.Types.MountVolume { FsType = "ext4" },
+        AccessMode = new VolumeCapability.Types.AccessMode { Mode = mode },
+    };
+
+    private static async Task WalkFileVolumeAsync(LocalCluster cluster, Action<string> step)
+    {
         var controller = cluster.Controller.Controller;
         var node = cluster.Nodes[0];
-        var capability = new VolumeCapability
-        {
-            Mount = new VolumeCapability.Types.MountVolume { FsType = "ext4" },
-            AccessMode = new VolumeCapability.Types.AccessMode { Mode = AccessMode.SingleNodeWriter },
-        };
+        var capability = Capability(AccessMode.SingleNodeWriter);
         var topology = new TopologyRequirement();
         topology.Requisite.Add(new Topology { Segments = { NodeTopology.Of(node.NodeId) } });
         topology.Preferred.Add(new Topology { Segments = { NodeTopology.Of(node.NodeId) } });
-
-        var create = new CreateVolumeRequest
+        var volume = (await controller.CreateVolumeAsync(new CreateVolumeRequest
         {
-            Name = "demo-pvc-" + Guid.NewGuid().ToString("N")[..8],
+            Name = "demo-file-" + Guid.NewGuid().ToString("N")[..8],
             CapacityRange = new CapacityRange { RequiredBytes = 256L << 20 },
             VolumeCapabilities = { capability },
             AccessibilityRequirements = topology,
-        };
-        var volume = (await controller.CreateVolumeAsync(create)).Volume;
+        })).Volume;
         step($"created volume {volume.VolumeId} ({volume.CapacityBytes >> 20} MiB) on {node.NodeId}");
 
-        var staging = Path.Combine(cluster.KubeletDir, "plugins", "staging", volume.VolumeId);
-        var target = Path.Combine(cluster.KubeletDir, "pods", "demo-pod", "volumes", "data");
         var payload = RandomNumberGenerator.GetBytes(8 << 20);
         var checksum = Convert.ToHexStringLower(SHA256.HashData(payload));
-
-        await AttachAsync(controller, node, volume.VolumeId, capability, staging, target, step);
-        await File.WriteAllBytesAsync(Path.Combine(target, "payload.bin"), payload);
+        var attachment = new Attachment(cluster, node, volume.VolumeId, capability, "demo-pod");
+        await attachment.AttachAsync(step);
+        await File.WriteAllBytesAsync(Path.Combine(attachment.Target, "payload.bin"), payload);
         step($"wrote 8 MiB through the mount (sha256 {checksum[..16]}…)");
-        await DetachAsync(controller, node, volume.VolumeId, staging, target, step);
+        await attachment.DetachAsync(step);
 
-        await AttachAsync(controller, node, volume.VolumeId, capability, staging, target, step);
-        var readBack = Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(Path.Combine(target, "payload.bin"))));
-        if (readBack != checksum) throw new InvalidDataException($"data changed across detach/attach: {readBack} != {checksum}");
-        step("read the data back after re-attaching: checksum matches");
-        await DetachAsync(controller, node, volume.VolumeId, staging, target, step);
+        await attachment.AttachAsync(step);
+        await VerifyAsync(attachment, "payload.bin", checksum, step);
+        await attachment.DetachAsync(step);
 
         await controller.DeleteVolumeAsync(new DeleteVolumeRequest { VolumeId = volume.VolumeId });
         step($"deleted volume {volume.VolumeId}");
     }
 
-    private static async Task AttachAsync(Controller.ControllerClient controller, NodePlugin node, string volumeId, VolumeCapability capability,
-        string staging, string target, Action<string> step)
+    private sealed record SharedVolume(string VolumeId, string Checksum);
+
+    private static async Task<SharedVolume> WalkSingleWriterAsync(LocalCluster cluster, Action<string> step)
     {
-        var published = await controller.ControllerPublishVolumeAsync(new ControllerPublishVolumeRequest
+        var controller = cluster.Controller.Controller;
+        var capability = Capability(AccessMode.SingleNodeWriter);
+        var volume = (await controller.CreateVolumeAsync(new CreateVolumeRequest
         {
-            VolumeId = volumeId, NodeId = node.NodeId, VolumeCapability = capability,
-        });
-        step($"controller-published to {node.NodeId}");
-        Directory.CreateDirectory(staging);
-        await node.Node.NodeStageVolumeAsync(new NodeStageVolumeRequest
+            Name = "demo-nbd-" + Guid.NewGuid().ToString("N")[..8],
+            CapacityRange = new CapacityRange { RequiredBytes = 256L << 20 },
+            VolumeCapabilities = { capability },
+            Parameters = { ["media"] = "nbd" },
+        })).Volume;
+        step($"created NBD volume {volume.VolumeId}: its image lives on {volume.VolumeId.Split('~')[2]}, reachable from every node");
+
+        var payload = RandomNumberGenerator.GetBytes(16 << 20);
+        var checksum = Convert.ToHexStringLower(SHA256.HashData(payload));
+        var onA = new Attachment(cluster, cluster.Nodes[0], volume.VolumeId, capability, "writer-on-a");
+        await onA.AttachAsync(step);
+        await File.WriteAllBytesAsync(Path.Combine(onA.Target, "payload.bin"), payload);
+        step($"node-a wrote 16 MiB over NBD (sha256 {checksum[..16]}…)");
+
+        var onB = new Attachment(cluster, cluster.Nodes[1], volume.VolumeId, capability, "writer-on-b");
+        try
         {
-            VolumeId = volumeId, StagingTargetPath = staging, VolumeCapability = capability, PublishContext = { published.PublishContext },
-        });
-        step($"staged at {staging}");
-        await node.Node.NodePublishVolumeAsync(new NodePublishVolumeRequest
+            await onB.AttachAsync(step);
+            throw new InvalidOperationException("a second writer was admitted");
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.FailedPrecondition)
         {
-            VolumeId = volumeId, StagingTargetPath = staging, TargetPath = target, VolumeCapability = capability,
-            PublishContext = { published.PublishContext },
-        });
-        step($"published at {target}");
+            step("node-b is refused while node-a holds the volume (FAILED_PRECONDITION)");
+        }
+        await onA.DetachAsync(step);
+        step("node-a released the volume; the export revoked its key");
+        await onB.AttachAsync(step);
+        await VerifyAsync(onB, "payload.bin", checksum, step);
+        await onB.DetachAsync(step);
+        return new SharedVolume(volume.VolumeId, checksum);
     }
 
-    private static async Task DetachAsync(Controller.ControllerClient controller, NodePlugin node, string volumeId, string staging, string target,
-        Action<string> step)
+    private static async Task WalkMultiReadAsync(LocalCluster cluster, SharedVolume volume, Action<string> step)
     {
-        await node.Node.NodeUnpublishVolumeAsync(new NodeUnpublishVolumeRequest { VolumeId = volumeId, TargetPath = target });
-        step("unpublished");
-        await node.Node.NodeUnstageVolumeAsync(new NodeUnstageVolumeRequest { VolumeId = volumeId, StagingTargetPath = staging });
-        step("unstaged (unmounted, loop device detached)");
-        await controller.ControllerUnpublishVolumeAsync(new ControllerUnpublishVolumeRequest { VolumeId = volumeId, NodeId = node.NodeId });
-        step("controller-unpublished");
+        var capability = Capability(AccessMode.MultiNodeReaderOnly);
+        var readers = cluster.Nodes.Select(n => new Attachment(cluster, n, volume.VolumeId, capability, "reader-on-" + n.NodeId)).ToArray();
+        foreach (var reader in readers) await reader.AttachAsync(step, readOnly: true);
+        foreach (var reader in readers) await VerifyAsync(reader, "payload.bin", volume.Checksum, step);
+        try
+        {
+            await File.WriteAllTextAsync(Path.Combine(readers[0].Target, "nope"), "x");
+            throw new InvalidOperationException("a read-only mount accepted a write");
+        }
+        catch (IOException)
+        {
+            step("writes through a reader fail (read-only at the node and at the export)");
+        }
+        foreach (var reader in readers) await reader.DetachAsync(step);
+    }
+
+    private static async Task VerifyAsync(Attachment attachment, string file, string checksum, Action<string> step)
+    {
+        var readBack = Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(Path.Combine(attachment.Target, file))));
+        if (readBack != checksum) throw new InvalidDataException($"data changed: {readBack} != {checksum}");
+        step($"{attachment.Node.NodeId} read the data back: checksum matches");
+    }
+
+    /// <summary>One volume on one node, attached and detached in kubelet's order.</summary>
+    private sealed class Attachment(LocalCluster cluster, NodePlugin node, string volumeId, VolumeCapability capability, string pod)
+    {
+        private readonly Controller.ControllerClient _controller = cluster.Controller.Controller;
+        public NodePlugin Node => node;
+        public string Staging { get; } = Path.Combine(cluster.KubeletDir, "plugins", "staging", node.NodeId, volumeId);
+        public string Target { get; } = Path.Combine(cluster.KubeletDir, "pods", pod, "volumes", "data");
+
+        public async Task AttachAsync(Action<string> step, bool readOnly = false)
+        {
+            var published = await _controller.ControllerPublishVolumeAsync(new ControllerPublishVolumeRequest
+            {
+                VolumeId = volumeId, NodeId = node.NodeId, VolumeCapability = capability, Readonly = readOnly,
+            });
+            step($"controller-published to {node.NodeId}{(readOnly ? " (read-only)" : "")}");
+            Directory.CreateDirectory(Staging);
+            await node.Node.NodeStageVolumeAsync(new NodeStageVolumeRequest
+            {
+                VolumeId = volumeId, StagingTargetPath = Staging, VolumeCapability = capability, PublishContext = { published.PublishContext },
+            });
+            step($"staged on {node.NodeId}");
+            await node.Node.NodePublishVolumeAsync(new NodePublishVolumeRequest
+            {
+                VolumeId = volumeId, StagingTargetPath = Staging, TargetPath = Target, VolumeCapability = capability, Readonly = readOnly,
+                PublishContext = { published.PublishContext },
+            });
+            step($"published at {Target}");
+        }
+
+        public async Task DetachAsync(Action<string> step)
+        {
+            await node.Node.NodeUnpublishVolumeAsync(new NodeUnpublishVolumeRequest { VolumeId = volumeId, TargetPath = Target });
+            await node.Node.NodeUnstageVolumeAsync(new NodeUnstageVolumeRequest { VolumeId = volumeId, StagingTargetPath = Staging });
+            await _controller.ControllerUnpublishVolumeAsync(new ControllerUnpublishVolumeRequest { VolumeId = volumeId, NodeId = node.NodeId });
+            step($"unpublished, unstaged and controller-unpublished on {node.NodeId}");
+        }
     }
 }
