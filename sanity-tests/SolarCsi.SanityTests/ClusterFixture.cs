@@ -24,7 +24,8 @@ public sealed class ClusterFixture : IAsyncLifetime
     {
         var leftovers = await Cluster.FindLeftoversAsync();
         await Cluster.DisposeAsync();
-        Directory.Delete(_root, recursive: true);
+        // SOLAR_KEEP_LOGS=1 keeps the plugins' logs and state for a post-mortem.
+        if (Environment.GetEnvironmentVariable("SOLAR_KEEP_LOGS") != "1") Directory.Delete(_root, recursive: true);
         // Every test cleans up after itself; anything still mounted here is a leak in the driver or a test.
         if (!leftovers.IsEmpty) throw new InvalidOperationException($"the suite left {leftovers}");
     }

@@ -19,7 +19,7 @@ public sealed class ControllerConformanceTests(ClusterFixture fx)
         [
             CapType.CreateDeleteVolume, CapType.PublishUnpublishVolume, CapType.ListVolumes, CapType.GetCapacity,
             CapType.CreateDeleteSnapshot, CapType.ListSnapshots, CapType.CloneVolume, CapType.PublishReadonly,
-            CapType.ExpandVolume, CapType.ListVolumesPublishedNodes, CapType.GetVolume, CapType.SingleNodeMultiWriter,
+            CapType.ExpandVolume, CapType.ListVolumesPublishedNodes, CapType.GetVolume, CapType.SingleNodeMultiWriter, CapType.VolumeCondition,
         ];
         Assert.Equal(expected.ToHashSet(), caps);
     }

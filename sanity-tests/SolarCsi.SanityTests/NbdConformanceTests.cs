@@ -164,6 +164,62 @@ public sealed class NbdConformanceTests(ClusterFixture fx)
     }
 
     [Fact]
+    public async Task StorageHostFailureSurfacesFastAndAReStageRecovers()
+    {
+        var capability = ClusterFixture.Mount();
+        var volume = await fx.CreateAsync(NbdVolume(capability));
+        var (remote, _) = Consumers(volume);
+        var host = fx.Cluster.Nodes.Single(n => n.NodeId == volume.VolumeId.Split('~')[2]);
+        var steps = new NodeSteps(fx, volume, capability, remote);
+        var before = RandomNumberGenerator.GetBytes(4 << 20);
+        try
+        {
+            await steps.ControllerPublishAsync();
+            await steps.AttachAsync();
+            await WriteAsync(steps, before);
+
+            // The storage host's NBD server dies mid-write.
+            var pidFile = Path.Combine(host.Directory, "state", "exports", volume.VolumeId, "nbdkit.pid");
+            await Pid.StopAsync(Pid.Read(pidFile)!.Value, kill: true, TimeSpan.FromSeconds(5), CancellationToken.None);
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            var failed = false;
+            while (!failed && watch.Elapsed < TimeSpan.FromSeconds(30))
+            {
+                try
+                {
+                    await using var f = new FileStream(Path.Combine(steps.Target, "after.bin"), FileMode.Create, FileAccess.Write);
+                    await f.WriteAsync(RandomNumberGenerator.GetBytes(1 << 20));
+                    f.Flush(flushToDisk: true);
+                }
+                catch (IOException) { failed = true; }
+            }
+            Assert.True(failed, "writes kept succeeding with the NBD server gone");
+
+            var stats = await steps.Node.NodeGetVolumeStatsAsync(new NodeGetVolumeStatsRequest { VolumeId = volume.VolumeId, VolumePath = steps.Target });
+            Assert.True(stats.VolumeCondition.Abnormal, stats.VolumeCondition.Message);
+            var status = await fx.Controller.ControllerGetVolumeAsync(new ControllerGetVolumeRequest { VolumeId = volume.VolumeId });
+            Assert.True(status.Status.VolumeCondition.Abnormal);
+
+            // The storage host comes back: its agent restores the export on start-up.
+            await fx.Cluster.RestartNodeAsync(host.NodeId, crash: true);
+            Assert.False((await fx.Controller.ControllerGetVolumeAsync(new ControllerGetVolumeRequest { VolumeId = volume.VolumeId })).Status.VolumeCondition.Abnormal);
+
+            // kubelet restarts the pod: unpublish, then stage again over the broken attachment, then publish.
+            await steps.UnpublishAsync();
+            await steps.Node.NodeStageVolumeAsync(steps.StageRequest());
+            await steps.PublishAsync();
+            Assert.Equal(SHA256.HashData(before), SHA256.HashData(await ReadAsync(steps, before.Length)));
+            stats = await steps.Node.NodeGetVolumeStatsAsync(new NodeGetVolumeStatsRequest { VolumeId = volume.VolumeId, VolumePath = steps.Target });
+            Assert.False(stats.VolumeCondition.Abnormal, stats.VolumeCondition.Message);
+        }
+        finally
+        {
+            await steps.DetachQuietlyAsync();
+            await fx.DeleteAsync(volume.VolumeId);
+        }
+    }
+
+    [Fact]
     public async Task StageWithoutAPublishContextIsRefused()
     {
         var capability = ClusterFixture.Mount();

@@ -22,7 +22,7 @@ public sealed class NodeConformanceTests(ClusterFixture fx)
         Assert.True(info.MaxVolumesPerNode > 0);
         Assert.Equal(ClusterFixture.NodeA, info.AccessibleTopology.Segments[NodeTopology.Key]);
         var caps = (await N.NodeGetCapabilitiesAsync(new NodeGetCapabilitiesRequest())).Capabilities.Select(c => c.Rpc.Type).ToHashSet();
-        Assert.Equal(new HashSet<NodeCapType> { NodeCapType.StageUnstageVolume, NodeCapType.GetVolumeStats, NodeCapType.ExpandVolume }, caps);
+        Assert.Equal(new HashSet<NodeCapType> { NodeCapType.StageUnstageVolume, NodeCapType.GetVolumeStats, NodeCapType.ExpandVolume, NodeCapType.VolumeCondition }, caps);
     }
 
     [Theory]

@@ -23,6 +23,7 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
         CapType.CreateDeleteVolume, CapType.PublishUnpublishVolume, CapType.ListVolumes, CapType.GetCapacity,
         CapType.CreateDeleteSnapshot, CapType.ListSnapshots, CapType.CloneVolume, CapType.PublishReadonly,
         CapType.ExpandVolume, CapType.ListVolumesPublishedNodes, CapType.GetVolume, CapType.SingleNodeMultiWriter,
+        CapType.VolumeCondition,
     ];
 
     // Storage work runs to completion even when the caller gives up; the CO retries and finds it done.
@@ -172,7 +173,7 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
         var response = new ListVolumesResponse { NextToken = next };
         foreach (var v in page)
         {
-            var status = new ListVolumesResponse.Types.VolumeStatus();
+            var status = new ListVolumesResponse.Types.VolumeStatus { VolumeCondition = CsiMapping.ConditionOf(v) };
             status.PublishedNodeIds.AddRange(v.Publications.Select(p => p.NodeId));
             response.Entries.Add(new ListVolumesResponse.Types.Entry { Volume = CsiMapping.ToCsi(v), Status = status });
         }
@@ -270,7 +271,7 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
     {
         var id = StorageId.ParseVolume(request.VolumeId);
         var volume = await inventory.GetVolumeAsync(id, Work);
-        var status = new ControllerGetVolumeResponse.Types.VolumeStatus();
+        var status = new ControllerGetVolumeResponse.Types.VolumeStatus { VolumeCondition = CsiMapping.ConditionOf(volume) };
         status.PublishedNodeIds.AddRange(volume.Publications.Select(p => p.NodeId));
         return new ControllerGetVolumeResponse { Volume = CsiMapping.ToCsi(volume), Status = status };
     }

@@ -26,6 +26,9 @@ internal static class CsiMapping
         return volume;
     }
 
+    public static VolumeCondition ConditionOf(VolumeInfo v) =>
+        new() { Abnormal = v.Abnormal, Message = v.Abnormal ? v.ConditionMessage : "healthy" };
+
     public static Snapshot ToCsi(SnapshotInfo s) => new()
     {
         SnapshotId = s.SnapshotId, SourceVolumeId = s.SourceVolumeId, SizeBytes = s.SizeBytes, CreationTime = s.Created, ReadyToUse = s.Ready,

@@ -6,10 +6,11 @@ namespace SolarCsi.Node.Agent;
 
 internal static class AgentMapping
 {
-    public static VolumeInfo ToInfo(VolumeRecord r, IMediaPool pool)
+    public static VolumeInfo ToInfo(VolumeRecord r, IMediaPool pool, string? problem = null)
     {
         var info = new VolumeInfo
         {
+            Abnormal = problem is not null, ConditionMessage = problem ?? "",
             VolumeId = r.VolumeId, Name = r.Name, CapacityBytes = r.CapacityBytes,
             Created = Timestamp.FromDateTimeOffset(r.Created),
             ContentSource = new ContentSource { SnapshotId = r.SourceSnapshotId ?? "", VolumeId = r.SourceVolumeId ?? "" },

@@ -46,7 +46,16 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
     {
         var pool = pools.Owning(request.VolumeId);
         var record = pool.GetVolume(request.VolumeId) ?? throw CsiErrors.NotFound($"volume {request.VolumeId} not found");
-        return Task.FromResult(AgentMapping.ToInfo(record, pool));
+        return Task.FromResult(AgentMapping.ToInfo(record, pool, ProblemOf(record, pool)));
+    }
+
+    /// <summary>What the storage host itself can see is wrong with a volume.</summary>
+    private string? ProblemOf(VolumeRecord record, IMediaPool pool)
+    {
+        if (!File.Exists(pool.BackingPathOf(record.VolumeId))) return "the volume's image is missing on the storage host";
+        if (pool.Media == VolumeParameters.NbdMedia && record.Publications.Count > 0 && !exports.IsRunning(record.VolumeId))
+            return "the NBD export is not running on the storage host";
+        return null;
     }
 
     public override Task<FindVolumeByNameResponse> FindVolumeByName(FindVolumeByNameRequest request, ServerCallContext context)
@@ -64,7 +73,7 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
     {
         var response = new ListVolumesResponse();
         foreach (var pool in pools.All)
-            response.Volumes.AddRange(pool.ListVolumes().Select(v => AgentMapping.ToInfo(v, pool)));
+            response.Volumes.AddRange(pool.ListVolumes().Select(v => AgentMapping.ToInfo(v, pool, ProblemOf(v, pool))));
         return Task.FromResult(response);
     }
 

@@ -13,4 +13,6 @@ public interface IBlockAttacher
     /// <summary>Detaches <paramref name="device"/> only if it is still bound to <paramref name="source"/>.</summary>
     Task DetachAsync(string device, string source, CancellationToken ct);
     Task RefreshCapacityAsync(string device, CancellationToken ct);
+    /// <summary>Null when the attachment works end to end, else what is broken (for VolumeCondition and re-stage).</summary>
+    Task<string?> CheckAsync(string device, string source, CancellationToken ct);
 }

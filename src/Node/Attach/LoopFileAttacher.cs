@@ -30,4 +30,9 @@ public sealed class LoopFileAttacher(LoopDevices loops) : IBlockAttacher
     }
 
     public Task RefreshCapacityAsync(string device, CancellationToken ct) => loops.RefreshCapacityAsync(device, ct);
+
+    public async Task<string?> CheckAsync(string device, string source, CancellationToken ct) =>
+        !File.Exists(source) ? $"backing file {source} is gone"
+        : await FindAttachedAsync(source, ct) != device ? $"{device} is no longer bound to {source}"
+        : null;
 }

@@ -75,6 +75,15 @@ public sealed class NbdFuseAttacher(LoopDevices loops, IMounter mounter, IProces
     private async Task<bool> FuseMountedAsync(string source, CancellationToken ct) =>
         (await mounter.ListAsync(ct)).Any(m => m.MountPoint == FuseDir(source) && m.FsType.StartsWith("fuse", StringComparison.Ordinal));
 
+    public async Task<string?> CheckAsync(string device, string source, CancellationToken ct)
+    {
+        if (!(Pid.Read(PidFile(source)) is { } pid && Pid.IsRunning(pid, "nbdfuse", PidFile(source)))) return "nbdfuse is not running";
+        if (!await FuseMountedAsync(source, ct)) return "the FUSE view of the export is not mounted";
+        if (await FindAttachedAsync(source, ct) != device) return $"{device} is no longer bound to the export";
+        var endpoint = NbdClientDirectory.Read(source);
+        return await Core.Nbd.NbdReachability.ProblemAsync(endpoint.Host, endpoint.Port, TimeSpan.FromSeconds(3), ct);
+    }
+
     /// <summary>The FUSE file's size is fixed when nbdfuse connects; a grown export needs a re-stage.</summary>
     public Task RefreshCapacityAsync(string device, CancellationToken ct) => loops.RefreshCapacityAsync(device, ct);
 }

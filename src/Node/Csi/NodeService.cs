@@ -73,24 +73,28 @@ public sealed class NodeService(NodeVolumes volumes, PathRules paths, NodeOption
         return new NodeUnpublishVolumeResponse();
     }
 
-    public override Task<NodeGetVolumeStatsResponse> NodeGetVolumeStats(NodeGetVolumeStatsRequest request, ServerCallContext context)
+    public override async Task<NodeGetVolumeStatsResponse> NodeGetVolumeStats(NodeGetVolumeStatsRequest request, ServerCallContext context)
     {
         Require(request.VolumeId, "volume_id");
         Require(request.VolumePath, "volume_path");
         var id = StorageId.ParseVolume(request.VolumeId);
         var entry = volumes.RequireStagedAt(id.ToString(), request.VolumePath);
-        var response = new NodeGetVolumeStatsResponse();
+        var problem = await volumes.ConditionAsync(entry, Work);
+        var response = new NodeGetVolumeStatsResponse
+        {
+            VolumeCondition = new VolumeCondition { Abnormal = problem is not null, Message = problem ?? "attached and mounted" },
+        };
         if (entry.Block)
         {
             response.Usage.Add(new VolumeUsage { Unit = VolumeUsage.Types.Unit.Bytes, Total = volumes.DeviceSize(entry) });
         }
-        else
+        else if (problem is null)
         {
             var usage = FilesystemStats.Of(request.VolumePath);
             response.Usage.Add(new VolumeUsage { Unit = VolumeUsage.Types.Unit.Bytes, Total = usage.TotalBytes, Available = usage.AvailableBytes, Used = usage.UsedBytes });
             response.Usage.Add(new VolumeUsage { Unit = VolumeUsage.Types.Unit.Inodes, Total = usage.TotalInodes, Available = usage.FreeInodes, Used = usage.UsedInodes });
         }
-        return Task.FromResult(response);
+        return response;
     }
 
     public override async Task<NodeExpandVolumeResponse> NodeExpandVolume(NodeExpandVolumeRequest request, ServerCallContext context)
@@ -113,6 +117,7 @@ public sealed class NodeService(NodeVolumes volumes, PathRules paths, NodeOption
                      NodeServiceCapability.Types.RPC.Types.Type.StageUnstageVolume,
                      NodeServiceCapability.Types.RPC.Types.Type.GetVolumeStats,
                      NodeServiceCapability.Types.RPC.Types.Type.ExpandVolume,
+                     NodeServiceCapability.Types.RPC.Types.Type.VolumeCondition,
                  })
             response.Capabilities.Add(new NodeServiceCapability { Rpc = new NodeServiceCapability.Types.RPC { Type = type } });
         return Task.FromResult(response);

@@ -137,6 +137,12 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
         var args = ServerArguments(record, server.Address, PskOf(record.VolumeId), PidOf(record.VolumeId));
         var pid = await launcher.StartAsync("nbdkit", args, PidOf(record.VolumeId), Path.Combine(DirOf(record.VolumeId), "nbdkit.log"),
             TimeSpan.FromSeconds(10), ct);
+        // The pid file says nbdkit started; only an accepted connection says it is serving this port.
+        if (await NbdReachability.ProblemAsync(server.Address, record.Port, TimeSpan.FromSeconds(5), ct) is { } problem)
+        {
+            await Pid.StopAsync(pid, kill: true, TimeSpan.FromSeconds(5), ct);
+            throw Core.Errors.CsiErrors.Unavailable($"the export of {record.VolumeId} did not start serving: {problem}");
+        }
         logger.LogInformation("exporting {VolumeId} on {Address}:{Port} ({Mode}) as pid {Pid}", record.VolumeId, server.Address, record.Port,
             record.ReadOnly ? "read-only" : "read-write", pid);
     }
@@ -157,8 +163,32 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
     {
         // SIGKILL: on SIGTERM nbdkit keeps serving until its clients leave, which is exactly what a fence must not do.
         if (Pid.Read(PidOf(volumeId)) is { } pid && Pid.IsRunning(pid, "nbdkit", PidOf(volumeId)))
+        {
             await Pid.StopAsync(pid, kill: true, TimeSpan.FromSeconds(5), ct);
+            // A dying process drops its memory (and its cmdline) before its sockets; wait for the port itself.
+            if (Get(volumeId) is { } record) await WaitForPortReleaseAsync(record.Port, ct);
+        }
         if (File.Exists(PidOf(volumeId))) File.Delete(PidOf(volumeId));
+    }
+
+    private async Task WaitForPortReleaseAsync(int port, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                using var probe = new TcpListener(IPAddress.Parse(server.Address), port);
+                probe.Server.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                probe.Start();
+                return;
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(20, ct);
+            }
+        }
+        logger.LogWarning("port {Port} is still bound 5 s after its nbdkit was killed", port);
     }
 
     private int AllocatePort()

@@ -51,10 +51,14 @@ public sealed class NodeVolumes(
     {
         var attacher = attachers.ForMedia(StorageId.ParseVolume(request.VolumeId).Media);
         var entry = journal.Get(request.VolumeId);
-        if (entry is { Phase: StagePhase.Staged } staged && staged.StagingPath == request.StagingPath &&
-            await attacher.FindAttachedAsync(staged.Source, ct) == staged.Device && staged.Block == request.Block &&
-            (request.Block || (await mounter.ListAsync(ct)).Any(m => m.MountPoint == staged.StagingPath && m.Source == staged.Device)))
-            return;
+        if (entry is { Phase: StagePhase.Staged, Device: { } stagedDevice } staged && staged.StagingPath == request.StagingPath &&
+            staged.Block == request.Block && await attacher.FindAttachedAsync(staged.Source, ct) == stagedDevice)
+        {
+            var mounted = request.Block || (await mounter.ListAsync(ct)).Any(m => m.MountPoint == staged.StagingPath && m.Source == stagedDevice);
+            var problem = await attacher.CheckAsync(stagedDevice, staged.Source, ct);
+            if (mounted && problem is null) return;
+            if (problem is not null) entry = await TearDownBrokenAsync(staged, stagedDevice, problem, ct);
+        }
         var (source, readOnly) = await PrepareSourceAsync(request, ct);
 
         if (entry is not null)
@@ -80,6 +84,34 @@ public sealed class NodeVolumes(
 
         await journal.SaveAsync(entry with { Phase = StagePhase.Staged }, ct);
         logger.LogInformation("staged {VolumeId} on {Device} at {StagingPath}", request.VolumeId, device, request.StagingPath);
+    }
+
+    /// <summary>
+    /// A staged volume whose attachment broke (its NBD server went away and came back, nbdfuse died): take the
+    /// dead mount and device down so the stage can attach afresh. Refused while pods still have it mounted.
+    /// </summary>
+    private async Task<JournalEntry> TearDownBrokenAsync(JournalEntry entry, string device, string problem, CancellationToken ct)
+    {
+        var published = (await mounter.ListAsync(ct)).Where(m => m.Shows(device) && m.MountPoint != entry.StagingPath).Select(m => m.MountPoint).ToArray();
+        if (published.Length > 0)
+            throw CsiErrors.FailedPrecondition($"volume {entry.VolumeId} is broken ({problem}) and still published at {string.Join(", ", published)}; unpublish it first");
+        logger.LogWarning("re-attaching {VolumeId}: {Problem}", entry.VolumeId, problem);
+        while ((await mounter.ListAsync(ct)).Any(m => m.MountPoint == entry.StagingPath && m.Source == device))
+            await mounter.UnmountAsync(entry.StagingPath, ct);
+        await attachers.ForKind(entry.AttachKind).DetachAsync(device, entry.Source, ct);
+        var reset = entry with { Phase = StagePhase.Staging, Device = null };
+        await journal.SaveAsync(reset, ct);
+        return reset;
+    }
+
+    /// <summary>Null when the volume's attachment works, else what is wrong.</summary>
+    public async Task<string?> ConditionAsync(JournalEntry entry, CancellationToken ct)
+    {
+        if (entry.Device is null) return "the volume has no attached device";
+        if (await attachers.ForKind(entry.AttachKind).CheckAsync(entry.Device, entry.Source, ct) is { } problem) return problem;
+        if (!entry.Block && !(await mounter.ListAsync(ct)).Any(m => m.MountPoint == entry.StagingPath && m.Source == entry.Device))
+            return $"staging path {entry.StagingPath} is no longer mounted";
+        return null;
     }
 
     private async Task<JournalEntry> MountFilesystemAsync(JournalEntry entry, string device, StageRequest request, bool readOnly, CancellationToken ct)
