@@ -4,6 +4,7 @@ return args switch
 {
     ["demo", .. var rest] => await Demo.RunAsync(rest),
     ["cluster", .. var rest] => await ClusterCommand.RunAsync(rest),
+    ["bench-nbd", .. var rest] => await NbdBench.RunAsync(rest),
     _ => Usage(),
 };
 
@@ -16,6 +17,8 @@ static int Usage()
                  directory with the plugins' logs for inspection
         usage: solar cluster [--dir DIR] [--nodes N]
           cluster  the same deployment in the foreground until SIGINT/SIGTERM, printing its sockets
+        usage: solar bench-nbd [--out FILE] [--seconds N]
+          bench-nbd  fio through a driver-attached NBD volume against a local loop device (see bench/)
         """);
     return 2;
 }
