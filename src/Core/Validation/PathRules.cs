@@ -20,8 +20,15 @@ public sealed class PathRules(IReadOnlyList<string> allowedRoots)
         var segments = trimmed.Split('/');
         if (segments.Skip(1).Any(s => s is "" or "." or ".."))
             throw CsiErrors.InvalidArgument($"{field} '{path}' must be a normalised path (no '.', '..' or '//')");
-        if (!AllowedRoots.Any(root => trimmed.StartsWith(root + "/", StringComparison.Ordinal)))
+        if (!UnderRoot(trimmed, AllowedRoots))
             throw CsiErrors.InvalidArgument($"{field} '{path}' is outside the allowed roots ({string.Join(", ", AllowedRoots)})");
+        // The string is fine; now what it points at: a symlink on the way must not lead out of the roots.
+        var resolved = RealPath.OfExistingPrefix(trimmed);
+        if (!UnderRoot(resolved, AllowedRoots.Select(RealPath.OfExistingPrefix)))
+            throw CsiErrors.InvalidArgument($"{field} '{path}' resolves to '{resolved}', outside the allowed roots");
         return trimmed;
     }
+
+    private static bool UnderRoot(string path, IEnumerable<string> roots) =>
+        roots.Any(root => path.StartsWith(root + "/", StringComparison.Ordinal));
 }

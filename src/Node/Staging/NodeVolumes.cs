@@ -51,6 +51,13 @@ public sealed class NodeVolumes(
     {
         var attacher = attachers.ForMedia(StorageId.ParseVolume(request.VolumeId).Media);
         var entry = journal.Get(request.VolumeId);
+        if (entry is not null)
+        {
+            if (entry.StagingPath != request.StagingPath && entry.Phase == StagePhase.Staged)
+                throw CsiErrors.AlreadyExists($"volume {request.VolumeId} is already staged at {entry.StagingPath}");
+            if (entry.Block != request.Block || (!request.Block && entry.FsType != request.FsType))
+                throw CsiErrors.AlreadyExists($"volume {request.VolumeId} is already staged with a different capability");
+        }
         if (entry is { Phase: StagePhase.Staged, Device: { } stagedDevice } staged && staged.StagingPath == request.StagingPath &&
             staged.Block == request.Block && await attacher.FindAttachedAsync(staged.Source, ct) == stagedDevice)
         {
@@ -61,13 +68,6 @@ public sealed class NodeVolumes(
         }
         var (source, readOnly) = await PrepareSourceAsync(request, ct);
 
-        if (entry is not null)
-        {
-            if (entry.StagingPath != request.StagingPath && entry.Phase == StagePhase.Staged)
-                throw CsiErrors.AlreadyExists($"volume {request.VolumeId} is already staged at {entry.StagingPath}");
-            if (entry.Block != request.Block || (!request.Block && entry.FsType != request.FsType))
-                throw CsiErrors.AlreadyExists($"volume {request.VolumeId} is already staged with a different capability");
-        }
         entry = (entry ?? new JournalEntry(request.VolumeId, StagePhase.Staging, request.StagingPath, attacher.Kind, source, null,
             request.Block, request.FsType, false, readOnly, [.. request.MountFlags], [])) with
         {
