@@ -413,6 +413,28 @@ public sealed class NodeConformanceTests(ClusterFixture fx)
         }
     }
 
+    [Fact]
+    public async Task PeriodicReconcileRemovesResidueWithoutAnyCall()
+    {
+        var capability = ClusterFixture.Block();
+        var volume = await fx.CreateAsync(ClusterFixture.NewVolume(capability: capability));
+        var steps = new NodeSteps(fx, volume, capability);
+        try
+        {
+            await steps.StageAsync();
+            // The plugin forgot the volume (a lost journal) and the CO will never call for it again.
+            File.Delete(Path.Combine(fx.A.Directory, "state", "node", "journal", volume.VolumeId + ".json"));
+            var deadline = DateTime.UtcNow.AddSeconds(15);
+            while ((await fx.Cluster.FindLeftoversAsync()).LoopDevices.Count > 0 && DateTime.UtcNow < deadline) await Task.Delay(200);
+            Assert.Empty((await fx.Cluster.FindLeftoversAsync()).LoopDevices);
+        }
+        finally
+        {
+            await steps.DetachQuietlyAsync();
+            await fx.DeleteAsync(volume.VolumeId);
+        }
+    }
+
     private static async Task<StatusCode> Outcome(Task call)
     {
         try { await call; return StatusCode.OK; }

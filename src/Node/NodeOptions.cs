@@ -13,7 +13,8 @@ public sealed record NodeOptions(
     int MaxVolumes,
     long? FilePoolCapacity,
     TimeSpan HeartbeatInterval,
-    Nbd.NbdServerOptions NbdServer)
+    Nbd.NbdServerOptions NbdServer,
+    TimeSpan ReconcileInterval)
 {
     public Dictionary<string, string> Topology => SolarCsi.Core.Ids.NodeTopology.Of(NodeId);
 
@@ -31,6 +32,7 @@ public sealed record NodeOptions(
         ["heartbeat-seconds"] = "how often the agent announces itself (default 5)",
         ["nbd-address"] = "address this node's NBD exports listen on, as other nodes reach it (default 127.0.0.1)",
         ["nbd-port-range"] = "TCP ports for NBD exports (default 10809-10999)",
+        ["reconcile-seconds"] = "how often residual mounts and devices are looked for after start-up (default 60, 0 = never)",
     };
 
     public static NodeOptions Parse(CommandLine cl)
@@ -50,6 +52,7 @@ public sealed record NodeOptions(
             cl.GetInt("max-volumes", 128),
             cl.Get("file-pool-capacity") is { } cap ? Quantity.Parse(cap) : null,
             TimeSpan.FromSeconds(cl.GetInt("heartbeat-seconds", 5)),
-            Nbd.NbdServerOptions.Parse(cl.Get("nbd-address", "127.0.0.1"), cl.Get("nbd-port-range", "10809-10999")));
+            Nbd.NbdServerOptions.Parse(cl.Get("nbd-address", "127.0.0.1"), cl.Get("nbd-port-range", "10809-10999")),
+            TimeSpan.FromSeconds(cl.GetInt("reconcile-seconds", 60)));
     }
 }

@@ -60,6 +60,7 @@ var identity = new PluginIdentity(options.DriverName, [
     PluginIdentity.OnlineExpansion(),
 ]);
 
+var reconciler = new NodeReconciler(journal, volumes, pools, mounter, loops, attachers, nbdClientRoot, loggerFactory.CreateLogger<NodeReconciler>());
 var csi = GrpcServer.Build(options.CsiEndpoint, log, services =>
 {
     services.AddSingleton(identity).AddSingleton(readiness).AddSingleton(volumes).AddSingleton(options)
@@ -79,10 +80,12 @@ await agent.StartAsync();
 log.Information("node {NodeId} serving CSI on {Csi} and the agent API on {Agent}; NBD attach path: {Attach}", options.NodeId,
     options.CsiEndpoint, options.AgentEndpoint, nbdAttacher.Kind);
 await exports.ReconcileAsync(CancellationToken.None);
-await new NodeReconciler(journal, volumes, pools, mounter, loops, attachers, nbdClientRoot, loggerFactory.CreateLogger<NodeReconciler>())
-    .RunAsync(CancellationToken.None);
+await reconciler.RunAsync(CancellationToken.None);
 readiness.MarkReady();
+var periodic = new ReconcileLoop(reconciler, options, loggerFactory.CreateLogger<ReconcileLoop>());
+await periodic.StartAsync(CancellationToken.None);
 
 await Task.WhenAny(csi.WaitForShutdownAsync(), agent.WaitForShutdownAsync());
+await periodic.StopAsync(CancellationToken.None);
 await Task.WhenAll(csi.StopAsync(), agent.StopAsync());
 return 0;

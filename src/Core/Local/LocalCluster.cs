@@ -72,7 +72,7 @@ public sealed class LocalCluster : IAsyncDisposable
             Start(nodeId, bin.Node, [
                 "--endpoint", nodeCsi, "--node-id", nodeId, "--driver-name", DriverName, "--state-dir", Path.Combine(dir, "state"),
                 "--agent-endpoint", $"unix://{dir}/agent.sock", "--controller-endpoint", registry, "--allowed-root", KubeletDir,
-                "--heartbeat-seconds", "1", "--file-pool-capacity", "16Gi",
+                "--heartbeat-seconds", "1", "--file-pool-capacity", "16Gi", "--reconcile-seconds", "2",
                 "--nbd-address", "127.0.0.1", "--nbd-port-range", $"{firstPort}-{firstPort + 99}",
             ]);
             var endpoints = Connect(nodeCsi);

@@ -7,9 +7,10 @@ using SolarCsi.Node.Pools;
 namespace SolarCsi.Node.Staging;
 
 /// <summary>
-/// Start-up pass that lines the journal up with what the kernel reports: finishes interrupted unstages,
-/// demotes entries whose mount or device vanished (a reboot, a crash) so NodePublish refuses them until they
-/// are staged again, and detaches loop devices over our images that no journal entry explains.
+/// Lines the journal up with what the kernel reports, at start-up and then periodically: finishes interrupted
+/// unstages, demotes entries whose mount or device vanished (a reboot, a crash) so NodePublish refuses them until
+/// they are staged again, and detaches loop devices and NBD attachments of ours that no journal entry explains.
+/// Every action on a volume happens under that volume's in-flight slot; a volume busy with a CSI call is skipped.
 /// </summary>
 public sealed class NodeReconciler(
     NodeJournal journal, NodeVolumes volumes, PoolSet pools, IMounter mounter, LoopDevices loops, AttacherSet attachers,
@@ -19,14 +20,16 @@ public sealed class NodeReconciler(
     {
         foreach (var entry in journal.All())
         {
+            using var slot = TryAcquire(entry.VolumeId);
+            if (slot is null) continue;
             try
             {
-                using var slot = volumes.InFlight.Acquire(entry.VolumeId, "reconcile");
-                await ReconcileAsync(entry, ct);
+                // Re-read under the slot: the entry may have changed since the listing.
+                if (journal.Get(entry.VolumeId) is { } current) await ReconcileAsync(current, ct);
             }
-            catch (Exception e)
+            catch (Exception e) when (e is not OperationCanceledException)
             {
-                logger.LogError(e, "reconcile {VolumeId} failed; the next stage or unstage will retry", entry.VolumeId);
+                logger.LogError(e, "reconcile {VolumeId} failed; the next stage, unstage or pass will retry", entry.VolumeId);
             }
         }
         await DetachUnexplainedAsync(ct);
@@ -41,7 +44,8 @@ public sealed class NodeReconciler(
         foreach (var dir in Directory.EnumerateDirectories(nbdClientRoot).Where(d => !explained.Contains(d)))
         {
             var volumeId = Path.GetFileName(dir);
-            using var slot = volumes.InFlight.Acquire(volumeId, "reconcile");
+            using var slot = TryAcquire(volumeId);
+            if (slot is null || journal.Get(volumeId) is not null) continue;
             var device = await attachers.Nbd.FindAttachedAsync(dir, ct);
             if (device is not null && (await mounter.ListAsync(ct)).Any(m => m.Shows(device)))
             {
@@ -75,19 +79,26 @@ public sealed class NodeReconciler(
 
     private async Task DetachUnexplainedAsync(CancellationToken ct)
     {
-        var explained = journal.All().Select(e => e.Source).ToHashSet(StringComparer.Ordinal);
-        var ours = pools.All.SelectMany(p => p.ListVolumes().Select(v => p.BackingPathOf(v.VolumeId))).ToHashSet(StringComparer.Ordinal);
-        var mounts = await mounter.ListAsync(ct);
+        var ours = pools.All.SelectMany(p => p.ListVolumes().Select(v => (File: p.BackingPathOf(v.VolumeId), v.VolumeId)))
+            .ToDictionary(x => x.File, x => x.VolumeId, StringComparer.Ordinal);
         foreach (var loop in await loops.ListAsync(ct))
         {
-            if (!ours.Contains(loop.BackingFile) || explained.Contains(loop.BackingFile)) continue;
-            if (mounts.Any(m => m.Shows(loop.Name)))
+            if (!ours.TryGetValue(loop.BackingFile, out var volumeId)) continue;
+            using var slot = TryAcquire(volumeId);
+            if (slot is null || journal.Get(volumeId) is not null) continue;
+            if ((await mounter.ListAsync(ct)).Any(m => m.Shows(loop.Name)))
             {
-                logger.LogWarning("{Device} over {File} has no journal entry but is mounted; leaving it", loop.Name, loop.BackingFile);
+                logger.LogWarning("{Device} over {File} ({VolumeId}) has no journal entry but is mounted; leaving it", loop.Name, loop.BackingFile, volumeId);
                 continue;
             }
-            logger.LogWarning("detaching residual {Device} over {File}", loop.Name, loop.BackingFile);
+            logger.LogWarning("detaching residual {Device} over {File} ({VolumeId})", loop.Name, loop.BackingFile, volumeId);
             await loops.DetachAsync(loop.Name, ct);
         }
+    }
+
+    private IDisposable? TryAcquire(string volumeId)
+    {
+        try { return volumes.InFlight.Acquire(volumeId, "reconcile"); }
+        catch (Grpc.Core.RpcException) { return null; }
     }
 }
