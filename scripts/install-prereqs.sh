@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the host tools SolarCsi calls and its tests exercise (Debian 12, as root).
+# Installs the host tools SolarCsi calls and its tests exercise (Debian 12, as root). docker.io is for the tests
+# that run a storage host in a container; the suite starts its own private engine (no registry, no bridge).
 set -euo pipefail
-packages=(e2fsprogs xfsprogs util-linux mount coreutils nbdkit libnbd-bin fuse3 nbd-client)
+packages=(e2fsprogs xfsprogs util-linux mount coreutils nbdkit libnbd-bin fuse3 nbd-client docker.io)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

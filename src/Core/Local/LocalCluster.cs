@@ -36,13 +36,17 @@ public sealed class LocalCluster : IAsyncDisposable
     public PluginEndpoints Controller { get; private set; } = null!;
     public IReadOnlyList<NodePlugin> Nodes { get; private set; } = [];
 
+    /// <summary>
+    /// Starts the plugins. <paramref name="registryEndpoint"/> defaults to a unix socket under <paramref name="root"/>;
+    /// pass a tcp:// address for agents that do not share this machine's filesystem (a storage host in a container).
+    /// </summary>
     public static async Task<LocalCluster> StartAsync(string root, IReadOnlyList<string> nodeIds, Action<string>? progress = null,
-        string driverName = PluginIdentity.DefaultDriverName, CancellationToken ct = default)
+        string driverName = PluginIdentity.DefaultDriverName, string? registryEndpoint = null, CancellationToken ct = default)
     {
         var cluster = new LocalCluster(root, driverName);
         try
         {
-            await cluster.LaunchAsync(nodeIds, progress ?? (_ => { }), ct);
+            await cluster.LaunchAsync(nodeIds, progress ?? (_ => { }), registryEndpoint, ct);
             return cluster;
         }
         catch
@@ -52,11 +56,12 @@ public sealed class LocalCluster : IAsyncDisposable
         }
     }
 
-    private async Task LaunchAsync(IReadOnlyList<string> nodeIds, Action<string> progress, CancellationToken ct)
+    private async Task LaunchAsync(IReadOnlyList<string> nodeIds, Action<string> progress, string? registryEndpoint, CancellationToken ct)
     {
         var bin = BinaryLocator.Find();
         var controllerDir = Path.Combine(Root, "controller");
-        var registry = $"unix://{controllerDir}/registry.sock";
+        var registry = registryEndpoint ?? $"unix://{controllerDir}/registry.sock";
+        RegistryEndpoint = registry;
         var csi = $"unix://{controllerDir}/csi.sock";
         progress($"starting controller ({csi})");
         Start("controller", bin.Controller, ["--endpoint", csi, "--registry-endpoint", registry, "--driver-name", DriverName, "--agent-timeout-seconds", "10"]);
@@ -130,6 +135,11 @@ public sealed class LocalCluster : IAsyncDisposable
             await Task.Delay(100, ct);
         }
     }
+
+    public string RegistryEndpoint { get; private set; } = "";
+
+    /// <summary>Waits until the controller has heard from <paramref name="nodeId"/> (any agent, inside or outside this cluster).</summary>
+    public Task WaitForAgentAsync(string nodeId, CancellationToken ct = default) => WaitAnnouncedAsync(nodeId, ct);
 
     private async Task WaitAnnouncedAsync(string nodeId, CancellationToken ct)
     {

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Builds a runnable SolarCsi image on this machine without any registry: the self-contained plugin binaries plus
+# the host tools they call, each with the shared libraries ldd lists, imported with `docker import`.
+# Usage: deploy/image/build-local-image.sh [tag] [docker args...]   (default tag solar-csi:local)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+tag=${1:-solar-csi:local}
+shift || true
+docker=(docker "$@")
+work=$(mktemp -d /tmp/solar-image.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+root="$work/rootfs"
+mkdir -p "$root"/{solar,tmp,var/lib/solar-csi,run,proc,sys,dev,etc}
+chmod 1777 "$root/tmp"
+
+dotnet publish src/Node -c Release -r linux-x64 --self-contained -o "$root/solar" -p:DebugType=none >/dev/null
+dotnet publish src/Controller -c Release -r linux-x64 --self-contained -o "$root/solar" -p:DebugType=none >/dev/null
+
+# Host tools the plugins run (see README "Image"): storage agent, NBD, filesystems, mounts.
+tools=(sh env setsid cp losetup blkid mount umount mkfs.ext4 mkfs.xfs resize2fs xfs_growfs fsfreeze
+       nbdkit nbdfuse nbdinfo fusermount3 nbd-client)
+copy_with_libs() {
+  local file=$1
+  mkdir -p "$root$(dirname "$file")"
+  cp -L "$file" "$root$file"
+  ldd "$file" 2>/dev/null | awk '/=> \//{print $3} /^\s*\/lib/{print $1}' | while read -r lib; do
+    [ -e "$root$lib" ] || { mkdir -p "$root$(dirname "$lib")"; cp -L "$lib" "$root$lib"; }
+  done
+}
+for t in "${tools[@]}"; do
+  path=$(command -v "$t" || true)
+  [ -n "$path" ] && copy_with_libs "$(readlink -f "$path")" && { [ "$(readlink -f "$path")" = "$path" ] || { mkdir -p "$root$(dirname "$path")"; ln -sf "$(readlink -f "$path")" "$root$path"; }; }
+done
+for so in /usr/lib/x86_64-linux-gnu/nbdkit/plugins/nbdkit-{file,nbd,memory}-plugin.so /usr/lib/x86_64-linux-gnu/nbdkit/filters/*.so; do
+  [ -e "$so" ] && copy_with_libs "$so"
+done
+find "$root/solar" -name '*.so' | while read -r so; do
+  ldd "$so" 2>/dev/null | awk '/=> \//{print $3}' | while read -r lib; do
+    [ -e "$root$lib" ] || { mkdir -p "$root$(dirname "$lib")"; cp -L "$lib" "$root$lib"; }
+  done
+done
+copy_with_libs /lib64/ld-linux-x86-64.so.2
+# .NET loads OpenSSL at run time (hashing, TLS) by name, so ldd cannot see it.
+for lib in /usr/lib/x86_64-linux-gnu/libssl.so.3 /usr/lib/x86_64-linux-gnu/libcrypto.so.3; do copy_with_libs "$lib"; done
+ldd "$root/solar/solar-node" | awk '/=> \//{print $3}' | while read -r lib; do
+  [ -e "$root$lib" ] || { mkdir -p "$root$(dirname "$lib")"; cp -L "$lib" "$root$lib"; }
+done
+printf 'root:x:0:0:root:/root:/bin/sh\n' > "$root/etc/passwd"
+[ -e "$root/bin" ] || ln -s usr/bin "$root/bin"
+[ -e "$root/sbin" ] || ln -s usr/sbin "$root/sbin"
+
+tar -C "$root" -c . | "${docker[@]}" import \
+  -c 'ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin DOTNET_gcServer=0' \
+  -c 'ENTRYPOINT ["/solar/solar-node"]' - "$tag" >/dev/null
+echo "$tag"
