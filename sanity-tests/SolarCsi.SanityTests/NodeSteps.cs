@@ -62,12 +62,21 @@ internal sealed class NodeSteps(ClusterFixture fx, Volume volume, VolumeCapabili
         await PublishAsync(readOnly);
     }
 
-    /// <summary>Best-effort teardown for finally blocks; assertions live in the tests.</summary>
+    /// <summary>Best-effort teardown for finally blocks, retrying ABORTED as a CO does; assertions live in the tests.</summary>
     public async Task DetachQuietlyAsync()
     {
-        try { await UnpublishAsync(); } catch (Grpc.Core.RpcException) { }
-        try { await UnstageAsync(); } catch (Grpc.Core.RpcException) { }
-        try { await ControllerUnpublishAsync(); }
-        catch (Grpc.Core.RpcException) { }
+        await QuietlyAsync(UnpublishAsync);
+        await QuietlyAsync(UnstageAsync);
+        await QuietlyAsync(ControllerUnpublishAsync);
+    }
+
+    private static async Task QuietlyAsync(Func<Task> call)
+    {
+        for (var attempt = 0; attempt < 20; attempt++)
+        {
+            try { await call(); return; }
+            catch (Grpc.Core.RpcException e) when (e.StatusCode == Grpc.Core.StatusCode.Aborted) { await Task.Delay(100); }
+            catch (Grpc.Core.RpcException) { return; }
+        }
     }
 }

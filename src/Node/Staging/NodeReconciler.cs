@@ -20,6 +20,16 @@ public sealed class NodeReconciler(
     {
         foreach (var entry in journal.All())
         {
+            // Look first without the slot, so a healthy node never makes a CSI call wait or abort.
+            try
+            {
+                if (!await NeedsActionAsync(entry, ct)) continue;
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                logger.LogWarning(e, "could not inspect {VolumeId}", entry.VolumeId);
+                continue;
+            }
             using var slot = TryAcquire(entry.VolumeId);
             if (slot is null) continue;
             try
@@ -58,6 +68,16 @@ public sealed class NodeReconciler(
         }
     }
 
+    private async Task<bool> NeedsActionAsync(JournalEntry entry, CancellationToken ct) =>
+        entry.Phase == StagePhase.Unstaging || (entry.Phase == StagePhase.Staged && !await IsHealthyAsync(entry, ct));
+
+    private async Task<bool> IsHealthyAsync(JournalEntry entry, CancellationToken ct)
+    {
+        var device = await attachers.ForKind(entry.AttachKind).FindAttachedAsync(entry.Source, ct);
+        return device is not null && device == entry.Device &&
+               (entry.Block || (await mounter.ListAsync(ct)).Any(m => m.MountPoint == entry.StagingPath && m.Source == device));
+    }
+
     private async Task ReconcileAsync(JournalEntry entry, CancellationToken ct)
     {
         if (entry.Phase == StagePhase.Unstaging)
@@ -66,12 +86,8 @@ public sealed class NodeReconciler(
             await volumes.UnstageAsync(entry.VolumeId, entry.StagingPath, ct);
             return;
         }
-        if (entry.Phase != StagePhase.Staged) return;
+        if (entry.Phase != StagePhase.Staged || await IsHealthyAsync(entry, ct)) return;
         var device = await attachers.ForKind(entry.AttachKind).FindAttachedAsync(entry.Source, ct);
-        var mounts = await mounter.ListAsync(ct);
-        var healthy = device is not null && device == entry.Device &&
-                      (entry.Block || mounts.Any(m => m.MountPoint == entry.StagingPath && m.Source == device));
-        if (healthy) return;
         logger.LogWarning("journal says {VolumeId} is staged but the kernel disagrees (device {Device}); marking it for re-stage",
             entry.VolumeId, device ?? "none");
         await journal.SaveAsync(entry with { Phase = StagePhase.Staging, Device = device }, ct);
