@@ -13,8 +13,18 @@ root="$work/rootfs"
 mkdir -p "$root"/{solar,tmp,var/lib/solar-csi,run,proc,sys,dev,etc}
 chmod 1777 "$root/tmp"
 
-dotnet publish src/Node -c Release -r linux-x64 --self-contained -o "$root/solar" -p:DebugType=none >/dev/null
-dotnet publish src/Controller -c Release -r linux-x64 --self-contained -o "$root/solar" -p:DebugType=none >/dev/null
+# Publish from a copy of the sources, so this never races a build of the checkout (the test suite runs this
+# while other test projects are still building).
+tree="$work/tree"
+mkdir -p "$tree"
+cp -r Directory.Build.props Directory.Packages.props proto "$tree/"
+mkdir -p "$tree/src"
+for p in Core Node Controller; do
+  mkdir -p "$tree/src/$p"
+  tar -C "src/$p" --exclude=./bin --exclude=./obj -c . | tar -C "$tree/src/$p" -x
+done
+dotnet publish "$tree/src/Node" -c Release -r linux-x64 --self-contained -o "$root/solar" -p:DebugType=none >/dev/null
+dotnet publish "$tree/src/Controller" -c Release -r linux-x64 --self-contained -o "$root/solar" -p:DebugType=none >/dev/null
 
 # Host tools the plugins run (see README "Image"): storage agent, NBD, filesystems, mounts.
 tools=(sh env setsid cp losetup blkid mount umount mkfs.ext4 mkfs.xfs resize2fs xfs_growfs fsfreeze
