@@ -93,23 +93,38 @@ public sealed class LocalCluster : IAsyncDisposable
 
     private readonly Dictionary<string, (string Program, IReadOnlyList<string> Args)> _commands = new();
 
-    private void Start(string name, string program, IReadOnlyList<string> args)
+    private void Start(string name, string program, IReadOnlyList<string> args, IReadOnlyDictionary<string, string>? environment = null)
     {
         var logFile = Path.Combine(Root, "logs", name + ".log");
         Directory.CreateDirectory(Path.GetDirectoryName(logFile)!);
         _commands[name] = (program, args);
-        _processes.Add(PluginProcess.Start(name, program, args, logFile));
+        _processes.Add(PluginProcess.Start(name, program, args, logFile, environment));
     }
 
-    /// <summary>Stops a node plugin (or kills it, as a crash) and starts it again on the same state.</summary>
-    public async Task RestartNodeAsync(string nodeId, bool crash = false, CancellationToken ct = default)
+    /// <summary>
+    /// Stops a node plugin (or kills it, as a crash) and starts it again on the same state, optionally with extra
+    /// environment (e.g. armed fault points).
+    /// </summary>
+    public async Task RestartNodeAsync(string nodeId, bool crash = false, IReadOnlyDictionary<string, string>? environment = null,
+        CancellationToken ct = default)
     {
         var process = _processes.Single(p => p.Name == nodeId);
         await process.StopAsync(graceful: !crash);
         _processes.Remove(process);
         var (program, args) = _commands[nodeId];
-        Start(nodeId, program, args);
+        Start(nodeId, program, args, environment);
         await WaitReadyAsync(Nodes.Single(n => n.NodeId == nodeId).Identity, nodeId, ct);
+    }
+
+    /// <summary>Waits for a node plugin that is expected to die by itself (a fault point) to be gone.</summary>
+    public async Task WaitForExitAsync(string nodeId, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!_processes.Single(p => p.Name == nodeId).HasExited)
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"{nodeId} is still running");
+            await Task.Delay(50);
+        }
     }
 
     private PluginEndpoints Connect(string endpoint)

@@ -22,10 +22,12 @@ public sealed partial class PluginProcess
     public bool HasExited => _process.HasExited;
     public int ExitCode => _process.ExitCode;
 
-    public static PluginProcess Start(string name, string program, IReadOnlyList<string> args, string logFile)
+    public static PluginProcess Start(string name, string program, IReadOnlyList<string> args, string logFile,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         var info = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var arg in args) info.ArgumentList.Add(arg);
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>()) info.Environment[key] = value;
         var log = new StreamWriter(logFile, append: true) { AutoFlush = true };
         var process = new Process { StartInfo = info, EnableRaisingEvents = true };
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };

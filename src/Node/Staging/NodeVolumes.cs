@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using SolarCsi.Core.Concurrency;
 using SolarCsi.Core.Devices;
+using SolarCsi.Core.Diagnostics;
 using SolarCsi.Core.Errors;
 using SolarCsi.Core.Ids;
 using SolarCsi.Core.Nbd;
@@ -74,8 +75,10 @@ public sealed class NodeVolumes(
             Phase = StagePhase.Staging, StagingPath = request.StagingPath, ReadOnly = readOnly, AttachKind = attacher.Kind, Source = source,
         };
         await journal.SaveAsync(entry, ct);
+        FaultPoints.Hit("stage:after-journal");
 
         var device = await attacher.FindAttachedAsync(source, ct) ?? await attacher.AttachAsync(source, readOnly, ct);
+        FaultPoints.Hit("stage:after-attach");
         entry = entry with { Device = device };
         await journal.SaveAsync(entry, ct);
 
@@ -132,6 +135,7 @@ public sealed class NodeVolumes(
         if (signatures.Count == 0)
         {
             await filesystems.FormatAsync(device, request.FsType, ct);
+            FaultPoints.Hit("stage:after-format");
             entry = entry with { Formatted = true };
             await journal.SaveAsync(entry, ct);
         }
@@ -143,6 +147,7 @@ public sealed class NodeVolumes(
 
         Directory.CreateDirectory(request.StagingPath);
         await mounter.MountAsync(device, request.StagingPath, request.FsType, MountOptions(request.FsType, request.MountFlags, readOnly), ct);
+        FaultPoints.Hit("stage:after-mount");
         return entry;
     }
 
@@ -187,11 +192,14 @@ public sealed class NodeVolumes(
                 throw CsiErrors.FailedPrecondition($"volume {volumeId} is still mounted at {string.Join(", ", others)}; unpublish first");
         }
         if (entry is not null) await journal.SaveAsync(entry with { Phase = StagePhase.Unstaging }, ct);
+        FaultPoints.Hit("unstage:after-journal");
 
         while ((await mounter.ListAsync(ct)).Any(m => m.MountPoint == stagingPath))
             await mounter.UnmountAsync(stagingPath, ct);
+        FaultPoints.Hit("unstage:after-unmount");
         if (source is not null)
             await attacher.DetachAsync(device ?? "", source, ct);
+        FaultPoints.Hit("unstage:after-detach");
         ForgetSource(volumeId);
         journal.Remove(volumeId);
         logger.LogInformation("unstaged {VolumeId} from {StagingPath}", volumeId, stagingPath);

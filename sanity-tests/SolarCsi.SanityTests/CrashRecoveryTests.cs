@@ -1,0 +1,102 @@
+using System.Security.Cryptography;
+using Csi.V1;
+using Grpc.Core;
+using SolarCsi.Core.Diagnostics;
+
+namespace SolarCsi.SanityTests;
+
+/// <summary>
+/// The node plugin is SIGKILLed at each step of NodeStage and NodeUnstage (fault points), restarted, and kubelet's
+/// retry must finish the job: the volume works, data written before the crash reads back, and nothing leaks.
+/// </summary>
+[Collection(ClusterCollection.Name)]
+public sealed class CrashRecoveryTests(ClusterFixture fx)
+{
+    [Theory]
+    [InlineData("file", "stage:after-journal")]
+    [InlineData("file", "stage:after-attach")]
+    [InlineData("file", "stage:after-format")]
+    [InlineData("file", "stage:after-mount")]
+    [InlineData("nbd", "stage:after-attach")]
+    [InlineData("nbd", "stage:after-mount")]
+    public async Task CrashDuringStageIsFinishedByTheRetry(string media, string point)
+    {
+        var (volume, steps) = await NewVolumeAsync(media);
+        try
+        {
+            if (media == "nbd") await steps.ControllerPublishAsync();
+            await CrashDuringAsync(point, () => steps.StageAsync());
+            await steps.StageAsync();
+            await steps.PublishAsync();
+            var payload = RandomNumberGenerator.GetBytes(2 << 20);
+            await File.WriteAllBytesAsync(Path.Combine(steps.Target, "data.bin"), payload);
+            await steps.UnpublishAsync();
+            await steps.UnstageAsync();
+            await steps.AttachAsync();
+            Assert.Equal(SHA256.HashData(payload), SHA256.HashData(await File.ReadAllBytesAsync(Path.Combine(steps.Target, "data.bin"))));
+        }
+        finally
+        {
+            await steps.DetachQuietlyAsync();
+            await fx.DeleteAsync(volume.VolumeId);
+        }
+        Assert.True((await fx.Cluster.FindLeftoversAsync()).IsEmpty, (await fx.Cluster.FindLeftoversAsync()).ToString());
+    }
+
+    [Theory]
+    [InlineData("file", "unstage:after-journal")]
+    [InlineData("file", "unstage:after-unmount")]
+    [InlineData("file", "unstage:after-detach")]
+    [InlineData("nbd", "unstage:after-unmount")]
+    [InlineData("nbd", "unstage:after-detach")]
+    public async Task CrashDuringUnstageIsFinishedByTheRetry(string media, string point)
+    {
+        var (volume, steps) = await NewVolumeAsync(media);
+        var payload = RandomNumberGenerator.GetBytes(2 << 20);
+        try
+        {
+            if (media == "nbd") await steps.ControllerPublishAsync();
+            await steps.AttachAsync();
+            await File.WriteAllBytesAsync(Path.Combine(steps.Target, "data.bin"), payload);
+            await steps.UnpublishAsync();
+            await CrashDuringAsync(point, () => steps.UnstageAsync());
+            await steps.UnstageAsync();
+            // Nothing left on the consuming side; an NBD export stays up until ControllerUnpublish, as it should.
+            var left = await fx.Cluster.FindLeftoversAsync();
+            Assert.Empty(left.Mounts);
+            Assert.Empty(left.LoopDevices);
+            Assert.DoesNotContain(left.Processes, pid => Core.Processes.Pid.CommandLine(pid)?.FirstOrDefault()?.EndsWith("nbdfuse", StringComparison.Ordinal) == true);
+            await steps.AttachAsync();
+            Assert.Equal(SHA256.HashData(payload), SHA256.HashData(await File.ReadAllBytesAsync(Path.Combine(steps.Target, "data.bin"))));
+        }
+        finally
+        {
+            await steps.DetachQuietlyAsync();
+            await fx.DeleteAsync(volume.VolumeId);
+        }
+        Assert.True((await fx.Cluster.FindLeftoversAsync()).IsEmpty, (await fx.Cluster.FindLeftoversAsync()).ToString());
+    }
+
+    private async Task<(Volume, NodeSteps)> NewVolumeAsync(string media)
+    {
+        var capability = ClusterFixture.Mount();
+        var request = ClusterFixture.NewVolume(bytes: 32 << 20, capability: capability);
+        if (media == "nbd")
+        {
+            request.Parameters["media"] = "nbd";
+            request.AccessibilityRequirements = null;
+        }
+        var volume = await fx.CreateAsync(request);
+        return (volume, new NodeSteps(fx, volume, capability));
+    }
+
+    /// <summary>Restarts node-a with the fault point armed, makes the call that reaches it, and brings node-a back clean.</summary>
+    private async Task CrashDuringAsync(string point, Func<Task> call)
+    {
+        await fx.Cluster.RestartNodeAsync(ClusterFixture.NodeA, environment: new Dictionary<string, string> { [FaultPoints.Variable] = point });
+        var e = await Assert.ThrowsAsync<RpcException>(call);
+        Assert.True(e.StatusCode is StatusCode.Unavailable or StatusCode.Internal or StatusCode.Unknown, $"{point}: {e.Status}");
+        await fx.Cluster.WaitForExitAsync(ClusterFixture.NodeA, TimeSpan.FromSeconds(10));
+        await fx.Cluster.RestartNodeAsync(ClusterFixture.NodeA);
+    }
+}
