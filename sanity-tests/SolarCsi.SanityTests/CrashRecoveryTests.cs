@@ -77,6 +77,38 @@ public sealed class CrashRecoveryTests(ClusterFixture fx)
         Assert.True((await fx.Cluster.FindLeftoversAsync()).IsEmpty, (await fx.Cluster.FindLeftoversAsync()).ToString());
     }
 
+    [Fact]
+    public async Task UnstageBlockedByAnOpenFileIsFinishedOnceItCloses()
+    {
+        var (volume, steps) = await NewVolumeAsync("file");
+        try
+        {
+            await steps.AttachAsync();
+            await steps.UnpublishAsync();
+            var journal = Path.Combine(fx.A.Directory, "state", "node", "journal", volume.VolumeId + ".json");
+            await using (var holder = new FileStream(Path.Combine(steps.Staging, "held.txt"), FileMode.Create, FileAccess.Write))
+            {
+                // Something on the node (a stuck process) keeps the staging mount busy: the unstage cannot finish.
+                var e = await Assert.ThrowsAsync<RpcException>(() => steps.UnstageAsync());
+                Assert.Contains("busy", e.Status.Detail, StringComparison.OrdinalIgnoreCase);
+                Assert.Contains("\"unstaging\"", await File.ReadAllTextAsync(journal), StringComparison.OrdinalIgnoreCase);
+                // A publish must not bind a volume that is half torn down.
+                await Expect.Code(StatusCode.FailedPrecondition, () => steps.PublishAsync());
+            }
+            // Once the file is closed, the periodic reconciler finishes the unstage without any CO call.
+            var deadline = DateTime.UtcNow.AddSeconds(20);
+            while (File.Exists(journal) && DateTime.UtcNow < deadline) await Task.Delay(200);
+            Assert.False(File.Exists(journal));
+            Assert.True((await fx.Cluster.FindLeftoversAsync()).IsEmpty);
+            await steps.UnstageAsync();
+        }
+        finally
+        {
+            await steps.DetachQuietlyAsync();
+            await fx.DeleteAsync(volume.VolumeId);
+        }
+    }
+
     private async Task<(Volume, NodeSteps)> NewVolumeAsync(string media)
     {
         var capability = ClusterFixture.Mount();
