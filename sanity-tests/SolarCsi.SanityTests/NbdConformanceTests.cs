@@ -50,11 +50,13 @@ public sealed class NbdConformanceTests(ClusterFixture fx)
 
     [Theory]
     [InlineData("ext4")]
+    [InlineData("xfs")]
     [InlineData("block")]
     public async Task SingleWriterHandsOffBetweenNodesWithTheDataIntact(string kind)
     {
         var capability = kind == "block" ? ClusterFixture.Block() : ClusterFixture.Mount(kind);
-        var volume = await fx.CreateAsync(NbdVolume(capability));
+        // mkfs.xfs wants at least 300 MiB.
+        var volume = await fx.CreateAsync(NbdVolume(capability, kind == "xfs" ? 320 << 20 : 128 << 20));
         var (remote, other) = Consumers(volume);
         var first = new NodeSteps(fx, volume, capability, remote);
         var second = new NodeSteps(fx, volume, capability, other);
@@ -154,6 +156,46 @@ public sealed class NbdConformanceTests(ClusterFixture fx)
             await Expect.Code(StatusCode.AlreadyExists, async () => await new NodeSteps(fx, volume, writerCapability, other).ControllerPublishAsync());
             // The export itself refuses writes, whatever a node tries.
             Assert.False(await CanWriteExportAsync(NbdConnection.FromContext(readers[1].PublishContext)));
+        }
+        finally
+        {
+            foreach (var reader in readers) await reader.DetachQuietlyAsync();
+            await writer.DetachQuietlyAsync();
+            await fx.DeleteAsync(volume.VolumeId);
+        }
+    }
+
+    [Fact]
+    public async Task MultiReadRawBlockServesTwoNodes()
+    {
+        var writerCapability = ClusterFixture.Block();
+        var volume = await fx.CreateAsync(NbdVolume(writerCapability, 32 << 20));
+        var (remote, other) = Consumers(volume);
+        var readerCapability = ClusterFixture.Block(AccessMode.MultiNodeReaderOnly);
+        var writer = new NodeSteps(fx, volume, writerCapability, remote);
+        var readers = new[] { new NodeSteps(fx, volume, readerCapability, remote), new NodeSteps(fx, volume, readerCapability, other) };
+        var payload = RandomNumberGenerator.GetBytes(4 << 20);
+        try
+        {
+            await writer.ControllerPublishAsync();
+            await writer.AttachAsync();
+            await WriteAsync(writer, payload);
+            await writer.DetachQuietlyAsync();
+            foreach (var reader in readers)
+            {
+                await reader.ControllerPublishAsync(readOnly: true);
+                await reader.AttachAsync(readOnly: true);
+            }
+            foreach (var reader in readers)
+            {
+                Assert.Equal(SHA256.HashData(payload), SHA256.HashData(await ReadAsync(reader, payload.Length)));
+                await Assert.ThrowsAnyAsync<Exception>(async () =>
+                {
+                    await using var device = new FileStream(reader.Target, FileMode.Open, FileAccess.Write);
+                    await device.WriteAsync(new byte[4096]);
+                    device.Flush(flushToDisk: true);
+                });
+            }
         }
         finally
         {

@@ -106,6 +106,34 @@ public sealed class NodeConformanceTests(ClusterFixture fx)
     }
 
     [Fact]
+    public async Task SingleNodeMultiWriterPublishesToSeveralPodsOnOneNode()
+    {
+        var capability = ClusterFixture.Mount(mode: AccessMode.SingleNodeMultiWriter);
+        var volume = await fx.CreateAsync(ClusterFixture.NewVolume(capability: capability));
+        var first = new NodeSteps(fx, volume, capability);
+        var secondTarget = fx.NewTargetPath();
+        try
+        {
+            await first.ControllerPublishAsync();
+            await first.AttachAsync();
+            var second = first.PublishRequest();
+            second.TargetPath = secondTarget;
+            Directory.CreateDirectory(Path.GetDirectoryName(secondTarget)!);
+            await N.NodePublishVolumeAsync(second);
+            await File.WriteAllTextAsync(Path.Combine(first.Target, "from-first"), "1");
+            await File.WriteAllTextAsync(Path.Combine(secondTarget, "from-second"), "2");
+            Assert.Equal("2", await File.ReadAllTextAsync(Path.Combine(first.Target, "from-second")));
+            Assert.Equal("1", await File.ReadAllTextAsync(Path.Combine(secondTarget, "from-first")));
+            await N.NodeUnpublishVolumeAsync(new NodeUnpublishVolumeRequest { VolumeId = volume.VolumeId, TargetPath = secondTarget });
+        }
+        finally
+        {
+            await first.DetachQuietlyAsync();
+            await fx.DeleteAsync(volume.VolumeId);
+        }
+    }
+
+    [Fact]
     public async Task ReadOnlyPublishRefusesWrites()
     {
         var capability = ClusterFixture.Mount();
