@@ -45,8 +45,10 @@ var registry = GrpcServer.Build(options.RegistryEndpoint, log, services =>
 
 await registry.StartAsync();
 await csi.StartAsync();
-log.Information("controller serving CSI on {Csi}, agent registry on {Registry}", options.CsiEndpoint, options.RegistryEndpoint);
-readiness.MarkReady();
+log.Information("controller serving CSI on {Csi}, agent registry on {Registry}; ready after a {WarmUp} s warm-up",
+    options.CsiEndpoint, options.RegistryEndpoint, directory.WarmUp.TotalSeconds);
+// Probe says "not ready" until agents have had time to announce themselves (see AgentDirectory.WarmUp).
+_ = Task.Delay(directory.WarmUp).ContinueWith(_ => readiness.MarkReady(), TaskScheduler.Default);
 
 await Task.WhenAny(csi.WaitForShutdownAsync(), registry.WaitForShutdownAsync());
 await Task.WhenAll(csi.StopAsync(), registry.StopAsync());

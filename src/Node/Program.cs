@@ -79,6 +79,7 @@ await csi.StartAsync();
 await agent.StartAsync();
 log.Information("node {NodeId} serving CSI on {Csi} and the agent API on {Agent}; NBD attach path: {Attach}", options.NodeId,
     options.CsiEndpoint, options.AgentEndpoint, nbdAttacher.Kind);
+await volumes.ThawAllAsync(CancellationToken.None);
 await exports.ReconcileAsync(CancellationToken.None);
 await reconciler.RunAsync(CancellationToken.None);
 readiness.MarkReady();

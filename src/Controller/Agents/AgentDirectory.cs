@@ -14,6 +14,20 @@ namespace SolarCsi.Controller.Agents;
 public sealed class AgentDirectory(TimeProvider clock, TimeSpan timeout) : IDisposable
 {
     private readonly ConcurrentDictionary<string, AgentState> _agents = new(StringComparer.Ordinal);
+    private readonly DateTimeOffset _startedAt = clock.GetUtcNow();
+
+    /// <summary>
+    /// After a restart the controller knows no agent. Until every live agent has had time to announce itself, an
+    /// absent node may only be unheard-from, so answers that depend on "not found anywhere" must wait.
+    /// </summary>
+    public TimeSpan WarmUp => timeout / 2;
+    public bool WarmingUp => clock.GetUtcNow() - _startedAt < WarmUp;
+
+    public void RequireWarm(string what)
+    {
+        if (WarmingUp)
+            throw CsiErrors.Unavailable($"the controller started moments ago and is still hearing from its agents; retry {what} shortly");
+    }
     private readonly ConcurrentDictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
 
     public void Record(AgentAnnouncement a)

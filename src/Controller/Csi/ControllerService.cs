@@ -51,6 +51,8 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
         }
         var bytes = CapacityRules.Resolve(request.CapacityRange, sourceBytes);
 
+        // "No volume of that name" is only true once every agent had a chance to announce itself.
+        directory.RequireWarm("CreateVolume");
         if (await inventory.FindVolumeByNameAsync(name, Work) is { } existing)
         {
             var sameSource = (existing.ContentSource?.SnapshotId ?? "") == (source?.SnapshotId ?? "") &&
@@ -138,9 +140,14 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
     public override async Task<ControllerUnpublishVolumeResponse> ControllerUnpublishVolume(ControllerUnpublishVolumeRequest request, ServerCallContext context)
     {
         if (string.IsNullOrEmpty(request.VolumeId)) throw CsiErrors.InvalidArgument("volume_id is required");
-        // The spec: a volume or node we cannot find is already unpublished.
-        if (!StorageId.TryParse(request.VolumeId, out var id) || id.IsSnapshot || !directory.IsKnown(id.Node))
+        // The spec: a volume we cannot find is already unpublished. An unknown node right after a restart is only
+        // unheard-from: answering OK then would leave the old node's key in place for good.
+        if (!StorageId.TryParse(request.VolumeId, out var id) || id.IsSnapshot) return new ControllerUnpublishVolumeResponse();
+        if (!directory.IsKnown(id.Node))
+        {
+            directory.RequireWarm("ControllerUnpublishVolume");
             return new ControllerUnpublishVolumeResponse();
+        }
         using var slot = inFlight.Acquire(id.ToString(), "ControllerUnpublishVolume");
         await directory.ClientFor(id.Node).UnpublishVolumeAsync(new A.UnpublishVolumeRequest { VolumeId = id.ToString(), NodeId = request.NodeId },
             deadline: Inventory.Deadline(Inventory.ShortCall), cancellationToken: Work);
@@ -210,6 +217,7 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
         var name = NameRules.RequireCsiName(request.Name);
         if (string.IsNullOrEmpty(request.SourceVolumeId)) throw CsiErrors.InvalidArgument("source_volume_id is required");
         using var slot = inFlight.Acquire("snapshot:" + name, "CreateSnapshot");
+        directory.RequireWarm("CreateSnapshot");
         if ((await inventory.AllSnapshotsAsync(Work)).FirstOrDefault(s => s.Name == name) is { } existing)
         {
             if (existing.SourceVolumeId != request.SourceVolumeId)

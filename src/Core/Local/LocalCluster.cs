@@ -64,7 +64,7 @@ public sealed class LocalCluster : IAsyncDisposable
         RegistryEndpoint = registry;
         var csi = $"unix://{controllerDir}/csi.sock";
         progress($"starting controller ({csi})");
-        Start("controller", bin.Controller, ["--endpoint", csi, "--registry-endpoint", registry, "--driver-name", DriverName, "--agent-timeout-seconds", "10"]);
+        Start("controller", bin.Controller, ["--endpoint", csi, "--registry-endpoint", registry, "--driver-name", DriverName, "--agent-timeout-seconds", "6"]);
         Controller = Connect(csi);
 
         var nodes = new List<NodePlugin>();

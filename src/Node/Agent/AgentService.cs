@@ -37,8 +37,10 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
         var pool = OwningOrNull(request.VolumeId);
         if (pool is null) return new DeleteVolumeResponse();
         using var slot = inFlight.Acquire(request.VolumeId, "DeleteVolume");
+        // The export goes before the image, but only once nobody is admitted (the pool refuses published volumes).
+        if (pool.Media == VolumeParameters.NbdMedia && pool.GetVolume(request.VolumeId) is not { Publications.Count: > 0 })
+            await exports.RemoveAsync(request.VolumeId, Detached(context));
         await pool.DeleteVolumeAsync(request.VolumeId, Detached(context));
-        if (pool.Media == VolumeParameters.NbdMedia) await exports.RemoveAsync(request.VolumeId, Detached(context));
         return new DeleteVolumeResponse();
     }
 
@@ -108,14 +110,24 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
     public override async Task<UnpublishVolumeResponse> UnpublishVolume(UnpublishVolumeRequest request, ServerCallContext context)
     {
         var pool = OwningOrNull(request.VolumeId);
-        if (pool?.GetVolume(request.VolumeId) is not { } record) return new UnpublishVolumeResponse();
+        if (pool?.GetVolume(request.VolumeId) is not { } record)
+        {
+            // No record (a crash mid-delete): still make sure no key survives.
+            if (pool?.Media == VolumeParameters.NbdMedia && exports.Get(request.VolumeId) is not null)
+                await exports.RemoveAsync(request.VolumeId, Detached(context));
+            return new UnpublishVolumeResponse();
+        }
         using var slot = inFlight.Acquire(request.VolumeId, "UnpublishVolume");
         var kept = record.Publications.Where(p => request.NodeId.Length > 0 && p.NodeId != request.NodeId).ToList();
+        // Fence first, record second: a crash in between must leave the node recorded (so the retry revokes
+        // again), never revoked in the record but still holding a key.
+        if (pool.Media == VolumeParameters.NbdMedia)
+        {
+            var nodes = request.NodeId.Length > 0 ? [request.NodeId] : exports.Get(request.VolumeId)?.Identities ?? [];
+            foreach (var node in nodes) await exports.RevokeAsync(request.VolumeId, node, Detached(context));
+        }
         if (kept.Count != record.Publications.Count)
             await pool.SaveVolumeAsync(record with { Publications = kept }, Detached(context));
-        if (pool.Media == VolumeParameters.NbdMedia)
-            foreach (var gone in record.Publications.Except(kept))
-                await exports.RevokeAsync(request.VolumeId, gone.NodeId, Detached(context));
         return new UnpublishVolumeResponse();
     }
 
@@ -126,6 +138,9 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
         var source = StorageId.ParseVolume(request.SourceVolumeId, "source_volume_id");
         var id = StorageId.ForSnapshot(source.Media, source.Pool, source.Node, request.Name).ToString();
         using var slot = inFlight.Acquire(request.SourceVolumeId, "CreateSnapshot");
+        if (pool.Media == VolumeParameters.NbdMedia && pool.GetVolume(request.SourceVolumeId) is { Publications: [_, ..] pubs } &&
+            pubs.Any(p => !p.ReadOnly && !PublicationRules.IsReadOnlyMode(p.AccessMode)))
+            throw CsiErrors.FailedPrecondition($"volume {request.SourceVolumeId} is attached read-write on {pubs[0].NodeId} over NBD; a copy taken now would be torn. Detach it first");
         if (pool.ListSnapshots().FirstOrDefault(s => s.SnapshotId == id) is { } existing && existing.SourceVolumeId != request.SourceVolumeId)
             throw CsiErrors.AlreadyExists($"snapshot '{request.Name}' exists with another source volume");
         return AgentMapping.ToInfo(await pool.CreateSnapshotAsync(id, request.Name, request.SourceVolumeId, Detached(context)));

@@ -12,6 +12,8 @@ namespace SolarCsi.Node.Attach;
 public sealed class NbdKernelAttacher(IProcessRunner runner, DaemonLauncher launcher, ILogger<NbdKernelAttacher> logger,
     string sysBlock = "/sys/block") : IBlockAttacher
 {
+    private readonly SemaphoreSlim _deviceGate = new(1, 1);
+
     public string Kind => "nbd";
 
     /// <summary>Whether this node can attach NBD in the kernel: the module is loaded and devices exist.</summary>
@@ -35,9 +37,20 @@ public sealed class NbdKernelAttacher(IProcessRunner runner, DaemonLauncher laun
         var endpoint = NbdClientDirectory.Read(source);
         if (!(Pid.Read(ProxyPid(source)) is { } pid && Pid.IsRunning(pid, "nbdkit", ProxyPid(source))))
             await launcher.StartAsync("nbdkit", ProxyArguments(source, endpoint), ProxyPid(source), Path.Combine(source, "proxy.log"), TimeSpan.FromSeconds(10), ct);
-        var device = FreeDevice() ?? throw CsiErrors.ResourceExhausted("no free /dev/nbd device on this node");
+        // Choosing a free device and connecting it is one step for the whole node: two volumes staged at once must
+        // never pick the same /dev/nbdN. The device is recorded only once it is really ours.
+        string device;
+        await _deviceGate.WaitAsync(ct);
+        try
+        {
+            device = FreeDevice() ?? throw CsiErrors.ResourceExhausted("no free /dev/nbd device on this node");
+            await runner.RunAsync("nbd-client", ClientArguments(SocketPath(source), device, endpoint.ReadOnly), ct, TimeSpan.FromSeconds(30));
+        }
+        finally
+        {
+            _deviceGate.Release();
+        }
         await File.WriteAllTextAsync(DeviceFile(source), device, ct);
-        await runner.RunAsync("nbd-client", ClientArguments(SocketPath(source), device, endpoint.ReadOnly), ct, TimeSpan.FromSeconds(30));
         logger.LogInformation("attached {Source} as {Device}", source, device);
         return device;
     }

@@ -91,7 +91,15 @@ public sealed class FilePool : IMediaPool
             var temp = image + ".creating";
             try
             {
-                if (sourceImage is not null) await CopySparseAsync(sourceImage, temp, ct);
+                if (source?.VolumeId is { Length: > 0 } sourceVolume)
+                {
+                    // A clone of a volume in use is taken like a snapshot: frozen, or refused if it cannot be.
+                    await using (await _quiesce(sourceVolume, ct)) await CopySparseAsync(sourceImage!, temp, ct);
+                }
+                else if (sourceImage is not null)
+                {
+                    await CopySparseAsync(sourceImage, temp, ct);
+                }
                 await using (var stream = new FileStream(temp, FileMode.OpenOrCreate, FileAccess.Write))
                 {
                     stream.SetLength(capacityBytes);

@@ -90,7 +90,8 @@ public sealed class NodeReconciler(
         var device = await attachers.ForKind(entry.AttachKind).FindAttachedAsync(entry.Source, ct);
         logger.LogWarning("journal says {VolumeId} is staged but the kernel disagrees (device {Device}); marking it for re-stage",
             entry.VolumeId, device ?? "none");
-        await journal.SaveAsync(entry with { Phase = StagePhase.Staging, Device = device }, ct);
+        // Keep the recorded device: unpublish and unstage still need it to recognise the mounts it left behind.
+        await journal.SaveAsync(entry with { Phase = StagePhase.Staging }, ct);
     }
 
     private async Task DetachUnexplainedAsync(CancellationToken ct)

@@ -168,12 +168,18 @@ public sealed class NodeVolumes(
     public async Task UnstageAsync(string volumeId, string stagingPath, CancellationToken ct)
     {
         var entry = journal.Get(volumeId);
-        if (entry is not null && entry.StagingPath != stagingPath)
-            throw CsiErrors.NotFound($"volume {volumeId} is staged at {entry.StagingPath}, not {stagingPath}");
+        // Nothing of this volume is staged at that path: for the CO, that path is already unstaged.
+        if (entry is not null && entry.StagingPath != stagingPath) return;
         var mounts = await mounter.ListAsync(ct);
         var attacher = entry is not null ? attachers.ForKind(entry.AttachKind) : attachers.ForMedia(StorageId.ParseVolume(volumeId).Media);
         var source = entry?.Source ?? SourceOrNull(volumeId);
-        var device = entry?.Device ?? (source is null ? null : await attacher.FindAttachedAsync(source, ct));
+        // The journal's device counts only while it is still bound to this volume: after a crash between detach
+        // and forgetting, the same /dev/loopN may already serve another volume.
+        var device = source is null ? null : await attacher.FindAttachedAsync(source, ct);
+        // Still mounted at our staging path though the attach path no longer reports it (e.g. its helper died):
+        // that mount is ours to take down.
+        if (device is null && entry?.Device is { } recorded && mounts.Any(m => m.MountPoint == stagingPath && m.Shows(recorded)))
+            device = recorded;
         if (device is null && !mounts.Any(m => m.MountPoint == stagingPath))
         {
             if (source is not null) await attacher.DetachAsync("", source, ct);
@@ -312,16 +318,30 @@ public sealed class NodeVolumes(
     }
 
     /// <summary>
-    /// Holds writes to a staged filesystem while a snapshot copies its image (fsfreeze), so the copy is a
-    /// crash-consistent point in time. Raw block and unstaged volumes need nothing: nobody writes through us.
+    /// Holds writes to a staged filesystem while a snapshot or clone copies its image (fsfreeze), so the copy is a
+    /// crash-consistent point in time. A raw block volume in use cannot be frozen: copying it would tear it, so
+    /// that is refused. Unstaged volumes need nothing.
     /// </summary>
     public async Task<IAsyncDisposable> QuiesceAsync(string volumeId, CancellationToken ct)
     {
         var entry = journal.Get(volumeId);
+        if (entry is { Block: true, Device: not null })
+            throw CsiErrors.FailedPrecondition($"volume {volumeId} is attached as a raw block device; a copy taken now would be torn. Detach it first");
         if (entry is not { Phase: StagePhase.Staged, Block: false }) return NoRelease.Instance;
         if (!(await mounter.ListAsync(ct)).Any(m => m.MountPoint == entry.StagingPath && m.Source == entry.Device)) return NoRelease.Instance;
         await runner.RunAsync("fsfreeze", ["--freeze", entry.StagingPath], ct, TimeSpan.FromSeconds(30));
         return new Thaw(runner, entry.StagingPath, logger);
+    }
+
+    /// <summary>
+    /// A crash while a snapshot held a filesystem frozen would leave every writer on it blocked forever: at start-up
+    /// every staged filesystem is thawed (thawing one that is not frozen is a harmless error).
+    /// </summary>
+    public async Task ThawAllAsync(CancellationToken ct)
+    {
+        foreach (var entry in journal.All().Where(e => e is { Block: false, Device: not null }))
+            if ((await mounter.ListAsync(ct)).Any(m => m.MountPoint == entry.StagingPath && m.Source == entry.Device))
+                await runner.RunAsync("fsfreeze", ["--unfreeze", entry.StagingPath], ct, TimeSpan.FromSeconds(30), okExitCodes: [0, 1]);
     }
 
     private sealed class NoRelease : IAsyncDisposable
