@@ -30,8 +30,8 @@ public sealed class ClusterFixture : IAsyncLifetime
         if (!leftovers.IsEmpty) throw new InvalidOperationException($"the suite left {leftovers}");
     }
 
-    public string NewStagingPath() => Path.Combine(Cluster.KubeletDir, "plugins", "kubernetes.io", "csi", "staging", Guid.NewGuid().ToString("N"));
-    public string NewTargetPath() => Path.Combine(Cluster.KubeletDir, "pods", Guid.NewGuid().ToString("N"), "volumes", "kubernetes.io~csi", "pv", "mount");
+    public string NewStagingPath() => KubeletPaths.NewStaging(Cluster.KubeletDir);
+    public string NewTargetPath() => KubeletPaths.NewTarget(Cluster.KubeletDir);
 
     public static VolumeCapability Mount(string fsType = "ext4", AccessMode mode = AccessMode.SingleNodeWriter) => new()
     {

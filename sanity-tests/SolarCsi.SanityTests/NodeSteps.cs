@@ -3,15 +3,21 @@ using Csi.V1;
 namespace SolarCsi.SanityTests;
 
 /// <summary>The calls kubelet makes, in kubelet's order, for one volume on one node.</summary>
-internal sealed class NodeSteps(ClusterFixture fx, Volume volume, VolumeCapability capability, Core.Local.NodePlugin? plugin = null)
+internal sealed class NodeSteps(Core.Local.LocalCluster cluster, Volume volume, VolumeCapability capability, Core.Local.NodePlugin? plugin = null)
 {
-    private readonly Core.Local.NodePlugin _plugin = plugin ?? fx.A;
+    public NodeSteps(ClusterFixture fx, Volume volume, VolumeCapability capability, Core.Local.NodePlugin? plugin = null)
+        : this(fx.Cluster, volume, capability, plugin)
+    {
+    }
+
+    private readonly Core.Local.NodePlugin _plugin = plugin ?? cluster.Nodes[0];
+    private Controller.ControllerClient Controller => cluster.Controller.Controller;
     public Csi.V1.Node.NodeClient Node => _plugin.Node;
     public string NodeId => _plugin.NodeId;
     /// <summary>What ControllerPublish returned, handed to stage and publish as kubelet does.</summary>
     public Google.Protobuf.Collections.MapField<string, string> PublishContext { get; } = new();
-    public string Staging { get; } = fx.NewStagingPath();
-    public string Target { get; } = fx.NewTargetPath();
+    public string Staging { get; } = KubeletPaths.NewStaging(cluster.KubeletDir);
+    public string Target { get; } = KubeletPaths.NewTarget(cluster.KubeletDir);
     public bool Block => capability.Block is not null;
 
     public NodeStageVolumeRequest StageRequest() => new()
@@ -28,7 +34,7 @@ internal sealed class NodeSteps(ClusterFixture fx, Volume volume, VolumeCapabili
 
     public async Task ControllerPublishAsync(bool readOnly = false)
     {
-        var response = await fx.Controller.ControllerPublishVolumeAsync(new ControllerPublishVolumeRequest
+        var response = await Controller.ControllerPublishVolumeAsync(new ControllerPublishVolumeRequest
         {
             VolumeId = volume.VolumeId, NodeId = NodeId, VolumeCapability = capability, Readonly = readOnly,
         });
@@ -37,7 +43,7 @@ internal sealed class NodeSteps(ClusterFixture fx, Volume volume, VolumeCapabili
     }
 
     public async Task ControllerUnpublishAsync() =>
-        await fx.Controller.ControllerUnpublishVolumeAsync(new ControllerUnpublishVolumeRequest { VolumeId = volume.VolumeId, NodeId = NodeId });
+        await Controller.ControllerUnpublishVolumeAsync(new ControllerUnpublishVolumeRequest { VolumeId = volume.VolumeId, NodeId = NodeId });
 
     public async Task StageAsync()
     {

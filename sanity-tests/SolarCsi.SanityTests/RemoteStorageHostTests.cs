@@ -78,41 +78,37 @@ public sealed class RemoteStorageHostFixture : IAsyncLifetime
 
 public sealed class RemoteStorageHostTests(RemoteStorageHostFixture fx) : IClassFixture<RemoteStorageHostFixture>
 {
+    private async Task<(Volume Volume, NodeSteps Steps)> NewRemoteVolumeAsync(VolumeCapability capability, long bytes)
+    {
+        var volume = (await fx.Cluster.Controller.Controller.CreateVolumeAsync(new CreateVolumeRequest
+        {
+            Name = "remote-" + Guid.NewGuid().ToString("N"), CapacityRange = new CapacityRange { RequiredBytes = bytes },
+            VolumeCapabilities = { capability }, Parameters = { ["media"] = "nbd" },
+        })).Volume;
+        Assert.Equal(RemoteStorageHostFixture.StorageHost, volume.VolumeId.Split('~')[2]);
+        return (volume, new NodeSteps(fx.Cluster, volume, capability));
+    }
+
+    private async Task CleanUpAsync(Volume volume, NodeSteps steps)
+    {
+        await steps.DetachQuietlyAsync();
+        await fx.Cluster.Controller.Controller.DeleteVolumeAsync(new DeleteVolumeRequest { VolumeId = volume.VolumeId });
+        Assert.True((await fx.Cluster.FindLeftoversAsync()).IsEmpty);
+    }
+
     [SkippableFact]
     public async Task VolumeOnAStorageHostInAContainerServesANodeOnThisMachine()
     {
         Skip.If(fx.Unavailable is not null, $"no Docker engine: {fx.Unavailable}");
-        var controller = fx.Cluster.Controller.Controller;
-        var node = fx.Cluster.Nodes[0];
-        var capability = ClusterFixture.Mount();
-        var volume = (await controller.CreateVolumeAsync(new CreateVolumeRequest
-        {
-            Name = "remote-" + Guid.NewGuid().ToString("N"), CapacityRange = new CapacityRange { RequiredBytes = 128 << 20 },
-            VolumeCapabilities = { capability }, Parameters = { ["media"] = "nbd" },
-        })).Volume;
-        Assert.Equal(RemoteStorageHostFixture.StorageHost, volume.VolumeId.Split('~')[2]);
-        var staging = Path.Combine(fx.Cluster.KubeletDir, "staging", "v");
-        var target = Path.Combine(fx.Cluster.KubeletDir, "pods", "p", "mount");
+        var (volume, steps) = await NewRemoteVolumeAsync(ClusterFixture.Mount(), 128 << 20);
         var payload = RandomNumberGenerator.GetBytes(32 << 20);
         try
         {
-            var published = await controller.ControllerPublishVolumeAsync(new ControllerPublishVolumeRequest
-            {
-                VolumeId = volume.VolumeId, NodeId = node.NodeId, VolumeCapability = capability,
-            });
-            Directory.CreateDirectory(staging);
-            await node.Node.NodeStageVolumeAsync(new NodeStageVolumeRequest
-            {
-                VolumeId = volume.VolumeId, StagingTargetPath = staging, VolumeCapability = capability, PublishContext = { published.PublishContext },
-            });
-            await node.Node.NodePublishVolumeAsync(new NodePublishVolumeRequest
-            {
-                VolumeId = volume.VolumeId, StagingTargetPath = staging, TargetPath = target, VolumeCapability = capability,
-                PublishContext = { published.PublishContext },
-            });
-            await File.WriteAllBytesAsync(Path.Combine(target, "data.bin"), payload);
-            await node.Node.NodeUnpublishVolumeAsync(new NodeUnpublishVolumeRequest { VolumeId = volume.VolumeId, TargetPath = target });
-            await node.Node.NodeUnstageVolumeAsync(new NodeUnstageVolumeRequest { VolumeId = volume.VolumeId, StagingTargetPath = staging });
+            await steps.ControllerPublishAsync();
+            await steps.AttachAsync();
+            await File.WriteAllBytesAsync(Path.Combine(steps.Target, "data.bin"), payload);
+            await steps.UnpublishAsync();
+            await steps.UnstageAsync();
 
             // The bytes are in the container's filesystem, not on this machine.
             var name = volume.VolumeId.Split('~')[3];
@@ -120,59 +116,27 @@ public sealed class RemoteStorageHostTests(RemoteStorageHostFixture fx) : IClass
             Assert.Equal(0, inContainer.ExitCode);
             Assert.Empty(Directory.EnumerateFiles(fx.Cluster.Root, name + ".img", SearchOption.AllDirectories));
 
-            await node.Node.NodeStageVolumeAsync(new NodeStageVolumeRequest
-            {
-                VolumeId = volume.VolumeId, StagingTargetPath = staging, VolumeCapability = capability, PublishContext = { published.PublishContext },
-            });
-            await node.Node.NodePublishVolumeAsync(new NodePublishVolumeRequest
-            {
-                VolumeId = volume.VolumeId, StagingTargetPath = staging, TargetPath = target, VolumeCapability = capability,
-                PublishContext = { published.PublishContext },
-            });
-            Assert.Equal(SHA256.HashData(payload), SHA256.HashData(await File.ReadAllBytesAsync(Path.Combine(target, "data.bin"))));
+            await steps.AttachAsync();
+            Assert.Equal(SHA256.HashData(payload), SHA256.HashData(await File.ReadAllBytesAsync(Path.Combine(steps.Target, "data.bin"))));
         }
         finally
         {
-            try { await node.Node.NodeUnpublishVolumeAsync(new NodeUnpublishVolumeRequest { VolumeId = volume.VolumeId, TargetPath = target }); } catch (Grpc.Core.RpcException) { }
-            try { await node.Node.NodeUnstageVolumeAsync(new NodeUnstageVolumeRequest { VolumeId = volume.VolumeId, StagingTargetPath = staging }); } catch (Grpc.Core.RpcException) { }
-            await controller.ControllerUnpublishVolumeAsync(new ControllerUnpublishVolumeRequest { VolumeId = volume.VolumeId, NodeId = node.NodeId });
-            await controller.DeleteVolumeAsync(new DeleteVolumeRequest { VolumeId = volume.VolumeId });
+            await CleanUpAsync(volume, steps);
         }
-        Assert.True((await fx.Cluster.FindLeftoversAsync()).IsEmpty);
     }
 
     [SkippableFact]
     public async Task StorageHostStoppedMidWriteFailsFastAndComesBack()
     {
         Skip.If(fx.Unavailable is not null, $"no Docker engine: {fx.Unavailable}");
-        var controller = fx.Cluster.Controller.Controller;
-        var node = fx.Cluster.Nodes[0];
         // A filesystem: buffered raw-block writes through nbdfuse do not report the failure to fsync (see docs).
-        var capability = ClusterFixture.Mount();
-        var volume = (await controller.CreateVolumeAsync(new CreateVolumeRequest
-        {
-            Name = "remote-" + Guid.NewGuid().ToString("N"), CapacityRange = new CapacityRange { RequiredBytes = 64 << 20 },
-            VolumeCapabilities = { capability }, Parameters = { ["media"] = "nbd" },
-        })).Volume;
-        var staging = Path.Combine(fx.Cluster.KubeletDir, "staging", "b");
-        var target = Path.Combine(fx.Cluster.KubeletDir, "pods", "q", "mount");
+        var (volume, steps) = await NewRemoteVolumeAsync(ClusterFixture.Mount(), 64 << 20);
         var payload = RandomNumberGenerator.GetBytes(8 << 20);
         try
         {
-            var published = await controller.ControllerPublishVolumeAsync(new ControllerPublishVolumeRequest
-            {
-                VolumeId = volume.VolumeId, NodeId = node.NodeId, VolumeCapability = capability,
-            });
-            var stage = new NodeStageVolumeRequest { VolumeId = volume.VolumeId, StagingTargetPath = staging, VolumeCapability = capability, PublishContext = { published.PublishContext } };
-            var publish = new NodePublishVolumeRequest
-            {
-                VolumeId = volume.VolumeId, StagingTargetPath = staging, TargetPath = target, VolumeCapability = capability, PublishContext = { published.PublishContext },
-            };
-            Directory.CreateDirectory(staging);
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            await node.Node.NodeStageVolumeAsync(stage);
-            await node.Node.NodePublishVolumeAsync(publish);
-            await using (var file = new FileStream(Path.Combine(target, "before.bin"), FileMode.Create, FileAccess.Write))
+            await steps.ControllerPublishAsync();
+            await steps.AttachAsync();
+            await using (var file = new FileStream(Path.Combine(steps.Target, "before.bin"), FileMode.Create, FileAccess.Write))
             {
                 await file.WriteAsync(payload);
                 file.Flush(flushToDisk: true);
@@ -185,30 +149,27 @@ public sealed class RemoteStorageHostTests(RemoteStorageHostFixture fx) : IClass
             {
                 try
                 {
-                    await using var file = new FileStream(Path.Combine(target, "after.bin"), FileMode.Create, FileAccess.Write);
+                    await using var file = new FileStream(Path.Combine(steps.Target, "after.bin"), FileMode.Create, FileAccess.Write);
                     await file.WriteAsync(RandomNumberGenerator.GetBytes(1 << 20));
                     file.Flush(flushToDisk: true);
                 }
                 catch (IOException) { failed = true; }
             }
             Assert.True(failed, "writes kept succeeding with the storage host down");
-            var stats = await node.Node.NodeGetVolumeStatsAsync(new NodeGetVolumeStatsRequest { VolumeId = volume.VolumeId, VolumePath = target });
+            var stats = await steps.Node.NodeGetVolumeStatsAsync(new NodeGetVolumeStatsRequest { VolumeId = volume.VolumeId, VolumePath = steps.Target });
             Assert.True(stats.VolumeCondition.Abnormal);
 
             using (var start = new CancellationTokenSource(TimeSpan.FromSeconds(90))) await fx.StorageContainer.StartAsync(start.Token);
             await fx.Cluster.WaitForAgentAsync(RemoteStorageHostFixture.StorageHost);
-            await node.Node.NodeUnpublishVolumeAsync(new NodeUnpublishVolumeRequest { VolumeId = volume.VolumeId, TargetPath = target });
-            await node.Node.NodeStageVolumeAsync(stage);
-            await node.Node.NodePublishVolumeAsync(publish);
-            Assert.Equal(SHA256.HashData(payload), SHA256.HashData(await File.ReadAllBytesAsync(Path.Combine(target, "before.bin"))));
+            // kubelet restarts the pod: unpublish, stage again over the broken attachment, publish.
+            await steps.UnpublishAsync();
+            await steps.StageAsync();
+            await steps.PublishAsync();
+            Assert.Equal(SHA256.HashData(payload), SHA256.HashData(await File.ReadAllBytesAsync(Path.Combine(steps.Target, "before.bin"))));
         }
         finally
         {
-            try { await node.Node.NodeUnpublishVolumeAsync(new NodeUnpublishVolumeRequest { VolumeId = volume.VolumeId, TargetPath = target }); } catch (Grpc.Core.RpcException) { }
-            try { await node.Node.NodeUnstageVolumeAsync(new NodeUnstageVolumeRequest { VolumeId = volume.VolumeId, StagingTargetPath = staging }); } catch (Grpc.Core.RpcException) { }
-            await controller.ControllerUnpublishVolumeAsync(new ControllerUnpublishVolumeRequest { VolumeId = volume.VolumeId, NodeId = node.NodeId });
-            await controller.DeleteVolumeAsync(new DeleteVolumeRequest { VolumeId = volume.VolumeId });
+            await CleanUpAsync(volume, steps);
         }
-        Assert.True((await fx.Cluster.FindLeftoversAsync()).IsEmpty);
     }
 }
