@@ -109,6 +109,58 @@ public sealed class CrashRecoveryTests(ClusterFixture fx)
         }
     }
 
+    [Fact]
+    public async Task LateUnstageNeverTearsDownTheNewPodsStage()
+    {
+        // kubernetes#121357: NodeUnstage times out on kubelet's side while it still runs; NodeStage and NodePublish
+        // for a new pod arrive at once.
+        var (volume, steps) = await NewVolumeAsync("file");
+        var payload = RandomNumberGenerator.GetBytes(1 << 20);
+        try
+        {
+            await steps.AttachAsync();
+            await File.WriteAllBytesAsync(Path.Combine(steps.Target, "data.bin"), payload);
+            await steps.UnpublishAsync();
+            var holder = new FileStream(Path.Combine(steps.Staging, "held.txt"), FileMode.Create, FileAccess.Write);
+            Task<StatusCode> unstage;
+            try
+            {
+                unstage = OutcomeAsync(steps.Node.NodeUnstageVolumeAsync(
+                    new NodeUnstageVolumeRequest { VolumeId = volume.VolumeId, StagingTargetPath = steps.Staging },
+                    deadline: DateTime.UtcNow.AddMilliseconds(300)).ResponseAsync);
+                Assert.Equal(StatusCode.DeadlineExceeded, await unstage);
+                // The unstage is still running in the plugin: the new pod's calls are turned away, not interleaved.
+                Assert.Equal(StatusCode.Aborted, await OutcomeAsync(steps.Node.NodeStageVolumeAsync(steps.StageRequest()).ResponseAsync));
+            }
+            finally
+            {
+                await Task.Delay(4000); // the unstage gives up on the busy mount after its bounded retries
+                await holder.DisposeAsync();
+            }
+            // kubelet retries for the new pod: the stage takes over the half-unstaged volume and keeps it.
+            for (var i = 0; ; i++)
+            {
+                try { await steps.StageAsync(); break; }
+                catch (RpcException e) when (e.StatusCode == StatusCode.Aborted && i < 50) { await Task.Delay(100); }
+            }
+            await steps.PublishAsync();
+            await Task.Delay(3000); // a reconcile pass or two: it must not finish the old unstage now
+            Assert.Equal(SHA256.HashData(payload), SHA256.HashData(await File.ReadAllBytesAsync(Path.Combine(steps.Target, "data.bin"))));
+        }
+        finally
+        {
+            await steps.DetachQuietlyAsync();
+            await fx.DeleteAsync(volume.VolumeId);
+        }
+        Assert.True((await fx.Cluster.FindLeftoversAsync()).IsEmpty);
+    }
+
+    private static async Task<StatusCode> OutcomeAsync(Task call)
+    {
+        try { await call; return StatusCode.OK; }
+        catch (RpcException e) { return e.StatusCode; }
+    }
+
     private async Task<(Volume, NodeSteps)> NewVolumeAsync(string media)
     {
         var capability = ClusterFixture.Mount();
