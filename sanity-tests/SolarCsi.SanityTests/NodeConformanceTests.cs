@@ -409,8 +409,8 @@ public sealed class NodeConformanceTests(ClusterFixture fx)
             // As if the plugin died after forgetting the volume but before detaching (ceph-csi#510).
             var journal = Path.Combine(fx.A.Directory, "state", "node", "journal", volume.VolumeId + ".json");
             Assert.True(File.Exists(journal));
-            File.Delete(journal);
             Assert.Single((await fx.Cluster.FindLeftoversAsync()).LoopDevices);
+            File.Delete(journal);
             await steps.UnstageAsync();
             Assert.Empty((await fx.Cluster.FindLeftoversAsync()).LoopDevices);
         }

@@ -32,35 +32,50 @@ internal sealed class NodeSteps(Core.Local.LocalCluster cluster, Volume volume, 
         VolumeContext = { volume.VolumeContext }, PublishContext = { PublishContext },
     };
 
+    /// <summary>
+    /// Like kubelet and the external-attacher, repeat a call that was ABORTED: the background reconciler may hold the
+    /// volume for a moment. Tests that are about ABORTED call the clients directly.
+    /// </summary>
+    private static async Task<T> RetryAbortedAsync<T>(Func<Task<T>> call)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try { return await call(); }
+            catch (Grpc.Core.RpcException e) when (e.StatusCode == Grpc.Core.StatusCode.Aborted && attempt < 50) { await Task.Delay(100); }
+        }
+    }
+
     public async Task ControllerPublishAsync(bool readOnly = false)
     {
-        var response = await Controller.ControllerPublishVolumeAsync(new ControllerPublishVolumeRequest
+        var response = await RetryAbortedAsync(() => Controller.ControllerPublishVolumeAsync(new ControllerPublishVolumeRequest
         {
             VolumeId = volume.VolumeId, NodeId = NodeId, VolumeCapability = capability, Readonly = readOnly,
-        });
+        }).ResponseAsync);
         PublishContext.Clear();
         PublishContext.Add(response.PublishContext);
     }
 
     public async Task ControllerUnpublishAsync() =>
-        await Controller.ControllerUnpublishVolumeAsync(new ControllerUnpublishVolumeRequest { VolumeId = volume.VolumeId, NodeId = NodeId });
+        await RetryAbortedAsync(() => Controller.ControllerUnpublishVolumeAsync(new ControllerUnpublishVolumeRequest { VolumeId = volume.VolumeId, NodeId = NodeId }).ResponseAsync);
 
     public async Task StageAsync()
     {
         // kubelet creates the staging directory (and the target's parent) before calling us.
         Directory.CreateDirectory(Staging);
-        await Node.NodeStageVolumeAsync(StageRequest());
+        await RetryAbortedAsync(() => Node.NodeStageVolumeAsync(StageRequest()).ResponseAsync);
     }
 
     public async Task PublishAsync(bool readOnly = false)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Target)!);
-        await Node.NodePublishVolumeAsync(PublishRequest(readOnly));
+        await RetryAbortedAsync(() => Node.NodePublishVolumeAsync(PublishRequest(readOnly)).ResponseAsync);
     }
 
-    public async Task UnpublishAsync() => await Node.NodeUnpublishVolumeAsync(new NodeUnpublishVolumeRequest { VolumeId = volume.VolumeId, TargetPath = Target });
+    public async Task UnpublishAsync() =>
+        await RetryAbortedAsync(() => Node.NodeUnpublishVolumeAsync(new NodeUnpublishVolumeRequest { VolumeId = volume.VolumeId, TargetPath = Target }).ResponseAsync);
 
-    public async Task UnstageAsync() => await Node.NodeUnstageVolumeAsync(new NodeUnstageVolumeRequest { VolumeId = volume.VolumeId, StagingTargetPath = Staging });
+    public async Task UnstageAsync() =>
+        await RetryAbortedAsync(() => Node.NodeUnstageVolumeAsync(new NodeUnstageVolumeRequest { VolumeId = volume.VolumeId, StagingTargetPath = Staging }).ResponseAsync);
 
     public async Task AttachAsync(bool readOnly = false)
     {
