@@ -110,6 +110,39 @@ public sealed class CrashRecoveryTests(ClusterFixture fx)
     }
 
     [Fact]
+    public async Task FailedMkfsLeavesNothingHalfDoneAndTheRetryFormatsOnce()
+    {
+        var (volume, steps) = await NewVolumeAsync("file");
+        var payload = RandomNumberGenerator.GetBytes(1 << 20);
+        try
+        {
+            await fx.Cluster.RestartNodeAsync(ClusterFixture.NodeA, environment: new Dictionary<string, string> { [FaultPoints.Variable] = "fail:mkfs" });
+            var e = await Assert.ThrowsAsync<RpcException>(() => steps.StageAsync());
+            Assert.Equal(StatusCode.Internal, e.StatusCode);
+            Assert.Contains("mkfs", e.Status.Detail);
+            Assert.Empty((await fx.Cluster.FindLeftoversAsync()).Mounts);
+            await Expect.Code(StatusCode.FailedPrecondition, () => steps.PublishAsync());
+
+            await fx.Cluster.RestartNodeAsync(ClusterFixture.NodeA);
+            await steps.StageAsync();
+            await steps.PublishAsync();
+            await File.WriteAllBytesAsync(Path.Combine(steps.Target, "data.bin"), payload);
+            await steps.UnpublishAsync();
+            await steps.UnstageAsync();
+            // Staged again, the filesystem is found, not made anew: the data is still there.
+            await steps.AttachAsync();
+            Assert.Equal(SHA256.HashData(payload), SHA256.HashData(await File.ReadAllBytesAsync(Path.Combine(steps.Target, "data.bin"))));
+        }
+        finally
+        {
+            await fx.Cluster.RestartNodeAsync(ClusterFixture.NodeA);
+            await steps.DetachQuietlyAsync();
+            await fx.DeleteAsync(volume.VolumeId);
+        }
+        Assert.True((await fx.Cluster.FindLeftoversAsync()).IsEmpty);
+    }
+
+    [Fact]
     public async Task LateUnstageNeverTearsDownTheNewPodsStage()
     {
         // kubernetes#121357: NodeUnstage times out on kubelet's side while it still runs; NodeStage and NodePublish

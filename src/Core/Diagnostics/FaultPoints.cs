@@ -3,9 +3,9 @@ using System.Runtime.InteropServices;
 namespace SolarCsi.Core.Diagnostics;
 
 /// <summary>
-/// Crash injection for recovery tests: when SOLAR_FAULT_POINTS names a point (comma-separated), the process
-/// kills itself with SIGKILL on reaching it — no cleanup, no flush, exactly like a node losing power or the OOM
-/// killer. Unset (always, outside tests) it costs one dictionary lookup.
+/// Fault injection for recovery tests. SOLAR_FAULT_POINTS is a comma-separated list: a point name makes the process
+/// SIGKILL itself on reaching it (no cleanup, no flush: a node losing power, the OOM killer); "fail:NAME" makes
+/// the step NAME fail as a tool would. Unset (always, outside tests) it costs one set lookup.
 /// </summary>
 public static partial class FaultPoints
 {
@@ -21,6 +21,12 @@ public static partial class FaultPoints
         Console.Error.WriteLine($"fault point {point} reached: SIGKILL");
         Console.Error.Flush();
         _ = Kill(Environment.ProcessId, 9);
+    }
+
+    /// <summary>Throws as a failing external tool would, when "fail:<paramref name="step"/>" is armed.</summary>
+    public static void Fail(string step)
+    {
+        if (Armed.Count > 0 && Armed.Contains("fail:" + step)) throw new IOException($"injected failure of {step}");
     }
 
     [LibraryImport("libc", EntryPoint = "kill")]

@@ -134,6 +134,7 @@ public sealed class NodeVolumes(
             throw CsiErrors.FailedPrecondition($"volume {request.VolumeId} is read-only here and has no filesystem; populate it through a writer (or a snapshot) first");
         if (signatures.Count == 0)
         {
+            FaultPoints.Fail("mkfs");
             await filesystems.FormatAsync(device, request.FsType, ct);
             FaultPoints.Hit("stage:after-format");
             entry = entry with { Formatted = true };
