@@ -67,7 +67,7 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
         if (sourceId is not null)
         {
             nodeId = sourceId.Node;
-            if (!PoolPlacement.Allowed(new AgentState(nodeId, "", [], NodeTopology.Of(nodeId), default), topology))
+            if (!PoolPlacement.Allowed(NodeTopology.Of(nodeId), topology))
                 throw CsiErrors.ResourceExhausted($"the content source lives on node {nodeId}, outside the requested topology");
         }
         else

@@ -32,8 +32,11 @@ public static class PoolPlacement
             .First();
     }
 
-    public static bool Allowed(AgentState agent, TopologyRequirement? topology) =>
-        topology is null || topology.Requisite.Count == 0 || topology.Requisite.Any(t => Matches(agent, t));
+    public static bool Allowed(AgentState agent, TopologyRequirement? topology) => Allowed(agent.Topology, topology);
+
+    /// <summary>Whether a place with these topology labels lies inside the requisite topology.</summary>
+    public static bool Allowed(IReadOnlyDictionary<string, string> labels, TopologyRequirement? topology) =>
+        topology is null || topology.Requisite.Count == 0 || topology.Requisite.Any(t => Matches(labels, t));
 
     private static int PreferenceRank(AgentState agent, TopologyRequirement? topology)
     {
@@ -44,6 +47,8 @@ public static class PoolPlacement
     }
 
     /// <summary>A segment matches when every key it names has the agent's value.</summary>
-    public static bool Matches(AgentState agent, Topology segment) =>
-        segment.Segments.All(kv => agent.Topology.TryGetValue(kv.Key, out var v) && v == kv.Value);
+    public static bool Matches(AgentState agent, Topology segment) => Matches(agent.Topology, segment);
+
+    private static bool Matches(IReadOnlyDictionary<string, string> labels, Topology segment) =>
+        segment.Segments.All(kv => labels.TryGetValue(kv.Key, out var v) && v == kv.Value);
 }

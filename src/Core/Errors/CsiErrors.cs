@@ -14,7 +14,6 @@ public static class CsiErrors
     public static RpcException ResourceExhausted(string message) => New(StatusCode.ResourceExhausted, message);
     public static RpcException Unavailable(string message) => New(StatusCode.Unavailable, message);
     public static RpcException Internal(string message) => New(StatusCode.Internal, message);
-    public static RpcException Unimplemented(string message) => New(StatusCode.Unimplemented, message);
 
     private static RpcException New(StatusCode code, string message) => new(new Status(code, message));
 }

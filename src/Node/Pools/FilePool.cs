@@ -84,8 +84,9 @@ public sealed class FilePool : IMediaPool
             var sourceImage = SourceImageOf(source, out var sourceSize);
             if (sourceImage is not null && capacityBytes < sourceSize)
                 throw CsiErrors.OutOfRange($"requested capacity {capacityBytes} is smaller than the source ({sourceSize} bytes)");
-            if (Describe().FreeBytes < capacityBytes)
-                throw CsiErrors.ResourceExhausted($"pool {Name} has {Describe().FreeBytes} bytes free, {capacityBytes} requested");
+            var free = Describe().FreeBytes;
+            if (free < capacityBytes)
+                throw CsiErrors.ResourceExhausted($"pool {Name} has {free} bytes free, {capacityBytes} requested");
 
             var image = BackingPathOf(volumeId);
             var temp = image + ".creating";
