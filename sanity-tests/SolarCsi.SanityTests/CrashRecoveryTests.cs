@@ -158,12 +158,12 @@ public sealed class CrashRecoveryTests(ClusterFixture fx)
             Task<StatusCode> unstage;
             try
             {
-                unstage = OutcomeAsync(steps.Node.NodeUnstageVolumeAsync(
+                unstage = Expect.OutcomeAsync(steps.Node.NodeUnstageVolumeAsync(
                     new NodeUnstageVolumeRequest { VolumeId = volume.VolumeId, StagingTargetPath = steps.Staging },
                     deadline: DateTime.UtcNow.AddMilliseconds(300)).ResponseAsync);
                 Assert.Equal(StatusCode.DeadlineExceeded, await unstage);
                 // The unstage is still running in the plugin: the new pod's calls are turned away, not interleaved.
-                Assert.Equal(StatusCode.Aborted, await OutcomeAsync(steps.Node.NodeStageVolumeAsync(steps.StageRequest()).ResponseAsync));
+                Assert.Equal(StatusCode.Aborted, await Expect.OutcomeAsync(steps.Node.NodeStageVolumeAsync(steps.StageRequest()).ResponseAsync));
             }
             finally
             {
@@ -186,12 +186,6 @@ public sealed class CrashRecoveryTests(ClusterFixture fx)
             await fx.DeleteAsync(volume.VolumeId);
         }
         Assert.True((await fx.Cluster.FindLeftoversAsync()).IsEmpty);
-    }
-
-    private static async Task<StatusCode> OutcomeAsync(Task call)
-    {
-        try { await call; return StatusCode.OK; }
-        catch (RpcException e) { return e.StatusCode; }
     }
 
     private async Task<(Volume, NodeSteps)> NewVolumeAsync(string media)

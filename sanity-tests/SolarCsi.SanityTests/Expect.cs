@@ -19,4 +19,27 @@ internal static class Expect
         Assert.True(code == e.StatusCode, $"expected {code}, got {e.StatusCode}: {e.Status.Detail}");
         return e;
     }
+
+    /// <summary>The status a call ended with, OK included, for tests that accept several outcomes.</summary>
+    public static async Task<StatusCode> OutcomeAsync(Task call)
+    {
+        try { await call; return StatusCode.OK; }
+        catch (RpcException e) { return e.StatusCode; }
+    }
+
+    /// <summary>
+    /// Repeats <paramref name="write"/> until it throws an I/O error, for at most <paramref name="within"/>; true when
+    /// it did. How fast a failure surfaces is for bench/, not for tests: the bound only keeps a broken run finite.
+    /// </summary>
+    public static async Task<bool> WritesFailWithinAsync(TimeSpan within, Func<Task> write)
+    {
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        while (watch.Elapsed < within)
+        {
+            try { await write(); }
+            catch (IOException) { return true; }
+            await Task.Delay(50);
+        }
+        return false;
+    }
 }

@@ -110,13 +110,8 @@ public sealed class NbdConformanceTests(ClusterFixture fx)
             await WriteAsync(writer, new byte[1 << 20]);
             // The CO gives up on the node (kubelet dead) and moves the volume: the export must drop the old client.
             await writer.ControllerUnpublishAsync();
-            var failed = false;
-            for (var i = 0; i < 50 && !failed; i++)
-            {
-                try { await WriteAsync(writer, RandomNumberGenerator.GetBytes(1 << 20)); await Task.Delay(100); }
-                catch (IOException) { failed = true; }
-            }
-            Assert.True(failed, "writes through a revoked attachment kept succeeding");
+            Assert.True(await Expect.WritesFailWithinAsync(TimeSpan.FromSeconds(30), () => WriteAsync(writer, RandomNumberGenerator.GetBytes(1 << 20))),
+                "writes through a revoked attachment kept succeeding");
         }
         finally
         {
@@ -223,19 +218,8 @@ public sealed class NbdConformanceTests(ClusterFixture fx)
             // The storage host's NBD server dies mid-write.
             var pidFile = Path.Combine(host.Directory, "state", "exports", volume.VolumeId, "nbdkit.pid");
             await Pid.StopAsync(Pid.Read(pidFile)!.Value, kill: true, TimeSpan.FromSeconds(5), CancellationToken.None);
-            var watch = System.Diagnostics.Stopwatch.StartNew();
-            var failed = false;
-            while (!failed && watch.Elapsed < TimeSpan.FromSeconds(30))
-            {
-                try
-                {
-                    await using var f = new FileStream(Path.Combine(steps.Target, "after.bin"), FileMode.Create, FileAccess.Write);
-                    await f.WriteAsync(RandomNumberGenerator.GetBytes(1 << 20));
-                    f.Flush(flushToDisk: true);
-                }
-                catch (IOException) { failed = true; }
-            }
-            Assert.True(failed, "writes kept succeeding with the NBD server gone");
+            Assert.True(await Expect.WritesFailWithinAsync(TimeSpan.FromSeconds(30), () => WriteFileAsync(steps, "after.bin")),
+                "writes kept succeeding with the NBD server gone");
 
             var stats = await steps.Node.NodeGetVolumeStatsAsync(new NodeGetVolumeStatsRequest { VolumeId = volume.VolumeId, VolumePath = steps.Target });
             Assert.True(stats.VolumeCondition.Abnormal, stats.VolumeCondition.Message);
@@ -283,6 +267,14 @@ public sealed class NbdConformanceTests(ClusterFixture fx)
             await steps.DetachQuietlyAsync();
             await fx.DeleteAsync(volume.VolumeId);
         }
+    }
+
+    /// <summary>Writes 1 MiB to a file on the volume and syncs it, so a dead backend must show.</summary>
+    internal static async Task WriteFileAsync(NodeSteps steps, string name)
+    {
+        await using var file = new FileStream(Path.Combine(steps.Target, name), FileMode.Create, FileAccess.Write);
+        await file.WriteAsync(RandomNumberGenerator.GetBytes(1 << 20));
+        file.Flush(flushToDisk: true);
     }
 
     private static async Task WriteAsync(NodeSteps steps, byte[] payload)

@@ -11,11 +11,7 @@ namespace SolarCsi.SanityTests;
 public sealed class ParallelDuplicateTests(ClusterFixture fx)
 {
     private static async Task<StatusCode[]> TenAtOnceAsync(Func<Task> call) =>
-        await Task.WhenAll(Enumerable.Range(0, 10).Select(async _ =>
-        {
-            try { await call(); return StatusCode.OK; }
-            catch (RpcException e) { return e.StatusCode; }
-        }));
+        await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => Expect.OutcomeAsync(call())));
 
     private static void OkOrAborted(StatusCode[] codes, string what)
     {

@@ -143,19 +143,8 @@ public sealed class RemoteStorageHostTests(RemoteStorageHostFixture fx) : IClass
             }
 
             await fx.StorageContainer.StopAsync();
-            var watch = System.Diagnostics.Stopwatch.StartNew();
-            var failed = false;
-            while (!failed && watch.Elapsed < TimeSpan.FromSeconds(30))
-            {
-                try
-                {
-                    await using var file = new FileStream(Path.Combine(steps.Target, "after.bin"), FileMode.Create, FileAccess.Write);
-                    await file.WriteAsync(RandomNumberGenerator.GetBytes(1 << 20));
-                    file.Flush(flushToDisk: true);
-                }
-                catch (IOException) { failed = true; }
-            }
-            Assert.True(failed, "writes kept succeeding with the storage host down");
+            Assert.True(await Expect.WritesFailWithinAsync(TimeSpan.FromSeconds(30), () => NbdConformanceTests.WriteFileAsync(steps, "after.bin")),
+                "writes kept succeeding with the storage host down");
             var stats = await steps.Node.NodeGetVolumeStatsAsync(new NodeGetVolumeStatsRequest { VolumeId = volume.VolumeId, VolumePath = steps.Target });
             Assert.True(stats.VolumeCondition.Abnormal);
 
