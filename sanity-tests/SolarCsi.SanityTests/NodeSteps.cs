@@ -14,6 +14,7 @@ internal sealed class NodeSteps(Core.Local.LocalCluster cluster, Volume volume, 
     private Controller.ControllerClient Controller => cluster.Controller.Controller;
     public Csi.V1.Node.NodeClient Node => _plugin.Node;
     public string NodeId => _plugin.NodeId;
+    public string VolumeId => volume.VolumeId;
     /// <summary>What ControllerPublish returned, handed to stage and publish as kubelet does.</summary>
     public Google.Protobuf.Collections.MapField<string, string> PublishContext { get; } = new();
     public string Staging { get; } = KubeletPaths.NewStaging(cluster.KubeletDir);
