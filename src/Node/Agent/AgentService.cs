@@ -28,7 +28,7 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
             if (!StorageId.TryParse(sourceId, out var parsed) || parsed.Node != pools.NodeId || parsed.Pool != pool.Name)
                 throw CsiErrors.InvalidArgument($"content source {sourceId} is not in pool {pool.Name} on node {pools.NodeId}");
         }
-        var record = await pool.CreateVolumeAsync(id, request.Name, request.CapacityBytes, new Dictionary<string, string>(request.Parameters), source, Detached(context));
+        var record = await pool.CreateVolumeAsync(id, request.Name, request.CapacityBytes, request.LimitBytes, new Dictionary<string, string>(request.Parameters), source, Detached(context));
         return AgentMapping.ToInfo(record, pool);
     }
 
@@ -84,7 +84,9 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
         var pool = pools.Owning(request.VolumeId);
         using var slot = inFlight.Acquire(request.VolumeId, "ExpandVolume");
         if (request.CapacityBytes > CapacityRules.MaxBytes) throw CsiErrors.OutOfRange($"capacity {request.CapacityBytes} is out of range");
-        return AgentMapping.ToInfo(await pool.ExpandVolumeAsync(request.VolumeId, request.CapacityBytes, Detached(context)), pool);
+        var info = AgentMapping.ToInfo(await pool.ExpandVolumeAsync(request.VolumeId, request.CapacityBytes, Detached(context)), pool);
+        info.NodeExpansionRequired = pool.NodeExpansionRequired;
+        return info;
     }
 
     public override async Task<PublishVolumeResponse> PublishVolume(PublishVolumeRequest request, ServerCallContext context)

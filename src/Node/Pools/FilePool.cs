@@ -19,6 +19,7 @@ public delegate Task<IAsyncDisposable> Quiesce(string volumeId, CancellationToke
 /// </summary>
 public sealed class FilePool : IMediaPool
 {
+    private readonly PoolRecords _records;
     private readonly string _volumes, _snapshots;
     private readonly long? _configuredCapacity;
     private readonly IProcessRunner _runner;
@@ -31,10 +32,9 @@ public sealed class FilePool : IMediaPool
     {
         Media = media;
         Name = name;
-        _volumes = Path.Combine(root, "volumes");
-        _snapshots = Path.Combine(root, "snapshots");
-        Directory.CreateDirectory(_volumes);
-        Directory.CreateDirectory(_snapshots);
+        _records = new PoolRecords(root);
+        _volumes = _records.VolumesDir;
+        _snapshots = _records.SnapshotsDir;
         _configuredCapacity = capacityBytes;
         _runner = runner;
         _loops = loops;
@@ -53,28 +53,24 @@ public sealed class FilePool : IMediaPool
         var total = _configuredCapacity ?? allocated + FilesystemStats.Of(_volumes).AvailableBytes;
         return new PoolInfo
         {
-            Name = Name, Media = Media, TotalBytes = total, FreeBytes = Math.Max(0, total - allocated),
+            Name = Name, Media = Media, TotalBytes = total, FreeBytes = Math.Max(0, total - allocated), LargestFreeBytes = Math.Max(0, total - allocated),
             SupportsSnapshots = true, SupportsBlock = true,
         };
     }
 
     public string BackingPathOf(string volumeId) => Path.Combine(_volumes, NameOf(volumeId) + ".img");
-    private string RecordPathOf(string volumeId) => Path.Combine(_volumes, NameOf(volumeId) + ".json");
     private string SnapshotImageOf(string snapshotId) => Path.Combine(_snapshots, NameOf(snapshotId) + ".img");
-    private string SnapshotRecordOf(string snapshotId) => Path.Combine(_snapshots, NameOf(snapshotId) + ".json");
-    private static string NameOf(string id) => StorageId.TryParse(id, out var parsed) ? parsed.Name : throw CsiErrors.NotFound($"malformed id {id}");
+    private static string NameOf(string id) => PoolRecords.NameOf(id);
 
-    public VolumeRecord? GetVolume(string volumeId) => Read(RecordPathOf(volumeId), PoolJson.Default.VolumeRecord);
+    public Task<string> PrepareBackingAsync(string volumeId, CancellationToken ct) => Task.FromResult(BackingPathOf(volumeId));
 
-    public IReadOnlyList<VolumeRecord> ListVolumes() =>
-        Directory.EnumerateFiles(_volumes, "v*.json").Select(p => Read(p, PoolJson.Default.VolumeRecord)).OfType<VolumeRecord>()
-            .OrderBy(v => v.VolumeId, StringComparer.Ordinal).ToArray();
+    public VolumeRecord? GetVolume(string volumeId) => _records.GetVolume(volumeId);
+    public IReadOnlyList<VolumeRecord> ListVolumes() => _records.ListVolumes();
+    public IReadOnlyList<SnapshotRecord> ListSnapshots() => _records.ListSnapshots();
 
-    public IReadOnlyList<SnapshotRecord> ListSnapshots() =>
-        Directory.EnumerateFiles(_snapshots, "s*.json").Select(p => Read(p, PoolJson.Default.SnapshotRecord)).OfType<SnapshotRecord>()
-            .OrderBy(s => s.SnapshotId, StringComparer.Ordinal).ToArray();
+    public bool NodeExpansionRequired => true;
 
-    public async Task<VolumeRecord> CreateVolumeAsync(string volumeId, string name, long capacityBytes, Dictionary<string, string> parameters,
+    public async Task<VolumeRecord> CreateVolumeAsync(string volumeId, string name, long capacityBytes, long limitBytes, Dictionary<string, string> parameters,
         ContentSource? source, CancellationToken ct)
     {
         await _allocation.WaitAsync(ct);
@@ -130,7 +126,7 @@ public sealed class FilePool : IMediaPool
         if (source is null) return null;
         if (source.SnapshotId.Length > 0)
         {
-            var snap = Read(SnapshotRecordOf(source.SnapshotId), PoolJson.Default.SnapshotRecord)
+            var snap = _records.GetSnapshot(source.SnapshotId)
                        ?? throw CsiErrors.NotFound($"snapshot {source.SnapshotId} not found");
             size = snap.SizeBytes;
             return SnapshotImageOf(source.SnapshotId);
@@ -155,7 +151,7 @@ public sealed class FilePool : IMediaPool
         if (record is { Publications.Count: > 0 })
             throw CsiErrors.FailedPrecondition($"volume {volumeId} is still published to {string.Join(", ", record.Publications.Select(p => p.NodeId))}");
         // Record first: a crash after this leaves an orphan image, which start-up removes.
-        AtomicFile.Delete(RecordPathOf(volumeId));
+        _records.DeleteVolume(volumeId);
         if (File.Exists(image)) File.Delete(image);
         _logger.LogInformation("pool {Pool}: deleted volume {VolumeId}", Name, volumeId);
     }
@@ -185,12 +181,11 @@ public sealed class FilePool : IMediaPool
         }
     }
 
-    public Task SaveVolumeAsync(VolumeRecord record, CancellationToken ct) =>
-        AtomicFile.WriteAsync(RecordPathOf(record.VolumeId), JsonSerializer.SerializeToUtf8Bytes(record, PoolJson.Default.VolumeRecord), ct);
+    public Task SaveVolumeAsync(VolumeRecord record, CancellationToken ct) => _records.SaveVolumeAsync(record, ct);
 
     public async Task<SnapshotRecord> CreateSnapshotAsync(string snapshotId, string name, string sourceVolumeId, CancellationToken ct)
     {
-        if (Read(SnapshotRecordOf(snapshotId), PoolJson.Default.SnapshotRecord) is { } existing) return existing;
+        if (_records.GetSnapshot(snapshotId) is { } existing) return existing;
         var volume = GetVolume(sourceVolumeId) ?? throw CsiErrors.NotFound($"source volume {sourceVolumeId} not found");
         await _allocation.WaitAsync(ct);
         try
@@ -210,7 +205,7 @@ public sealed class FilePool : IMediaPool
                 if (File.Exists(temp)) File.Delete(temp);
             }
             var record = new SnapshotRecord(snapshotId, name, sourceVolumeId, volume.CapacityBytes, DateTimeOffset.UtcNow);
-            await AtomicFile.WriteAsync(SnapshotRecordOf(snapshotId), JsonSerializer.SerializeToUtf8Bytes(record, PoolJson.Default.SnapshotRecord), ct);
+            await _records.SaveSnapshotAsync(record, ct);
             _logger.LogInformation("pool {Pool}: snapshot {SnapshotId} of {VolumeId}", Name, snapshotId, sourceVolumeId);
             return record;
         }
@@ -222,7 +217,7 @@ public sealed class FilePool : IMediaPool
 
     public Task DeleteSnapshotAsync(string snapshotId, CancellationToken ct)
     {
-        AtomicFile.Delete(SnapshotRecordOf(snapshotId));
+        _records.DeleteSnapshot(snapshotId);
         var image = SnapshotImageOf(snapshotId);
         if (File.Exists(image)) File.Delete(image);
         return Task.CompletedTask;
@@ -242,18 +237,6 @@ public sealed class FilePool : IMediaPool
             if (!isTemp && !isOrphan) continue;
             _logger.LogWarning("pool {Pool}: removing {File} left by an interrupted operation", Name, image);
             File.Delete(image);
-        }
-    }
-
-    private static T? Read<T>(string path, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type) where T : class
-    {
-        try
-        {
-            return File.Exists(path) ? JsonSerializer.Deserialize(File.ReadAllBytes(path), type) : null;
-        }
-        catch (FileNotFoundException)
-        {
-            return null;
         }
     }
 

@@ -12,7 +12,11 @@ public interface IMediaPool
     string Media { get; }
     PoolInfo Describe();
 
-    Task<VolumeRecord> CreateVolumeAsync(string volumeId, string name, long capacityBytes, Dictionary<string, string> parameters,
+    /// <summary>
+    /// Creates the volume or returns the existing one. <paramref name="limitBytes"/> (0 = none) bounds pools that
+    /// round a request up; the record holds the size really provided.
+    /// </summary>
+    Task<VolumeRecord> CreateVolumeAsync(string volumeId, string name, long capacityBytes, long limitBytes, Dictionary<string, string> parameters,
         ContentSource? source, CancellationToken ct);
     Task DeleteVolumeAsync(string volumeId, CancellationToken ct);
     VolumeRecord? GetVolume(string volumeId);
@@ -24,6 +28,15 @@ public interface IMediaPool
     Task DeleteSnapshotAsync(string snapshotId, CancellationToken ct);
     IReadOnlyList<SnapshotRecord> ListSnapshots();
 
-    /// <summary>The file or device the node attaches for this volume.</summary>
+    /// <summary>The file, device or directory the node attaches for this volume.</summary>
     string BackingPathOf(string volumeId);
+
+    /// <summary>
+    /// Makes the volume's backing usable on this node before a stage (activate an LV, re-create a tmpfs lost to a
+    /// reboot, check a disk is still the one we handed out) and returns its path. Refuses rather than guesses.
+    /// </summary>
+    Task<string> PrepareBackingAsync(string volumeId, CancellationToken ct);
+
+    /// <summary>Whether the node must grow the device or filesystem after <see cref="ExpandVolumeAsync"/>.</summary>
+    bool NodeExpansionRequired { get; }
 }

@@ -32,8 +32,8 @@ public sealed class FilePoolTests : IDisposable
     public async Task CreateIsIdempotentAndSparse()
     {
         var id = VolumeId("a");
-        var first = await _pool.CreateVolumeAsync(id, "a", 64 * MiB, new() { ["media"] = "file" }, null, CancellationToken.None);
-        var again = await _pool.CreateVolumeAsync(id, "a", 64 * MiB, new() { ["media"] = "file" }, null, CancellationToken.None);
+        var first = await _pool.CreateVolumeAsync(id, "a", 64 * MiB, 0, new() { ["media"] = "file" }, null, CancellationToken.None);
+        var again = await _pool.CreateVolumeAsync(id, "a", 64 * MiB, 0, new() { ["media"] = "file" }, null, CancellationToken.None);
         Assert.Equal((first.VolumeId, first.Created, first.CapacityBytes), (again.VolumeId, again.Created, again.CapacityBytes));
         var image = new FileInfo(_pool.BackingPathOf(id));
         Assert.Equal(64 * MiB, image.Length);
@@ -44,7 +44,7 @@ public sealed class FilePoolTests : IDisposable
     [Fact]
     public async Task RefusesWhatDoesNotFit()
     {
-        var e = await Assert.ThrowsAsync<RpcException>(() => _pool.CreateVolumeAsync(VolumeId("big"), "big", 2048 * MiB, new(), null, CancellationToken.None));
+        var e = await Assert.ThrowsAsync<RpcException>(() => _pool.CreateVolumeAsync(VolumeId("big"), "big", 2048 * MiB, 0, new(), null, CancellationToken.None));
         Assert.Equal(StatusCode.ResourceExhausted, e.StatusCode);
         Assert.Empty(Directory.GetFiles(Path.Combine(_dir.Path, "volumes")));
     }
@@ -53,7 +53,7 @@ public sealed class FilePoolTests : IDisposable
     public async Task SnapshotsAndClonesCarryTheBytes()
     {
         var id = VolumeId("src");
-        await _pool.CreateVolumeAsync(id, "src", 8 * MiB, new(), null, CancellationToken.None);
+        await _pool.CreateVolumeAsync(id, "src", 8 * MiB, 0, new(), null, CancellationToken.None);
         await using (var f = new FileStream(_pool.BackingPathOf(id), FileMode.Open, FileAccess.Write)) { f.Position = 4 * MiB; f.Write("hello"u8); }
 
         var snapId = StorageId.ForSnapshot("file", "default", "n1", "snap").ToString();
@@ -64,16 +64,16 @@ public sealed class FilePoolTests : IDisposable
         await using (var f = new FileStream(_pool.BackingPathOf(id), FileMode.Open, FileAccess.Write)) { f.Position = 4 * MiB; f.Write("later"u8); }
 
         var restored = VolumeId("restored");
-        await _pool.CreateVolumeAsync(restored, "restored", 16 * MiB, new(), new ContentSource { SnapshotId = snapId }, CancellationToken.None);
+        await _pool.CreateVolumeAsync(restored, "restored", 16 * MiB, 0, new(), new ContentSource { SnapshotId = snapId }, CancellationToken.None);
         Assert.Equal("hello", ReadAt(_pool.BackingPathOf(restored), 4 * MiB, 5));
         Assert.Equal(16 * MiB, new FileInfo(_pool.BackingPathOf(restored)).Length);
 
         var clone = VolumeId("clone");
-        await _pool.CreateVolumeAsync(clone, "clone", 8 * MiB, new(), new ContentSource { VolumeId = id }, CancellationToken.None);
+        await _pool.CreateVolumeAsync(clone, "clone", 8 * MiB, 0, new(), new ContentSource { VolumeId = id }, CancellationToken.None);
         Assert.Equal("later", ReadAt(_pool.BackingPathOf(clone), 4 * MiB, 5));
 
         var tooSmall = await Assert.ThrowsAsync<RpcException>(() =>
-            _pool.CreateVolumeAsync(VolumeId("small"), "small", 4 * MiB, new(), new ContentSource { VolumeId = id }, CancellationToken.None));
+            _pool.CreateVolumeAsync(VolumeId("small"), "small", 4 * MiB, 0, new(), new ContentSource { VolumeId = id }, CancellationToken.None));
         Assert.Equal(StatusCode.OutOfRange, tooSmall.StatusCode);
 
         await _pool.DeleteSnapshotAsync(snapId, CancellationToken.None);
@@ -84,7 +84,7 @@ public sealed class FilePoolTests : IDisposable
     public async Task ExpandGrowsAndNeverShrinks()
     {
         var id = VolumeId("grow");
-        await _pool.CreateVolumeAsync(id, "grow", 8 * MiB, new(), null, CancellationToken.None);
+        await _pool.CreateVolumeAsync(id, "grow", 8 * MiB, 0, new(), null, CancellationToken.None);
         Assert.Equal(16 * MiB, (await _pool.ExpandVolumeAsync(id, 16 * MiB, CancellationToken.None)).CapacityBytes);
         Assert.Equal(16 * MiB, (await _pool.ExpandVolumeAsync(id, 4 * MiB, CancellationToken.None)).CapacityBytes);
         Assert.Equal(16 * MiB, new FileInfo(_pool.BackingPathOf(id)).Length);
@@ -94,7 +94,7 @@ public sealed class FilePoolTests : IDisposable
     public async Task DeleteRefusesPublishedVolumesAndIsIdempotent()
     {
         var id = VolumeId("pub");
-        var record = await _pool.CreateVolumeAsync(id, "pub", 8 * MiB, new(), null, CancellationToken.None);
+        var record = await _pool.CreateVolumeAsync(id, "pub", 8 * MiB, 0, new(), null, CancellationToken.None);
         await _pool.SaveVolumeAsync(record with { Publications = [new PublicationRecord("n1", false, 1, false)] }, CancellationToken.None);
         Assert.Equal(StatusCode.FailedPrecondition, (await Assert.ThrowsAsync<RpcException>(() => _pool.DeleteVolumeAsync(id, CancellationToken.None))).StatusCode);
         await _pool.SaveVolumeAsync(record, CancellationToken.None);
@@ -108,7 +108,7 @@ public sealed class FilePoolTests : IDisposable
     public async Task StartupRemovesWhatAnInterruptedCreateLeft()
     {
         var id = VolumeId("kept");
-        await _pool.CreateVolumeAsync(id, "kept", 8 * MiB, new(), null, CancellationToken.None);
+        await _pool.CreateVolumeAsync(id, "kept", 8 * MiB, 0, new(), null, CancellationToken.None);
         var volumes = Path.Combine(_dir.Path, "volumes");
         File.WriteAllText(Path.Combine(volumes, "vdeadbeefdeadbeefdeadbeef.img"), "orphan");
         File.WriteAllText(Path.Combine(volumes, "vdeadbeefdeadbeefdeadbee0.img.creating"), "half");
