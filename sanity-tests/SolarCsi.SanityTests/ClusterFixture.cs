@@ -18,12 +18,43 @@ public sealed class ClusterFixture : IAsyncLifetime
     public NodePlugin A => Cluster.Nodes[0];
     public NodePlugin B => Cluster.Nodes[1];
 
-    public async Task InitializeAsync() => Cluster = await LocalCluster.StartAsync(_root, [NodeA, NodeB]);
+    public const long TmpfsPoolBytes = 512L << 20;
+    public const long DiskMinBytes = 40L << 20;
+
+    /// <summary>node-a's spare disks for its disk pool: three blank, one with somebody's filesystem, one too small.</summary>
+    public TestDisks Disks { get; } = new();
+    public IReadOnlyList<string> BlankDisks { get; private set; } = [];
+    public string ForeignDisk { get; private set; } = "";
+    public string SmallDisk { get; private set; } = "";
+
+    public async Task InitializeAsync()
+    {
+        BlankDisks = [Disks.Add("d64", 64L << 20), Disks.Add("d96", 96L << 20), Disks.Add("d128", 128L << 20)];
+        ForeignDisk = Disks.Add("foreign160", 160L << 20, foreignFs: "ext4");
+        SmallDisk = Disks.Add("small16", 16L << 20);
+        var disks = string.Join(", ", BlankDisks.Append(ForeignDisk).Append(SmallDisk).Select(d => $"\"{d}\""));
+        var pools = $$"""
+            {
+              "tmpfs": [ { "name": "default", "capacity": "{{TmpfsPoolBytes}}" } ],
+              "disk": [ { "name": "default", "paths": [ {{disks}} ], "minSize": "{{DiskMinBytes}}" } ]
+            }
+            """;
+        try
+        {
+            Cluster = await LocalCluster.StartAsync(_root, [NodeA, NodeB], poolsConfig: new Dictionary<string, string> { [NodeA] = pools });
+        }
+        catch
+        {
+            Disks.Dispose();
+            throw;
+        }
+    }
 
     public async Task DisposeAsync()
     {
         var leftovers = await Cluster.FindLeftoversAsync();
         await Cluster.DisposeAsync();
+        Disks.Dispose();
         // SOLAR_KEEP_LOGS=1 keeps the plugins' logs and state for a post-mortem.
         if (Environment.GetEnvironmentVariable("SOLAR_KEEP_LOGS") != "1") Directory.Delete(_root, recursive: true);
         // Every test cleans up after itself; anything still mounted here is a leak in the driver or a test.

@@ -14,7 +14,8 @@ public sealed record NodeOptions(
     long? FilePoolCapacity,
     TimeSpan HeartbeatInterval,
     Nbd.NbdServerOptions NbdServer,
-    TimeSpan ReconcileInterval)
+    TimeSpan ReconcileInterval,
+    Pools.PoolConfig Pools)
 {
     public Dictionary<string, string> Topology => SolarCsi.Core.Ids.NodeTopology.Of(NodeId);
 
@@ -32,6 +33,7 @@ public sealed record NodeOptions(
         ["heartbeat-seconds"] = "how often the agent announces itself (default 5)",
         ["nbd-address"] = "address this node's NBD exports listen on, as other nodes reach it (default 127.0.0.1)",
         ["nbd-port-range"] = "TCP ports for NBD exports (default 10809-10999)",
+        ["pools-config"] = "JSON file declaring this node's tmpfs, lvm, disk and pmem pools (see docs/local-media.md)",
         ["reconcile-seconds"] = "how often residual mounts and devices are looked for after start-up (default 60, 0 = never)",
     };
 
@@ -53,6 +55,7 @@ public sealed record NodeOptions(
             cl.Get("file-pool-capacity") is { } cap ? Quantity.Parse(cap) : null,
             TimeSpan.FromSeconds(cl.GetInt("heartbeat-seconds", 5)),
             Nbd.NbdServerOptions.Parse(cl.Get("nbd-address", "127.0.0.1"), cl.Get("nbd-port-range", "10809-10999")),
-            TimeSpan.FromSeconds(cl.GetInt("reconcile-seconds", 60)));
+            TimeSpan.FromSeconds(cl.GetInt("reconcile-seconds", 60)),
+            cl.Get("pools-config") is { } poolsFile ? SolarCsi.Node.Pools.PoolConfig.Load(poolsFile) : SolarCsi.Node.Pools.PoolConfig.Empty);
     }
 }

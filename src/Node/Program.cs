@@ -15,6 +15,7 @@ using SolarCsi.Node.Attach;
 using SolarCsi.Node.Csi;
 using SolarCsi.Node.Nbd;
 using SolarCsi.Node.Pools;
+using SolarCsi.Node.Pools.Disk;
 using SolarCsi.Node.Staging;
 
 CommandLine cl;
@@ -44,15 +45,21 @@ var launcher = new DaemonLauncher(runner);
 var nbdAttacher = NbdKernelAttacher.IsSupported()
     ? (IBlockAttacher)new NbdKernelAttacher(runner, launcher, loggerFactory.CreateLogger<NbdKernelAttacher>())
     : new NbdFuseAttacher(loops, mounter, runner, launcher, loggerFactory.CreateLogger<NbdFuseAttacher>());
-var attachers = new AttacherSet(new LoopFileAttacher(loops), nbdAttacher);
+var attachers = new AttacherSet(new LoopFileAttacher(loops), nbdAttacher, new TmpfsAttacher(mounter), new LocalDeviceAttacher());
+var blockDevices = new BlockDevices(runner);
 var nbdClientRoot = Path.Combine(options.StateDir, "node", "nbd");
 NodeVolumes? volumes = null;
 IMediaPool NewPool(string media) => new FilePool(media, VolumeParameters.DefaultPool,
     Path.Combine(options.StateDir, "pools", media, VolumeParameters.DefaultPool), options.FilePoolCapacity, runner, loops,
     (id, ct) => volumes!.QuiesceAsync(id, ct), loggerFactory.CreateLogger<FilePool>());
-var pools = new PoolSet(options.NodeId, [NewPool(VolumeParameters.FileMedia), NewPool(VolumeParameters.NbdMedia)]);
+string PoolRoot(string media, string name) => Path.Combine(options.StateDir, "pools", media, name);
+var tmpfsPools = options.Pools.TmpfsPools.Select(p => new TmpfsPool(p.Name, PoolRoot(VolumeParameters.TmpfsMedia, p.Name), p.CapacityBytes, mounter,
+    loggerFactory.CreateLogger<TmpfsPool>())).ToArray();
+var diskPools = options.Pools.DiskPools.Select(p => new DiskPool(p.Name, PoolRoot(VolumeParameters.DiskMedia, p.Name),
+    new DiskInventory(p.Paths, p.MinSizeBytes, blockDevices, mounter), mounter, runner, loggerFactory.CreateLogger<DiskPool>())).ToArray();
+var pools = new PoolSet(options.NodeId, [NewPool(VolumeParameters.FileMedia), NewPool(VolumeParameters.NbdMedia), .. tmpfsPools, .. diskPools]);
 var exports = new NbdExports(Path.Combine(options.StateDir, "exports"), options.NbdServer, launcher, loggerFactory.CreateLogger<NbdExports>());
-volumes = new NodeVolumes(pools, journal, attachers, nbdClientRoot, mounter, new BlockDevices(runner), new Filesystems(runner), runner, inFlight,
+volumes = new NodeVolumes(pools, journal, attachers, nbdClientRoot, mounter, blockDevices, new Filesystems(runner), runner, inFlight,
     loggerFactory.CreateLogger<NodeVolumes>());
 var readiness = new Readiness();
 var identity = new PluginIdentity(options.DriverName, [
@@ -80,6 +87,8 @@ await agent.StartAsync();
 log.Information("node {NodeId} serving CSI on {Csi} and the agent API on {Agent}; NBD attach path: {Attach}", options.NodeId,
     options.CsiEndpoint, options.AgentEndpoint, nbdAttacher.Kind);
 await volumes.ThawAllAsync(CancellationToken.None);
+foreach (var pool in tmpfsPools) await pool.RemoveOrphansAsync(CancellationToken.None);
+foreach (var pool in diskPools) await pool.ScanAsync(CancellationToken.None);
 await exports.ReconcileAsync(CancellationToken.None);
 await reconciler.RunAsync(CancellationToken.None);
 readiness.MarkReady();

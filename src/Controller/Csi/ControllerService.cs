@@ -36,7 +36,7 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
         var parameters = VolumeParameters.Parse(request.Parameters);
         CapabilityRules.For(parameters.Media).RequireSupported(request.VolumeCapabilities);
         // Remote volumes are reachable from every node: the CO's topology constrains the consumer, not the storage host.
-        var topology = parameters.Media == VolumeParameters.NbdMedia ? null : request.AccessibilityRequirements;
+        var topology = VolumeParameters.IsLocal(parameters.Media) ? request.AccessibilityRequirements : null;
         var (source, sourceId) = ContentSourceOf(request.VolumeContentSource);
         using var slot = inFlight.Acquire("name:" + name, "CreateVolume");
 
@@ -74,7 +74,11 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
         {
             nodeId = PoolPlacement.Choose(directory.Live(), parameters.Media, parameters.Pool, bytes, topology).Agent.NodeId;
         }
-        var create = new A.CreateVolumeRequest { Name = name, Media = parameters.Media, Pool = parameters.Pool, CapacityBytes = bytes, ContentSource = source };
+        var create = new A.CreateVolumeRequest
+        {
+            Name = name, Media = parameters.Media, Pool = parameters.Pool, CapacityBytes = bytes, ContentSource = source,
+            LimitBytes = request.CapacityRange?.LimitBytes ?? 0,
+        };
         create.Parameters.Add(parameters.Canonical());
         var created = await directory.ClientFor(nodeId).CreateVolumeAsync(create, deadline: Inventory.Deadline(Inventory.LongCall), cancellationToken: Work);
         return new CreateVolumeResponse { Volume = CsiMapping.ToCsi(created) };
@@ -194,13 +198,14 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
         if (request.VolumeCapabilities.Any(c => CapabilityRules.For(parameters.Media).WhyUnsupported(c) is not null)) return new GetCapacityResponse();
         // Asked live rather than from heartbeats: the provisioner publishes these numbers to the scheduler.
         // Remote media serve every segment from all storage hosts; local media only from the segment's node.
-        var remote = parameters.Media == VolumeParameters.NbdMedia;
+        var remote = !VolumeParameters.IsLocal(parameters.Media);
         var pools = await inventory.PoolsAsync(a => remote || request.AccessibleTopology is null || PoolPlacement.Matches(a, request.AccessibleTopology),
             parameters.Media, parameters.Pool, Work);
         return new GetCapacityResponse
         {
             AvailableCapacity = pools.Sum(p => p.FreeBytes),
-            MaximumVolumeSize = pools.Count == 0 ? 0 : pools.Max(p => p.FreeBytes),
+            // Whole disks: the largest free disk, not the sum, is the biggest volume that can be made.
+            MaximumVolumeSize = pools.Count == 0 ? 0 : pools.Max(p => p.LargestFreeBytes),
             MinimumVolumeSize = CapacityRules.MiB,
         };
     }
@@ -271,8 +276,8 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
         await inventory.GetVolumeAsync(id, Work);
         var grown = await directory.ClientFor(id.Node).ExpandVolumeAsync(new A.ExpandVolumeRequest { VolumeId = id.ToString(), CapacityBytes = bytes },
             deadline: Inventory.Deadline(Inventory.ShortCall), cancellationToken: Work);
-        // The loop device (or the filesystem on it) must learn the new size on the node.
-        return new ControllerExpandVolumeResponse { CapacityBytes = grown.CapacityBytes, NodeExpansionRequired = true };
+        // The agent knows whether the node must still grow a device or filesystem (file, LVM) or not (tmpfs).
+        return new ControllerExpandVolumeResponse { CapacityBytes = grown.CapacityBytes, NodeExpansionRequired = grown.NodeExpansionRequired };
     }
 
     public override async Task<ControllerGetVolumeResponse> ControllerGetVolume(ControllerGetVolumeRequest request, ServerCallContext context)

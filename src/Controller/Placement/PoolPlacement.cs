@@ -22,9 +22,9 @@ public static class PoolPlacement
         if (withPool.Length == 0) throw CsiErrors.InvalidArgument($"no node has a {media} pool named '{pool}'");
         var allowed = withPool.Where(c => Allowed(c.Agent, topology)).ToArray();
         if (allowed.Length == 0) throw CsiErrors.ResourceExhausted($"no {media} pool '{pool}' is accessible from the requested topology");
-        var fitting = allowed.Where(c => c.Pool.FreeBytes >= bytes).ToArray();
+        var fitting = allowed.Where(c => c.Pool.LargestFreeBytes >= bytes).ToArray();
         if (fitting.Length == 0)
-            throw CsiErrors.ResourceExhausted($"no {media} pool '{pool}' has {bytes} bytes free (largest: {allowed.Max(c => c.Pool.FreeBytes)})");
+            throw CsiErrors.ResourceExhausted($"no {media} pool '{pool}' can hold {bytes} bytes (largest possible: {allowed.Max(c => c.Pool.LargestFreeBytes)})");
         return fitting
             .OrderBy(c => PreferenceRank(c.Agent, topology))
             .ThenByDescending(c => c.Pool.FreeBytes)

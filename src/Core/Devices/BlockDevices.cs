@@ -8,7 +8,7 @@ public sealed class BlockDevices(IProcessRunner runner, string sysBlock = "/sys/
     /// <summary>Size in bytes from sysfs (512-byte sectors regardless of the device's block size).</summary>
     public long SizeOf(string device)
     {
-        var sizeFile = Path.Combine(sysBlock, Path.GetFileName(device), "size");
+        var sizeFile = Path.Combine(sysBlock, DeviceNames.KernelName(device), "size");
         return File.Exists(sizeFile) ? long.Parse(File.ReadAllText(sizeFile).Trim()) * 512 : 0;
     }
 

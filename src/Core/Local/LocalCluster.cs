@@ -40,13 +40,15 @@ public sealed class LocalCluster : IAsyncDisposable
     /// Starts the plugins. <paramref name="registryEndpoint"/> defaults to a unix socket under <paramref name="root"/>;
     /// pass a tcp:// address for agents that do not share this machine's filesystem (a storage host in a container).
     /// </summary>
+    /// <param name="poolsConfig">per node id, the JSON of its --pools-config (local media pools); nodes not named get none.</param>
     public static async Task<LocalCluster> StartAsync(string root, IReadOnlyList<string> nodeIds, Action<string>? progress = null,
-        string driverName = PluginIdentity.DefaultDriverName, string? registryEndpoint = null, CancellationToken ct = default)
+        string driverName = PluginIdentity.DefaultDriverName, string? registryEndpoint = null,
+        IReadOnlyDictionary<string, string>? poolsConfig = null, CancellationToken ct = default)
     {
         var cluster = new LocalCluster(root, driverName);
         try
         {
-            await cluster.LaunchAsync(nodeIds, progress ?? (_ => { }), registryEndpoint, ct);
+            await cluster.LaunchAsync(nodeIds, progress ?? (_ => { }), registryEndpoint, poolsConfig ?? new Dictionary<string, string>(), ct);
             return cluster;
         }
         catch
@@ -56,7 +58,8 @@ public sealed class LocalCluster : IAsyncDisposable
         }
     }
 
-    private async Task LaunchAsync(IReadOnlyList<string> nodeIds, Action<string> progress, string? registryEndpoint, CancellationToken ct)
+    private async Task LaunchAsync(IReadOnlyList<string> nodeIds, Action<string> progress, string? registryEndpoint,
+        IReadOnlyDictionary<string, string> poolsConfig, CancellationToken ct)
     {
         var bin = BinaryLocator.Find();
         var controllerDir = Path.Combine(Root, "controller");
@@ -74,7 +77,16 @@ public sealed class LocalCluster : IAsyncDisposable
             var dir = Path.Combine(Root, nodeId);
             var nodeCsi = $"unix://{dir}/csi.sock";
             progress($"starting node plugin {nodeId} ({nodeCsi})");
+            List<string> extra = [];
+            if (poolsConfig.TryGetValue(nodeId, out var json))
+            {
+                Directory.CreateDirectory(dir);
+                var file = Path.Combine(dir, "pools.json");
+                await File.WriteAllTextAsync(file, json, ct);
+                extra.AddRange(["--pools-config", file]);
+            }
             Start(nodeId, bin.Node, [
+                .. extra,
                 "--endpoint", nodeCsi, "--node-id", nodeId, "--driver-name", DriverName, "--state-dir", Path.Combine(dir, "state"),
                 "--agent-endpoint", $"unix://{dir}/agent.sock", "--controller-endpoint", registry, "--allowed-root", KubeletDir,
                 "--heartbeat-seconds", "1", "--file-pool-capacity", "16Gi", "--reconcile-seconds", "2",

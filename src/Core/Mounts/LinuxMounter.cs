@@ -14,6 +14,9 @@ public sealed class LinuxMounter(IProcessRunner runner, string mountInfoPath = "
     public Task MountAsync(string source, string target, string? fsType, IReadOnlyList<string> options, CancellationToken ct) =>
         runner.RunAsync("mount", MountArguments(source, target, fsType, options), ct);
 
+    public Task RemountAsync(string target, IReadOnlyList<string> options, CancellationToken ct) =>
+        runner.RunAsync("mount", ["-o", string.Join(',', ["remount", .. options]), "--", target], ct);
+
     public Task BindAsync(string source, string target, bool readOnly, CancellationToken ct) =>
         runner.RunAsync("mount", MountArguments(source, target, null, readOnly ? ["bind", "ro"] : ["bind"]), ct);
 

@@ -12,5 +12,5 @@ public sealed record MountEntry(
     /// itself (raw block publish), which mountinfo reports as a devtmpfs mount whose root is the node's name.
     /// </summary>
     public bool Shows(string device) =>
-        Source == device || (FsType == "devtmpfs" && Root == "/" + Path.GetFileName(device));
+        Source == device || (FsType == "devtmpfs" && device.StartsWith('/') && Root == "/" + Devices.DeviceNames.KernelName(device));
 }

@@ -5,9 +5,8 @@ using AccessMode = Csi.V1.VolumeCapability.Types.AccessMode.Types.Mode;
 namespace SolarCsi.Core.Validation;
 
 /// <summary>What a medium can serve, and the checks every RPC applies to volume capabilities.</summary>
-public sealed record CapabilityRules(IReadOnlySet<AccessMode> AccessModes, IReadOnlySet<string> FsTypes, bool Block)
+public sealed record CapabilityRules(IReadOnlySet<AccessMode> AccessModes, IReadOnlySet<string> FsTypes, bool Block, string DefaultFsType = "ext4")
 {
-    public const string DefaultFsType = "ext4";
 
     public static readonly CapabilityRules LocalFile = new(
         new HashSet<AccessMode>
@@ -27,10 +26,18 @@ public sealed record CapabilityRules(IReadOnlySet<AccessMode> AccessModes, IRead
         new HashSet<string>(StringComparer.Ordinal) { "ext4", "xfs" },
         Block: true);
 
+    /// <summary>A size-limited tmpfs: a filesystem already, so neither raw block nor another fs_type.</summary>
+    public static readonly CapabilityRules Tmpfs = new(
+        LocalFile.AccessModes,
+        new HashSet<string>(StringComparer.Ordinal) { "tmpfs" },
+        Block: false,
+        DefaultFsType: "tmpfs");
+
     public static CapabilityRules For(string media) => media switch
     {
-        VolumeParameters.FileMedia => LocalFile,
+        VolumeParameters.FileMedia or VolumeParameters.LvmMedia or VolumeParameters.DiskMedia or VolumeParameters.PmemMedia => LocalFile,
         VolumeParameters.NbdMedia => Nbd,
+        VolumeParameters.TmpfsMedia => Tmpfs,
         _ => throw CsiErrors.InvalidArgument($"unknown media '{media}'"),
     };
 
@@ -76,6 +83,6 @@ public sealed record CapabilityRules(IReadOnlySet<AccessMode> AccessModes, IRead
             if (WhyUnsupported(cap) is { } why) throw CsiErrors.InvalidArgument(why);
     }
 
-    public static string FsTypeOf(VolumeCapability cap) =>
+    public string FsTypeOf(VolumeCapability cap) =>
         cap.Mount is { FsType.Length: > 0 } m ? m.FsType : DefaultFsType;
 }

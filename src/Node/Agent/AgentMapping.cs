@@ -1,5 +1,6 @@
 using Google.Protobuf.WellKnownTypes;
 using SolarCsi.Agent.V1;
+using SolarCsi.Core.Validation;
 using SolarCsi.Node.Pools;
 
 namespace SolarCsi.Node.Agent;
@@ -16,7 +17,8 @@ internal static class AgentMapping
             ContentSource = new ContentSource { SnapshotId = r.SourceSnapshotId ?? "", VolumeId = r.SourceVolumeId ?? "" },
         };
         info.Parameters.Add(r.Parameters);
-        info.VolumeContext.Add(new Dictionary<string, string> { ["solar.csi.dev/media"] = pool.Media, ["solar.csi.dev/pool"] = pool.Name });
+        info.VolumeContext.Add(new Dictionary<string, string> { [VolumeContextKeys.Media] = pool.Media, [VolumeContextKeys.Pool] = pool.Name });
+        if (r.Parameters.TryGetValue(VolumeParameters.MkfsOptionsKey, out var mkfs)) info.VolumeContext[VolumeContextKeys.MkfsOptions] = mkfs;
         info.Publications.AddRange(r.Publications.Select(p => new Publication
         {
             NodeId = p.NodeId, Readonly = p.ReadOnly, AccessMode = p.AccessMode, Block = p.Block,

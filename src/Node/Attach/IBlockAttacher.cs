@@ -7,6 +7,11 @@ namespace SolarCsi.Node.Attach;
 public interface IBlockAttacher
 {
     string Kind { get; }
+    /// <summary>
+    /// The source is a mounted filesystem already (tmpfs): stage binds it to the staging path instead of probing,
+    /// formatting and mounting a block device, and the "device" is the mount's source name.
+    /// </summary>
+    bool ProvidesFilesystem => false;
     /// <summary>The device already bound to exactly this source, if any.</summary>
     Task<string?> FindAttachedAsync(string source, CancellationToken ct);
     Task<string> AttachAsync(string source, bool readOnly, CancellationToken ct);

@@ -27,8 +27,9 @@ public sealed class NodeService(NodeVolumes volumes, PathRules paths, NodeOption
         var staging = paths.Require(request.StagingTargetPath, "staging_target_path");
         var cap = RequireSupported(id, request.VolumeCapability);
         using var slot = volumes.InFlight.Acquire(id.ToString(), "NodeStageVolume");
-        await volumes.StageAsync(new StageRequest(id.ToString(), staging, cap.Block is not null, CapabilityRules.FsTypeOf(cap),
-            cap.Mount?.MountFlags.ToArray() ?? [], request.PublishContext), Work);
+        var mkfs = request.VolumeContext.TryGetValue(VolumeContextKeys.MkfsOptions, out var m) ? VolumeParameters.ParseMkfsOptions(m) : [];
+        await volumes.StageAsync(new StageRequest(id.ToString(), staging, cap.Block is not null, CapabilityRules.For(id.Media).FsTypeOf(cap),
+            cap.Mount?.MountFlags.ToArray() ?? [], request.PublishContext, mkfs), Work);
         return new NodeStageVolumeResponse();
     }
 

@@ -15,7 +15,7 @@ namespace SolarCsi.Node.Staging;
 
 /// <summary>What NodeStage asks for, already validated.</summary>
 public sealed record StageRequest(string VolumeId, string StagingPath, bool Block, string FsType, IReadOnlyList<string> MountFlags,
-    IReadOnlyDictionary<string, string> PublishContext);
+    IReadOnlyDictionary<string, string> PublishContext, IReadOnlyList<string>? MkfsOptions = null);
 
 /// <summary>
 /// The node's volume lifecycle: attach and mount (stage), bind into pods (publish), and the way back. Each step
@@ -43,7 +43,7 @@ public sealed class NodeVolumes(
         }
         var pool = pools.Owning(request.VolumeId);
         if (pool.GetVolume(request.VolumeId) is null) throw CsiErrors.NotFound($"volume {request.VolumeId} not found");
-        return (pool.BackingPathOf(request.VolumeId), false);
+        return (await pool.PrepareBackingAsync(request.VolumeId, ct), false);
     }
 
     private string NbdClientDirOf(string volumeId) => Path.Combine(nbdClientRoot, volumeId);
@@ -83,7 +83,9 @@ public sealed class NodeVolumes(
         await journal.SaveAsync(entry, ct);
 
         if (!request.Block)
-            entry = await MountFilesystemAsync(entry, device, request, readOnly, ct);
+            entry = attacher.ProvidesFilesystem
+                ? await BindFilesystemAsync(entry, device, request, readOnly, ct)
+                : await MountFilesystemAsync(entry, device, request, readOnly, ct);
 
         await journal.SaveAsync(entry with { Phase = StagePhase.Staged }, ct);
         logger.LogInformation("staged {VolumeId} on {Device} at {StagingPath}", request.VolumeId, device, request.StagingPath);
@@ -95,7 +97,8 @@ public sealed class NodeVolumes(
     /// </summary>
     private async Task<JournalEntry> TearDownBrokenAsync(JournalEntry entry, string device, string problem, CancellationToken ct)
     {
-        var published = (await mounter.ListAsync(ct)).Where(m => m.Shows(device) && m.MountPoint != entry.StagingPath).Select(m => m.MountPoint).ToArray();
+        var published = (await mounter.ListAsync(ct)).Where(m => m.Shows(device) && m.MountPoint != entry.StagingPath && m.MountPoint != entry.Source)
+            .Select(m => m.MountPoint).ToArray();
         if (published.Length > 0)
             throw CsiErrors.FailedPrecondition($"volume {entry.VolumeId} is broken ({problem}) and still published at {string.Join(", ", published)}; unpublish it first");
         logger.LogWarning("re-attaching {VolumeId}: {Problem}", entry.VolumeId, problem);
@@ -117,6 +120,20 @@ public sealed class NodeVolumes(
         return null;
     }
 
+    /// <summary>A source that is a filesystem already (a volume's tmpfs): the staging path is a bind of it.</summary>
+    private async Task<JournalEntry> BindFilesystemAsync(JournalEntry entry, string device, StageRequest request, bool readOnly, CancellationToken ct)
+    {
+        if ((await mounter.ListAsync(ct)).LastOrDefault(m => m.MountPoint == request.StagingPath) is { } existing)
+        {
+            if (existing.Source == device) return entry;
+            throw CsiErrors.AlreadyExists($"staging path {request.StagingPath} already holds a mount of {existing.Source}");
+        }
+        Directory.CreateDirectory(request.StagingPath);
+        await mounter.BindAsync(entry.Source, request.StagingPath, readOnly, ct);
+        FaultPoints.Hit("stage:after-mount");
+        return entry;
+    }
+
     private async Task<JournalEntry> MountFilesystemAsync(JournalEntry entry, string device, StageRequest request, bool readOnly, CancellationToken ct)
     {
         var mounts = await mounter.ListAsync(ct);
@@ -135,7 +152,7 @@ public sealed class NodeVolumes(
         if (signatures.Count == 0)
         {
             FaultPoints.Fail("mkfs");
-            await filesystems.FormatAsync(device, request.FsType, ct);
+            await filesystems.FormatAsync(device, request.FsType, request.MkfsOptions ?? [], ct);
             FaultPoints.Hit("stage:after-format");
             entry = entry with { Formatted = true };
             await journal.SaveAsync(entry, ct);
@@ -147,14 +164,17 @@ public sealed class NodeVolumes(
         }
 
         Directory.CreateDirectory(request.StagingPath);
-        await mounter.MountAsync(device, request.StagingPath, request.FsType, MountOptions(request.FsType, request.MountFlags, readOnly), ct);
+        var dax = StorageId.ParseVolume(request.VolumeId).Media == VolumeParameters.PmemMedia;
+        await mounter.MountAsync(device, request.StagingPath, request.FsType, MountOptions(request.FsType, request.MountFlags, readOnly, dax), ct);
         FaultPoints.Hit("stage:after-mount");
         return entry;
     }
 
-    public static IReadOnlyList<string> MountOptions(string fsType, IReadOnlyList<string> flags, bool readOnly)
+    public static IReadOnlyList<string> MountOptions(string fsType, IReadOnlyList<string> flags, bool readOnly, bool dax = false)
     {
         var options = new List<string>(flags);
+        // Persistent memory: load/store straight to the media, bypassing the page cache.
+        if (dax && !options.Any(o => o.StartsWith("dax", StringComparison.Ordinal))) options.Add("dax");
         // Two mounts of the same xfs (a clone and its source) would clash on the UUID otherwise.
         if (fsType == "xfs" && !options.Contains("nouuid")) options.Add("nouuid");
         if (readOnly)
@@ -194,7 +214,8 @@ public sealed class NodeVolumes(
             throw CsiErrors.FailedPrecondition($"staging path {stagingPath} holds a mount that is not volume {volumeId}'s device; leaving it");
         if (device is not null)
         {
-            var others = mounts.Where(m => m.Shows(device) && m.MountPoint != stagingPath).Select(m => m.MountPoint).ToArray();
+            // The source's own mount (a tmpfs volume's home) is the volume, not a user of it.
+            var others = mounts.Where(m => m.Shows(device) && m.MountPoint != stagingPath && m.MountPoint != source).Select(m => m.MountPoint).ToArray();
             if (others.Length > 0)
                 throw CsiErrors.FailedPrecondition($"volume {volumeId} is still mounted at {string.Join(", ", others)}; unpublish first");
         }
@@ -306,7 +327,10 @@ public sealed class NodeVolumes(
     {
         var entry = RequireStagedAt(volumeId, volumePath);
         if (entry.Device is null) throw CsiErrors.FailedPrecondition($"volume {volumeId} has no attached device");
-        await attachers.ForKind(entry.AttachKind).RefreshCapacityAsync(entry.Device, ct);
+        var attacher = attachers.ForKind(entry.AttachKind);
+        // A tmpfs grew when the pool remounted it; there is no device or filesystem to grow here.
+        if (attacher.ProvidesFilesystem) return FilesystemStats.Of(entry.StagingPath).TotalBytes;
+        await attacher.RefreshCapacityAsync(entry.Device, ct);
         var size = devices.SizeOf(entry.Device);
         if (requiredBytes > 0 && size < requiredBytes)
             throw CsiErrors.FailedPrecondition($"device {entry.Device} is {size} bytes, less than the {requiredBytes} requested; expand the volume first");

@@ -11,7 +11,7 @@ namespace SolarCsi.Tests.Controller;
 public sealed class PlacementAndPagingTests
 {
     private static AgentState Agent(string node, long free, string pool = "default") =>
-        new(node, "unix:///x", [new PoolInfo { Name = pool, Media = "file", TotalBytes = 100, FreeBytes = free }], NodeTopology.Of(node), DateTimeOffset.UtcNow);
+        new(node, "unix:///x", [new PoolInfo { Name = pool, Media = "file", TotalBytes = 100, FreeBytes = free, LargestFreeBytes = free }], NodeTopology.Of(node), DateTimeOffset.UtcNow);
 
     private static TopologyRequirement Requirement(string[] requisite, string[] preferred)
     {

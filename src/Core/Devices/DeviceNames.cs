@@ -1,0 +1,32 @@
+using SolarCsi.Core.Validation;
+
+namespace SolarCsi.Core.Devices;
+
+/// <summary>
+/// The names one block device goes by. Stable paths (/dev/vg/lv, /dev/disk/by-id/…) are symlinks; the kernel
+/// knows the node by its own name (dm-3, loop5); and mount(8) records device-mapper devices as
+/// /dev/mapper/NAME. Comparisons against mountinfo must use the name mount(8) wrote there.
+/// </summary>
+public static class DeviceNames
+{
+    /// <summary>The kernel's name for the device behind <paramref name="path"/> (e.g. "dm-3" for /dev/vg/lv).</summary>
+    public static string KernelName(string path) => Path.GetFileName(RealPath.OfExistingPrefix(path));
+
+    /// <summary>The path mountinfo shows as the source of a filesystem mounted from this device.</summary>
+    public static string MountSource(string path, string sysBlock = "/sys/class/block")
+    {
+        var real = RealPath.OfExistingPrefix(path);
+        var kernel = Path.GetFileName(real);
+        var dmName = Path.Combine(sysBlock, kernel, "dm", "name");
+        return kernel.StartsWith("dm-", StringComparison.Ordinal) && File.Exists(dmName)
+            ? "/dev/mapper/" + File.ReadAllText(dmName).Trim()
+            : real;
+    }
+
+    /// <summary>"MAJOR:MINOR" from sysfs, as mountinfo's third field shows it; null when the kernel has no such device.</summary>
+    public static string? MajorMinor(string path, string sysBlock = "/sys/class/block")
+    {
+        var dev = Path.Combine(sysBlock, KernelName(path), "dev");
+        return File.Exists(dev) ? File.ReadAllText(dev).Trim() : null;
+    }
+}

@@ -1,0 +1,55 @@
+using System.Text.RegularExpressions;
+using SolarCsi.Core.Devices;
+using SolarCsi.Core.Mounts;
+
+namespace SolarCsi.Node.Pools.Disk;
+
+/// <summary>A disk the configured patterns match: its stable path, what the kernel calls it, and what is on it.</summary>
+public sealed record DiskCandidate(string Path, string KernelName, long SizeBytes, string? Identity, bool InUse, bool Blank);
+
+/// <summary>
+/// Finds the disks a pool may hand out. A disk qualifies when the configured patterns match it, it is a whole
+/// disk (not a partition) at least the minimum size with a stable identity, and nothing uses it: not mounted,
+/// no holders (device-mapper, md), no partitions. Whether it is blank is told apart from "in use": a disk with
+/// a signature we did not write is never handed out, even if nothing mounts it.
+/// </summary>
+public sealed class DiskInventory(IReadOnlyList<string> patterns, long minSizeBytes, BlockDevices devices, IMounter mounter, string sysBlock = "/sys/class/block")
+{
+    public async Task<IReadOnlyList<DiskCandidate>> ScanAsync(CancellationToken ct)
+    {
+        var mounts = await mounter.ListAsync(ct);
+        var found = new List<DiskCandidate>();
+        foreach (var path in Match(patterns))
+        {
+            var kernel = DeviceNames.KernelName(path);
+            var dir = System.IO.Path.Combine(sysBlock, kernel);
+            if (!Directory.Exists(dir) || File.Exists(System.IO.Path.Combine(dir, "partition"))) continue;
+            var size = devices.SizeOf(path);
+            if (size <= 0 || size < minSizeBytes) continue;
+            if (found.Any(d => d.KernelName == kernel)) continue;
+            var majorMinor = DeviceNames.MajorMinor(path, sysBlock);
+            var inUse = mounts.Any(m => m.MajorMinor == majorMinor || m.Shows(path) || m.Source == "/dev/" + kernel)
+                        || HasEntries(System.IO.Path.Combine(dir, "holders"))
+                        || Directory.EnumerateDirectories(dir, kernel + "*").Any();
+            var blank = !inUse && (await devices.ProbeAsync(path, ct)).Count == 0;
+            found.Add(new DiskCandidate(path, kernel, size, DiskIdentity.Of(kernel, sysBlock), inUse, blank));
+        }
+        return found;
+    }
+
+    private static bool HasEntries(string dir) => Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any();
+
+    /// <summary>Paths under /dev matching the patterns; wildcards only in the last part (checked by the configuration).</summary>
+    public static IEnumerable<string> Match(IReadOnlyList<string> patterns)
+    {
+        foreach (var pattern in patterns)
+        {
+            var dir = System.IO.Path.GetDirectoryName(pattern)!;
+            var glob = System.IO.Path.GetFileName(pattern);
+            if (!Directory.Exists(dir)) continue;
+            var regex = new Regex("^" + Regex.Escape(glob).Replace(@"\*", ".*").Replace(@"\?", ".") + "$");
+            foreach (var entry in Directory.EnumerateFileSystemEntries(dir).Order(StringComparer.Ordinal))
+                if (regex.IsMatch(System.IO.Path.GetFileName(entry))) yield return entry;
+        }
+    }
+}
