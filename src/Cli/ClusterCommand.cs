@@ -17,8 +17,12 @@ public static class ClusterCommand
         var stop = new TaskCompletionSource();
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); });
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.TrySetResult(); });
+        // Local media pools (tmpfs, lvm, disk, pmem) for node-a, as its --pools-config file would declare them.
+        var pools = Value(args, "--pools-config") is { } file
+            ? new Dictionary<string, string> { ["node-a"] = await File.ReadAllTextAsync(file) }
+            : null;
         await using var cluster = await LocalCluster.StartAsync(dir, Enumerable.Range(0, nodes).Select(i => $"node-{(char)('a' + i)}").ToArray(),
-            Console.WriteLine);
+            Console.WriteLine, poolsConfig: pools);
         Console.WriteLine($"controller: unix://{dir}/controller/csi.sock");
         foreach (var node in cluster.Nodes) Console.WriteLine($"{node.NodeId}: unix://{node.Directory}/csi.sock");
         Console.WriteLine($"kubelet dir (allowed root): {cluster.KubeletDir}");

@@ -22,7 +22,9 @@ public static class Demo
         void Step(string text) => Console.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0.00}s] {text}");
         try
         {
-            await using (var cluster = await LocalCluster.StartAsync(root, ["node-a", "node-b"], Step))
+            // node-a also offers a 256 MiB tmpfs pool, as its --pools-config would declare it.
+            var pools = new Dictionary<string, string> { ["node-a"] = """{ "tmpfs": [ { "name": "default", "capacity": "256Mi" } ] }""" };
+            await using (var cluster = await LocalCluster.StartAsync(root, ["node-a", "node-b"], Step, poolsConfig: pools))
             {
                 await WalkAsync(cluster, Step);
                 var leftovers = await cluster.FindLeftoversAsync();
@@ -50,6 +52,8 @@ public static class Demo
     {
         step("— a local file volume on node-a —");
         await WalkFileVolumeAsync(cluster, step);
+        step("— a tmpfs volume on node-a, grown while mounted —");
+        await WalkTmpfsVolumeAsync(cluster, step);
         step("— a remote single-writer NBD volume, moved from node-a to node-b —");
         var shared = await WalkSingleWriterAsync(cluster, step);
         step("— the same volume served read-only to both nodes at once —");
@@ -95,6 +99,43 @@ public static class Demo
 
         await controller.DeleteVolumeAsync(new DeleteVolumeRequest { VolumeId = volume.VolumeId });
         step($"deleted volume {volume.VolumeId}");
+    }
+
+    private static async Task WalkTmpfsVolumeAsync(LocalCluster cluster, Action<string> step)
+    {
+        var controller = cluster.Controller.Controller;
+        var node = cluster.Nodes[0];
+        var capability = new VolumeCapability
+        {
+            Mount = new VolumeCapability.Types.MountVolume { FsType = "tmpfs" },
+            AccessMode = new VolumeCapability.Types.AccessMode { Mode = AccessMode.SingleNodeWriter },
+        };
+        var volume = (await controller.CreateVolumeAsync(new CreateVolumeRequest
+        {
+            Name = "demo-tmpfs-" + Guid.NewGuid().ToString("N")[..8],
+            CapacityRange = new CapacityRange { RequiredBytes = 64L << 20 },
+            VolumeCapabilities = { capability },
+            Parameters = { ["media"] = "tmpfs" },
+        })).Volume;
+        step($"created tmpfs volume {volume.VolumeId} ({volume.CapacityBytes >> 20} MiB), accessible from {volume.AccessibleTopology[0].Segments.Values.Single()} only");
+        var payload = RandomNumberGenerator.GetBytes(4 << 20);
+        var checksum = Convert.ToHexStringLower(SHA256.HashData(payload));
+        var attachment = new Attachment(cluster, node, volume.VolumeId, capability, "demo-cache");
+        await attachment.AttachAsync(step);
+        await File.WriteAllBytesAsync(Path.Combine(attachment.Target, "payload.bin"), payload);
+        step($"wrote 4 MiB into memory (sha256 {checksum[..16]}…)");
+        var grown = await controller.ControllerExpandVolumeAsync(new ControllerExpandVolumeRequest
+        {
+            VolumeId = volume.VolumeId, CapacityRange = new CapacityRange { RequiredBytes = 128L << 20 }, VolumeCapability = capability,
+        });
+        var size = SolarCsi.Core.Devices.FilesystemStats.Of(attachment.Target).TotalBytes;
+        step($"expanded to {grown.CapacityBytes >> 20} MiB by remount (node step needed: {grown.NodeExpansionRequired}); the pod sees {size >> 20} MiB");
+        await attachment.DetachAsync(step);
+        await attachment.AttachAsync(step);
+        await VerifyAsync(attachment, "payload.bin", checksum, step);
+        await attachment.DetachAsync(step);
+        await controller.DeleteVolumeAsync(new DeleteVolumeRequest { VolumeId = volume.VolumeId });
+        step($"deleted volume {volume.VolumeId}: its memory is released and its data gone");
     }
 
     private sealed record SharedVolume(string VolumeId, string Checksum);

@@ -87,7 +87,7 @@ public sealed partial record VolumeParameters(string Media, string Pool, IReadOn
         return tokens;
     }
 
-    [GeneratedRegex(@"^(-{1,2}[A-Za-z][A-Za-z0-9_-]*|[A-Za-z0-9][A-Za-z0-9_.,:=^+-]*)$")]
+    [GeneratedRegex(@"^(-{1,2}[A-Za-z][A-Za-z0-9_-]*|[A-Za-z0-9^][A-Za-z0-9_.,:=^+-]*)$")]
     private static partial Regex MkfsToken();
 
     /// <summary>The parameters that define the volume, for comparing a repeated CreateVolume with the first.</summary>

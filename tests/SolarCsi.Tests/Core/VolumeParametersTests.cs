@@ -22,6 +22,32 @@ public sealed class VolumeParametersTests
         Assert.Equal("fast-1", p.Pool);
     }
 
+    [Fact]
+    public void LocalMediaParameters()
+    {
+        var lvm = VolumeParameters.Parse(new Dictionary<string, string> { ["media"] = "lvm", ["lvmType"] = "thin", ["mkfsOptions"] = "-m 0  -L data" });
+        Assert.Equal(("lvm", "thin"), (lvm.Media, lvm.LvmType));
+        Assert.Equal(["-m", "0", "-L", "data"], lvm.MkfsOptions);
+        Assert.Equal("-m 0 -L data", lvm.Canonical()["mkfsOptions"]);
+        Assert.False(VolumeParameters.IsLocal("nbd"));
+        Assert.All(new[] { "file", "tmpfs", "lvm", "disk", "pmem" }, m => Assert.True(VolumeParameters.IsLocal(m)));
+    }
+
+    [Theory]
+    [InlineData("file", "lvmType", "thin", "lvmType")]
+    [InlineData("lvm", "lvmType", "thinn", "lvmType")]
+    [InlineData("tmpfs", "mkfsOptions", "-m 0", "mkfsOptions")]
+    [InlineData("file", "mkfsOptions", "-O ^has_journal /dev/sda", "/dev/sda")]
+    [InlineData("file", "mkfsOptions", "-E $(reboot)", "mkfsOptions")]
+    [InlineData("file", "mkfsOptions", "-L a;b", "mkfsOptions")]
+    [InlineData("file", "mkfsOptions", "data -m 0", "must start with an option")]
+    public void RefusesContradictoryOrDangerousLocalMediaParameters(string media, string key, string value, string named)
+    {
+        var e = Assert.Throws<RpcException>(() => VolumeParameters.Parse(new Dictionary<string, string> { ["media"] = media, [key] = value }));
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Contains(named, e.Status.Detail);
+    }
+
     [Theory]
     [InlineData("mediaa", "file", "mediaa")]
     [InlineData("media", "floppy", "media")]
