@@ -19,6 +19,8 @@ public sealed class ClusterFixture : IAsyncLifetime
     public NodePlugin B => Cluster.Nodes[1];
 
     public const long TmpfsPoolBytes = 512L << 20;
+    /// <summary>node-b's attach limit, low enough for a test to reach it.</summary>
+    public const int NodeBMaxVolumes = 4;
     public const long DiskMinBytes = 40L << 20;
 
     /// <summary>node-a's spare disks for its disk pool: three blank, one with somebody's filesystem, one too small.</summary>
@@ -41,7 +43,8 @@ public sealed class ClusterFixture : IAsyncLifetime
             """;
         try
         {
-            Cluster = await LocalCluster.StartAsync(_root, [NodeA, NodeB], poolsConfig: new Dictionary<string, string> { [NodeA] = pools });
+            Cluster = await LocalCluster.StartAsync(_root, [NodeA, NodeB], poolsConfig: new Dictionary<string, string> { [NodeA] = pools },
+                nodeArgs: new Dictionary<string, IReadOnlyList<string>> { [NodeB] = ["--max-volumes", NodeBMaxVolumes.ToString()] });
         }
         catch
         {

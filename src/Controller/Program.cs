@@ -32,7 +32,7 @@ var identity = new PluginIdentity(options.DriverName, [
 var csi = GrpcServer.Build(options.CsiEndpoint, log, services =>
 {
     services.AddSingleton(identity).AddSingleton(readiness).AddSingleton(directory).AddSingleton<Inventory>()
-        .AddSingleton<InFlightTracker>();
+        .AddSingleton<InFlightTracker>().AddSingleton<NodeAttachLimits>();
 }, app =>
 {
     app.MapGrpcService<IdentityService>();

@@ -35,10 +35,13 @@ public sealed class AgentDirectory(TimeProvider clock, TimeSpan timeout) : IDisp
         if (_agents.TryGetValue(a.NodeId, out var previous) && previous.Endpoint != a.Endpoint &&
             _channels.TryRemove(previous.Endpoint, out var stale))
             stale.Dispose();
-        _agents[a.NodeId] = new AgentState(a.NodeId, a.Endpoint, a.Pools.ToArray(), new Dictionary<string, string>(a.Topology), clock.GetUtcNow());
+        _agents[a.NodeId] = new AgentState(a.NodeId, a.Endpoint, a.Pools.ToArray(), new Dictionary<string, string>(a.Topology), clock.GetUtcNow(),
+            a.MaxVolumes);
     }
 
     public bool IsKnown(string nodeId) => _agents.ContainsKey(nodeId);
+
+    public AgentState? Find(string nodeId) => _agents.GetValueOrDefault(nodeId);
 
     public IReadOnlyList<AgentState> Live()
     {

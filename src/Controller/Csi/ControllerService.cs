@@ -16,7 +16,7 @@ namespace SolarCsi.Controller.Csi;
 /// CSI Controller: validates, takes the in-flight slot for the name or id, and routes to the agent that the
 /// volume id names. Agents answer with CSI status codes, which pass through unchanged.
 /// </summary>
-public sealed class ControllerService(AgentDirectory directory, Inventory inventory, InFlightTracker inFlight) : ControllerBase
+public sealed class ControllerService(AgentDirectory directory, Inventory inventory, InFlightTracker inFlight, NodeAttachLimits attachLimits) : ControllerBase
 {
     public static readonly CapType[] Capabilities =
     [
@@ -122,7 +122,7 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
         var id = StorageId.ParseVolume(request.VolumeId);
         if (CapabilityRules.For(id.Media).WhyUnsupported(request.VolumeCapability) is { } why) throw CsiErrors.InvalidArgument(why);
         using var slot = inFlight.Acquire(id.ToString(), "ControllerPublishVolume");
-        await inventory.GetVolumeAsync(id, Work);
+        var volume = await inventory.GetVolumeAsync(id, Work);
         if (!directory.IsKnown(request.NodeId)) throw CsiErrors.NotFound($"node {request.NodeId} is unknown");
         if (id.Media != VolumeParameters.NbdMedia && request.NodeId != id.Node)
             throw CsiErrors.FailedPrecondition($"volume {id} is local to node {id.Node} and cannot be published to {request.NodeId}");
@@ -135,7 +135,8 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
                 Block = request.VolumeCapability.Block is not null,
             },
         };
-        var published = await directory.ClientFor(id.Node).PublishVolumeAsync(publish, deadline: Inventory.Deadline(Inventory.ShortCall), cancellationToken: Work);
+        var published = await attachLimits.PublishWithinLimitAsync(id.ToString(), volume, request.NodeId,
+            async () => await directory.ClientFor(id.Node).PublishVolumeAsync(publish, deadline: Inventory.Deadline(Inventory.ShortCall), cancellationToken: Work), Work);
         var response = new ControllerPublishVolumeResponse();
         response.PublishContext.Add(published.PublishContext);
         return response;

@@ -41,14 +41,17 @@ public sealed class LocalCluster : IAsyncDisposable
     /// pass a tcp:// address for agents that do not share this machine's filesystem (a storage host in a container).
     /// </summary>
     /// <param name="poolsConfig">per node id, the JSON of its --pools-config (local media pools); nodes not named get none.</param>
+    /// <param name="nodeArgs">per node id, extra flags for its node plugin (e.g. --max-volumes).</param>
     public static async Task<LocalCluster> StartAsync(string root, IReadOnlyList<string> nodeIds, Action<string>? progress = null,
         string driverName = PluginIdentity.DefaultDriverName, string? registryEndpoint = null,
-        IReadOnlyDictionary<string, string>? poolsConfig = null, CancellationToken ct = default)
+        IReadOnlyDictionary<string, string>? poolsConfig = null, IReadOnlyDictionary<string, IReadOnlyList<string>>? nodeArgs = null,
+        CancellationToken ct = default)
     {
         var cluster = new LocalCluster(root, driverName);
         try
         {
-            await cluster.LaunchAsync(nodeIds, progress ?? (_ => { }), registryEndpoint, poolsConfig ?? new Dictionary<string, string>(), ct);
+            await cluster.LaunchAsync(nodeIds, progress ?? (_ => { }), registryEndpoint, poolsConfig ?? new Dictionary<string, string>(),
+                nodeArgs ?? new Dictionary<string, IReadOnlyList<string>>(), ct);
             return cluster;
         }
         catch
@@ -59,7 +62,7 @@ public sealed class LocalCluster : IAsyncDisposable
     }
 
     private async Task LaunchAsync(IReadOnlyList<string> nodeIds, Action<string> progress, string? registryEndpoint,
-        IReadOnlyDictionary<string, string> poolsConfig, CancellationToken ct)
+        IReadOnlyDictionary<string, string> poolsConfig, IReadOnlyDictionary<string, IReadOnlyList<string>> nodeArgs, CancellationToken ct)
     {
         var bin = BinaryLocator.Find();
         var controllerDir = Path.Combine(Root, "controller");
@@ -77,7 +80,7 @@ public sealed class LocalCluster : IAsyncDisposable
             var dir = Path.Combine(Root, nodeId);
             var nodeCsi = $"unix://{dir}/csi.sock";
             progress($"starting node plugin {nodeId} ({nodeCsi})");
-            List<string> extra = [];
+            List<string> extra = [.. nodeArgs.GetValueOrDefault(nodeId) ?? []];
             if (poolsConfig.TryGetValue(nodeId, out var json))
             {
                 Directory.CreateDirectory(dir);

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using SolarCsi.Agent.V1;
 using SolarCsi.Core.Hosting;
+using SolarCsi.Node.Attach;
 using SolarCsi.Node.Pools;
 
 namespace SolarCsi.Node.Agent;
@@ -24,6 +25,7 @@ public sealed class AgentAnnouncer(NodeOptions options, PoolSet pools, ILogger<A
                 var announcement = new AgentAnnouncement
                 {
                     NodeId = options.NodeId, Endpoint = options.AgentEndpoint.ToString(), Version = "1",
+                    MaxVolumes = AttachLimit.Effective(options.MaxVolumes),
                 };
                 announcement.Pools.AddRange(pools.All.Select(p => p.Describe()));
                 announcement.Topology.Add(options.Topology);

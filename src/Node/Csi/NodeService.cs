@@ -129,7 +129,7 @@ public sealed class NodeService(NodeVolumes volumes, PathRules paths, NodeOption
         var response = new NodeGetInfoResponse
         {
             NodeId = options.NodeId,
-            MaxVolumesPerNode = options.MaxVolumes,
+            MaxVolumesPerNode = Attach.AttachLimit.Effective(options.MaxVolumes),
             AccessibleTopology = new Topology(),
         };
         response.AccessibleTopology.Segments.Add(options.Topology);
