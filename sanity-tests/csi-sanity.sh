@@ -2,6 +2,7 @@
 # Runs the upstream csi-sanity against the single-machine deployment (controller + one node plugin).
 # Our own suite (dotnet test) does not need csi-sanity; this script is for users who have the binary.
 # Usage: sanity-tests/csi-sanity.sh [extra csi-sanity flags, e.g. -ginkgo.focus=Node]
+# Other media: pass --csi.testvolumeparameters FILE (a YAML map, e.g. "media: nbd").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v csi-sanity >/dev/null; then
@@ -22,4 +23,5 @@ csi-sanity \
   --csi.stagingdir "$dir/kubelet/csi-sanity/staging" \
   --csi.testvolumesize 67108864 \
   --csi.testvolumeexpandsize 134217728 \
+  --csi.testnodevolumeattachlimit \
   "$@"
