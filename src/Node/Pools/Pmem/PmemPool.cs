@@ -120,11 +120,12 @@ public sealed class PmemPool : IMediaPool
             var region = await ReadRegionAsync(ct);
             await ClearLeftoverAsync(nsName, ct);
             var unit = PmemSizing.UnitOf(region.Align);
-            var raw = PmemSizing.RawSizeFor(capacityBytes, unit);
+            if (PmemSizing.RawSizeFor(capacityBytes, unit) > region.LargestFreeBytes)
+                throw CsiErrors.ResourceExhausted($"pool {Name}: the largest free extent of {_region} is {region.LargestFreeBytes} bytes, {capacityBytes} requested");
             await _pending.MarkAsync(nsName, ct);
             try
             {
-                var created = await MakeNamespaceAsync(nsName, capacityBytes, raw, unit, region.LargestFreeBytes, ct);
+                var created = await MakeNamespaceAsync(nsName, capacityBytes, unit, region.LargestFreeBytes, ct);
                 if (limitBytes > 0 && created.SizeBytes > limitBytes)
                     throw CsiErrors.OutOfRange($"the namespace for {capacityBytes} bytes came out at {created.SizeBytes} (fsdax alignment), above the limit of {limitBytes}");
                 await RunAsync(NdctlCommands.WipeSignatures("/dev/" + created.BlockDev), ct);
@@ -153,11 +154,12 @@ public sealed class PmemPool : IMediaPool
     }
 
     /// <summary>
-    /// Creates the namespace and checks its usable size covers the request. The overhead estimate assumes a 2 MiB
-    /// fsdax alignment; should the platform's be larger, the namespace comes out short and is made once more, bigger.
+    /// Creates the namespace and checks its usable size covers the request. The first size assumes the 2 MiB fsdax
+    /// alignment; should the namespace report a larger one and come out short, it is made once more with that one.
     /// </summary>
-    private async Task<PmemNamespace> MakeNamespaceAsync(string nsName, long capacityBytes, long raw, long unit, long largestFree, CancellationToken ct)
+    private async Task<PmemNamespace> MakeNamespaceAsync(string nsName, long capacityBytes, long unit, long largestFree, CancellationToken ct)
     {
+        var raw = PmemSizing.RawSizeFor(capacityBytes, unit);
         for (var attempt = 0; ; attempt++)
         {
             if (raw > largestFree)
@@ -168,10 +170,11 @@ public sealed class PmemPool : IMediaPool
             if (created.SizeBytes >= capacityBytes && created.BlockDev.Length > 0) return created;
             if (created.BlockDev.Length == 0 || attempt > 0)
                 throw CsiErrors.Internal($"namespace {created.Dev} for {capacityBytes} bytes came out at {created.SizeBytes} bytes, device '{created.BlockDev}'");
-            _logger.LogWarning("pool {Pool}: namespace {Dev} came out at {Bytes} bytes, short of {Wanted}; making it again", Name, created.Dev,
-                created.SizeBytes, capacityBytes);
+            _logger.LogWarning("pool {Pool}: namespace {Dev} came out at {Bytes} bytes (align {Align}), short of {Wanted}; making it again", Name,
+                created.Dev, created.SizeBytes, created.Align, capacityBytes);
             await RunAsync(NdctlCommands.DestroyNamespace(created.Dev), ct);
-            raw += PmemSizing.AlignUp(capacityBytes - created.SizeBytes, unit);
+            raw = Math.Max(PmemSizing.RawSizeFor(capacityBytes, unit, Math.Max(created.Align, PmemSizing.DefaultFsdaxAlign)),
+                raw + PmemSizing.AlignUp(capacityBytes - created.SizeBytes, unit));
         }
     }
 

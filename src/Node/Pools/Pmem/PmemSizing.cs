@@ -10,8 +10,8 @@ public static class PmemSizing
 {
     public const long MiB = 1 << 20;
 
-    /// <summary>x86 default for fsdax; larger ones (ppc64: 16 MiB) are caught by checking the size ndctl reports.</summary>
-    public const long FsdaxAlign = 2 * MiB;
+    /// <summary>x86 default for fsdax; a larger one (ppc64: 16 MiB) shows in the namespace ndctl made, which is then made again.</summary>
+    public const long DefaultFsdaxAlign = 2 * MiB;
 
     /// <summary>ndctl refuses fsdax namespaces under 16 MiB; also the kernel's default region alignment.</summary>
     public const long Minimum = 16 * MiB;
@@ -22,10 +22,10 @@ public static class PmemSizing
     /// </summary>
     public static long UnitOf(long? regionAlign) => regionAlign is > 0 and var a ? Lcm(a, Minimum) : Minimum;
 
-    public static long RawSizeFor(long capacityBytes, long unit)
+    public static long RawSizeFor(long capacityBytes, long unit, long fsdaxAlign = DefaultFsdaxAlign)
     {
         // usable >= raw - raw/64 - info block (8 KiB) - 2 alignments of padding, hence raw >= (need) * 64/63.
-        var need = capacityBytes + 8192 + 2 * FsdaxAlign;
+        var need = capacityBytes + 8192 + 2 * fsdaxAlign;
         var raw = need + (need + 62) / 63;
         return Math.Max(Minimum, AlignUp(raw, unit));
     }
