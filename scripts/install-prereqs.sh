@@ -2,7 +2,9 @@
 # Installs the host tools SolarCsi calls and its tests exercise (Debian 12, as root). docker.io is for the tests
 # that run a storage host in a container; the suite starts its own private engine (no registry, no bridge).
 set -euo pipefail
-packages=(e2fsprogs xfsprogs util-linux mount coreutils nbdkit libnbd-bin fuse3 nbd-client docker.io)
+# lvm2, thin-provisioning-tools and ndctl serve the LVM and pmem pools (their integration tests skip without
+# device-mapper or pmem hardware, but the tools must be there to tell).
+packages=(e2fsprogs xfsprogs util-linux mount coreutils nbdkit libnbd-bin fuse3 nbd-client docker.io lvm2 thin-provisioning-tools ndctl)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -16,6 +16,8 @@ using SolarCsi.Node.Csi;
 using SolarCsi.Node.Nbd;
 using SolarCsi.Node.Pools;
 using SolarCsi.Node.Pools.Disk;
+using SolarCsi.Node.Pools.Lvm;
+using SolarCsi.Node.Pools.Pmem;
 using SolarCsi.Node.Staging;
 
 CommandLine cl;
@@ -57,7 +59,12 @@ var tmpfsPools = options.Pools.TmpfsPools.Select(p => new TmpfsPool(p.Name, Pool
     loggerFactory.CreateLogger<TmpfsPool>())).ToArray();
 var diskPools = options.Pools.DiskPools.Select(p => new DiskPool(p.Name, PoolRoot(VolumeParameters.DiskMedia, p.Name),
     new DiskInventory(p.Paths, p.MinSizeBytes, blockDevices, mounter), mounter, runner, loggerFactory.CreateLogger<DiskPool>())).ToArray();
-var pools = new PoolSet(options.NodeId, [NewPool(VolumeParameters.FileMedia), NewPool(VolumeParameters.NbdMedia), .. tmpfsPools, .. diskPools]);
+var lvmPools = options.Pools.LvmPools.Select(p => new LvmPool(p.Name, p.VolumeGroup, p.ThinPool, PoolRoot(VolumeParameters.LvmMedia, p.Name), runner,
+    loggerFactory.CreateLogger<LvmPool>())).ToArray();
+var pmemPools = options.Pools.PmemPools.Select(p => new PmemPool(p.Name, p.Region, PoolRoot(VolumeParameters.PmemMedia, p.Name), runner,
+    loggerFactory.CreateLogger<PmemPool>())).ToArray();
+var pools = new PoolSet(options.NodeId,
+    [NewPool(VolumeParameters.FileMedia), NewPool(VolumeParameters.NbdMedia), .. tmpfsPools, .. diskPools, .. lvmPools, .. pmemPools]);
 var exports = new NbdExports(Path.Combine(options.StateDir, "exports"), options.NbdServer, launcher, loggerFactory.CreateLogger<NbdExports>());
 volumes = new NodeVolumes(pools, journal, attachers, nbdClientRoot, mounter, blockDevices, new Filesystems(runner), runner, inFlight,
     loggerFactory.CreateLogger<NodeVolumes>());
@@ -82,13 +89,23 @@ var agent = GrpcServer.Build(options.AgentEndpoint, log, services =>
     services.AddSingleton(pools).AddSingleton(inFlight).AddSingleton(options).AddSingleton(exports).AddHostedService<AgentAnnouncer>();
 }, app => app.MapGrpcService<AgentService>());
 
+// Pools read their media before the agent announces them, so the first heartbeat carries real capacity. A pool
+// whose VG or region is missing stays at zero capacity (creates fail with the reason) instead of stopping the
+// node's other media.
+foreach (var (pool, initialize) in lvmPools.Select(p => ((IMediaPool)p, (Func<CancellationToken, Task>)p.InitializeAsync))
+             .Concat(pmemPools.Select(p => ((IMediaPool)p, (Func<CancellationToken, Task>)p.InitializeAsync))))
+{
+    try { await initialize(CancellationToken.None); }
+    catch (Exception e) { log.Error(e, "{Media} pool {Pool} cannot be used: {Reason}", pool.Media, pool.Name, e.Message); }
+}
+foreach (var pool in diskPools) await pool.ScanAsync(CancellationToken.None);
+
 await csi.StartAsync();
 await agent.StartAsync();
 log.Information("node {NodeId} serving CSI on {Csi} and the agent API on {Agent}; NBD attach path: {Attach}", options.NodeId,
     options.CsiEndpoint, options.AgentEndpoint, nbdAttacher.Kind);
 await volumes.ThawAllAsync(CancellationToken.None);
 foreach (var pool in tmpfsPools) await pool.RemoveOrphansAsync(CancellationToken.None);
-foreach (var pool in diskPools) await pool.ScanAsync(CancellationToken.None);
 await exports.ReconcileAsync(CancellationToken.None);
 await reconciler.RunAsync(CancellationToken.None);
 readiness.MarkReady();
