@@ -17,10 +17,7 @@ public sealed class AttachLimitTests(ClusterFixture fx)
         {
             for (var i = 0; i <= ClusterFixture.NodeBMaxVolumes; i++)
             {
-                var request = ClusterFixture.NewVolume(bytes: 16 << 20, capability: capability);
-                request.Parameters["media"] = "nbd";
-                request.AccessibilityRequirements = null;
-                volumes.Add(await fx.CreateAsync(request));
+                volumes.Add(await fx.CreateAsync(ClusterFixture.NewVolumeOf("nbd", 16 << 20, capability)));
             }
             ControllerPublishVolumeRequest Publish(Volume v) => new() { VolumeId = v.VolumeId, NodeId = ClusterFixture.NodeB, VolumeCapability = capability };
 

@@ -95,6 +95,15 @@ public sealed class ClusterFixture : IAsyncLifetime
         AccessibilityRequirements = On(node),
     };
 
+    /// <summary>A volume of <paramref name="media"/>: local media on node-a, remote (NBD) ones with no topology.</summary>
+    public static CreateVolumeRequest NewVolumeOf(string media, long bytes, VolumeCapability capability)
+    {
+        var request = NewVolume(bytes, capability);
+        request.Parameters["media"] = media;
+        if (!Core.Validation.VolumeParameters.IsLocal(media)) request.AccessibilityRequirements = null;
+        return request;
+    }
+
     public async Task<Volume> CreateAsync(CreateVolumeRequest request) => (await Controller.CreateVolumeAsync(request)).Volume;
 
     public async Task DeleteAsync(string volumeId) => await Controller.DeleteVolumeAsync(new DeleteVolumeRequest { VolumeId = volumeId });

@@ -191,13 +191,7 @@ public sealed class CrashRecoveryTests(ClusterFixture fx)
     private async Task<(Volume, NodeSteps)> NewVolumeAsync(string media)
     {
         var capability = ClusterFixture.Mount();
-        var request = ClusterFixture.NewVolume(bytes: 32 << 20, capability: capability);
-        if (media == "nbd")
-        {
-            request.Parameters["media"] = "nbd";
-            request.AccessibilityRequirements = null;
-        }
-        var volume = await fx.CreateAsync(request);
+        var volume = await fx.CreateAsync(ClusterFixture.NewVolumeOf(media, 32 << 20, capability));
         return (volume, new NodeSteps(fx, volume, capability));
     }
 

@@ -17,8 +17,7 @@ public sealed class DiskConformanceTests(ClusterFixture fx)
 
     private static CreateVolumeRequest NewDisk(long bytes, VolumeCapability? capability = null, long limit = 0)
     {
-        var request = ClusterFixture.NewVolume(bytes, capability ?? ClusterFixture.Mount());
-        request.Parameters["media"] = "disk";
+        var request = ClusterFixture.NewVolumeOf("disk", bytes, capability ?? ClusterFixture.Mount());
         request.CapacityRange.LimitBytes = limit;
         return request;
     }

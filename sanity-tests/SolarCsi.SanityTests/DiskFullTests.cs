@@ -16,13 +16,7 @@ public sealed class DiskFullTests(ClusterFixture fx)
     public async Task AFullVolumeUnstagesAndComesBackWithItsData(string media, string fsType)
     {
         var capability = ClusterFixture.Mount(fsType);
-        var request = ClusterFixture.NewVolume(bytes: 320 << 20, capability: capability);
-        if (media == "nbd")
-        {
-            request.Parameters["media"] = "nbd";
-            request.AccessibilityRequirements = null;
-        }
-        var volume = await fx.CreateAsync(request);
+        var volume = await fx.CreateAsync(ClusterFixture.NewVolumeOf(media, 320 << 20, capability));
         var steps = new NodeSteps(fx, volume, capability);
         var payload = RandomNumberGenerator.GetBytes(4 << 20);
         try

@@ -36,13 +36,7 @@ public sealed class KubeletSequenceTests(ClusterFixture fx)
     public async Task SequenceEndsWithTheDataIntactAndNothingLeaked(string media, string script)
     {
         var capability = ClusterFixture.Mount();
-        var request = ClusterFixture.NewVolume(bytes: 32 << 20, capability: capability);
-        if (media == "nbd")
-        {
-            request.Parameters["media"] = "nbd";
-            request.AccessibilityRequirements = null;
-        }
-        var volume = await fx.CreateAsync(request);
+        var volume = await fx.CreateAsync(ClusterFixture.NewVolumeOf(media, 32 << 20, capability));
         var steps = new NodeSteps(fx, volume, capability);
         var second = KubeletPaths.NewTarget(fx.Cluster.KubeletDir);
         var payload = RandomNumberGenerator.GetBytes(1 << 20);

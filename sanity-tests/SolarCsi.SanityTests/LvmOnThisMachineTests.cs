@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Csi.V1;
@@ -25,9 +24,9 @@ public sealed class LvmOnThisMachineTests : IAsyncLifetime
     {
         var image = Path.Combine(_root, "pv.img");
         using (var f = new FileStream(image, FileMode.CreateNew)) f.SetLength(256L << 20);
-        _loop = Run("losetup", "--find", "--show", "--", image).Trim();
-        Run("pvcreate", "--quiet", "--yes", _loop);
-        Run("vgcreate", "--quiet", _vg, _loop);
+        _loop = HostCommand.Run("losetup", "--find", "--show", "--", image).Trim();
+        HostCommand.Run("pvcreate", "--quiet", "--yes", _loop);
+        HostCommand.Run("vgcreate", "--quiet", _vg, _loop);
         var pools = $$"""
             {
               "lvm": [ { "name": "default", "volumeGroup": "{{_vg}}" },
@@ -41,11 +40,11 @@ public sealed class LvmOnThisMachineTests : IAsyncLifetime
     public async Task DisposeAsync()
     {
         if (_cluster is not null) await _cluster.DisposeAsync();
-        Quietly("vgremove", "--quiet", "--force", _vg);
+        HostCommand.Quietly("vgremove", "--quiet", "--force", _vg);
         if (_loop is not null)
         {
-            Quietly("pvremove", "--quiet", "--force", "--yes", _loop);
-            Quietly("losetup", "--detach", _loop);
+            HostCommand.Quietly("pvremove", "--quiet", "--force", "--yes", _loop);
+            HostCommand.Quietly("losetup", "--detach", _loop);
         }
         foreach (var dir in new[] { "/etc/lvm/backup", "/etc/lvm/archive" })
             if (Directory.Exists(dir))
@@ -118,34 +117,17 @@ public sealed class LvmOnThisMachineTests : IAsyncLifetime
 
     private static CreateVolumeRequest Lvm(long bytes, params (string Key, string Value)[] parameters)
     {
-        var request = ClusterFixture.NewVolume(bytes);
-        request.Parameters["media"] = "lvm";
+        var request = ClusterFixture.NewVolumeOf("lvm", bytes, ClusterFixture.Mount());
         foreach (var (key, value) in parameters) request.Parameters[key] = value;
         return request;
     }
 
     private long VgFree()
     {
-        using var doc = JsonDocument.Parse(Run("vgs", "--reportformat", "json", "--units", "b", "--nosuffix", "--options", "vg_free", _vg));
+        using var doc = JsonDocument.Parse(HostCommand.Run("vgs", "--reportformat", "json", "--units", "b", "--nosuffix", "--options", "vg_free", _vg));
         return long.Parse(doc.RootElement.GetProperty("report")[0].GetProperty("vg")[0].GetProperty("vg_free").GetString()!);
     }
 
     private string[] LogicalVolumes() =>
-        Run("lvs", "--noheadings", "--options", "lv_name", _vg).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-
-    private static string Run(string program, params string[] args)
-    {
-        using var p = Process.Start(new ProcessStartInfo(program, args) { RedirectStandardOutput = true, RedirectStandardError = true })!;
-        var output = p.StandardOutput.ReadToEnd();
-        var error = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        if (p.ExitCode != 0) throw new InvalidOperationException($"{program} {string.Join(' ', args)} failed: {error}");
-        return output;
-    }
-
-    private static void Quietly(string program, params string[] args)
-    {
-        try { Run(program, args); }
-        catch (InvalidOperationException e) { Console.Error.WriteLine(e.Message); }
-    }
+        HostCommand.Run("lvs", "--noheadings", "--options", "lv_name", _vg).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 }

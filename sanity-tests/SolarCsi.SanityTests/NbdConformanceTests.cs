@@ -18,13 +18,7 @@ public sealed class NbdConformanceTests(ClusterFixture fx)
 {
     private static readonly IProcessRunner Runner = new ProcessRunner(NullLogger<ProcessRunner>.Instance);
 
-    private static CreateVolumeRequest NbdVolume(VolumeCapability capability, long bytes = 128 << 20)
-    {
-        var request = ClusterFixture.NewVolume(bytes: bytes, capability: capability);
-        request.Parameters["media"] = "nbd";
-        request.AccessibilityRequirements = null;
-        return request;
-    }
+    private static CreateVolumeRequest NbdVolume(VolumeCapability capability, long bytes = 128 << 20) => ClusterFixture.NewVolumeOf("nbd", bytes, capability);
 
     /// <summary>The node that does not hold the volume, so the data really crosses the network.</summary>
     private (NodePlugin Remote, NodePlugin Other) Consumers(Volume volume)

@@ -17,8 +17,8 @@ public sealed class TestDisks : IDisposable
         var image = Path.Combine(_dir, name + ".img");
         using (var f = new FileStream(image, FileMode.CreateNew)) f.SetLength(bytes);
         // Someone else's data: a filesystem the driver did not make, which it must never hand out or wipe.
-        if (foreignFs is not null) Run("mkfs." + foreignFs, "-q", image);
-        var device = Run("losetup", "--find", "--show", "--", image).Trim();
+        if (foreignFs is not null) HostCommand.Run("mkfs." + foreignFs, "-q", image);
+        var device = HostCommand.Run("losetup", "--find", "--show", "--", image).Trim();
         _disks.Add((device, image));
         return device;
     }
@@ -28,12 +28,12 @@ public sealed class TestDisks : IDisposable
     /// <summary>Puts a different disk behind <paramref name="device"/>'s name, as a swapped drive would appear.</summary>
     public void Replace(string device, string newImage)
     {
-        Run("losetup", "--detach", device);
+        HostCommand.Run("losetup", "--detach", device);
         for (var attempt = 0; ; attempt++)
         {
             try
             {
-                Run("losetup", device, "--", newImage);
+                HostCommand.Run("losetup", device, "--", newImage);
                 break;
             }
             catch (InvalidOperationException) when (attempt < 20) { Thread.Sleep(100); }
@@ -46,7 +46,7 @@ public sealed class TestDisks : IDisposable
     {
         var image = Path.Combine(_dir, name + ".img");
         using (var f = new FileStream(image, FileMode.CreateNew)) f.SetLength(bytes);
-        if (fs is not null) Run("mkfs." + fs, "-q", image);
+        if (fs is not null) HostCommand.Run("mkfs." + fs, "-q", image);
         return image;
     }
 
@@ -63,19 +63,8 @@ public sealed class TestDisks : IDisposable
     {
         foreach (var (device, _) in _disks)
         {
-            try { Run("losetup", "--detach", device); }
-            catch (InvalidOperationException e) { Console.Error.WriteLine(e.Message); }
+            HostCommand.Quietly("losetup", "--detach", device);
         }
         Directory.Delete(_dir, recursive: true);
-    }
-
-    private static string Run(string program, params string[] args)
-    {
-        using var p = Process.Start(new ProcessStartInfo(program, args) { RedirectStandardOutput = true, RedirectStandardError = true })!;
-        var output = p.StandardOutput.ReadToEnd();
-        var error = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        if (p.ExitCode != 0) throw new InvalidOperationException($"{program} {string.Join(' ', args)}: {error}");
-        return output;
     }
 }

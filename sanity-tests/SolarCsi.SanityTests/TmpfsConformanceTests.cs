@@ -11,12 +11,7 @@ public sealed class TmpfsConformanceTests(ClusterFixture fx)
 {
     private Controller.ControllerClient C => fx.Controller;
 
-    private static CreateVolumeRequest NewTmpfs(long bytes, string fsType = "")
-    {
-        var request = ClusterFixture.NewVolume(bytes, ClusterFixture.Mount(fsType));
-        request.Parameters["media"] = "tmpfs";
-        return request;
-    }
+    private static CreateVolumeRequest NewTmpfs(long bytes, string fsType = "") => ClusterFixture.NewVolumeOf("tmpfs", bytes, ClusterFixture.Mount(fsType));
 
     [Fact]
     public async Task LifecycleKeepsDataAcrossReStagesGrowsByRemountAndForgetsOnDelete()

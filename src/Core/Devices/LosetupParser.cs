@@ -1,4 +1,5 @@
 using System.Text.Json;
+using static SolarCsi.Core.Json.ToolJson;
 
 namespace SolarCsi.Core.Devices;
 
@@ -25,15 +26,5 @@ public static class LosetupParser
         return devices;
     }
 
-    private static string Text(JsonElement e, string name) =>
-        e.TryGetProperty(name, out var v) ? v.ValueKind switch
-        {
-            JsonValueKind.String => v.GetString() ?? "",
-            JsonValueKind.Number => v.GetRawText(),
-            _ => "",
-        } : "";
 
-    private static bool Flag(JsonElement e, string name) =>
-        e.TryGetProperty(name, out var v) && (v.ValueKind == JsonValueKind.True || (v.ValueKind == JsonValueKind.String && v.GetString() == "1") ||
-                                               (v.ValueKind == JsonValueKind.Number && v.GetInt32() == 1));
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using static SolarCsi.Core.Json.ToolJson;
 
 namespace SolarCsi.Node.Pools.Lvm;
 
@@ -45,14 +46,6 @@ public static class LvmReport
         return rows;
     }
 
-    // json_std output (lvm 2.03.17+) prints numbers as numbers; accept both.
-    private static string Text(JsonElement e, string name) =>
-        e.TryGetProperty(name, out var v) ? v.ValueKind switch
-        {
-            JsonValueKind.String => v.GetString() ?? "",
-            JsonValueKind.Number => v.GetRawText(),
-            _ => "",
-        } : "";
 
     private static long Bytes(JsonElement e, string name)
     {

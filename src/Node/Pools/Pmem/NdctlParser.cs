@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using static SolarCsi.Core.Json.ToolJson;
 
 namespace SolarCsi.Node.Pools.Pmem;
 
@@ -42,13 +43,6 @@ public static class NdctlParser
         return items.Where(e => e.ValueKind == JsonValueKind.Object).Select(e => e.Clone()).ToList();
     }
 
-    private static string Text(JsonElement e, string name) =>
-        e.TryGetProperty(name, out var v) ? v.ValueKind switch
-        {
-            JsonValueKind.String => v.GetString() ?? "",
-            JsonValueKind.Number => v.GetRawText(),
-            _ => "",
-        } : "";
 
     private static long? Bytes(JsonElement e, string name)
     {
