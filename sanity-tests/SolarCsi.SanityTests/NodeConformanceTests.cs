@@ -444,11 +444,15 @@ public sealed class NodeConformanceTests(ClusterFixture fx)
         var steps = new NodeSteps(fx, volume, capability);
         try
         {
+            const string detached = "solar_reconciler_actions_total{action=\"detach-residual-loop\"}";
+            var before = await MetricsScrape.ValueAsync(fx.A.MetricsUrl, detached);
             // The plugin forgot the volume (a lost journal) and the CO will never call for it again.
             await StageThenForgetAsync(steps, volume);
             var deadline = DateTime.UtcNow.AddSeconds(15);
             while ((await fx.Cluster.FindLeftoversAsync()).LoopDevices.Count > 0 && DateTime.UtcNow < deadline) await Task.Delay(200);
             Assert.Empty((await fx.Cluster.FindLeftoversAsync()).LoopDevices);
+            // ...and says so where operators look.
+            Assert.Equal(before + 1, await MetricsScrape.ValueAsync(fx.A.MetricsUrl, detached));
         }
         finally
         {

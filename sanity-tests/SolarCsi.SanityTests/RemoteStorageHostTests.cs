@@ -36,9 +36,9 @@ public sealed class RemoteStorageHostFixture : IAsyncLifetime
         await Runner.RunAsync(Path.Combine(repo, "deploy/image/build-local-image.sh"), [image, "-H", _engine.Endpoint], CancellationToken.None,
             TimeSpan.FromMinutes(10));
 
-        var registryPort = FreePort();
+        var registryPort = LocalCluster.FreePort();
         Cluster = await LocalCluster.StartAsync(_root, [ClusterFixture.NodeA], registryEndpoint: $"tcp://127.0.0.1:{registryPort}");
-        var agentPort = FreePort();
+        var agentPort = LocalCluster.FreePort();
         StorageContainer = new ContainerBuilder(image)
             .WithDockerEndpoint(_engine.Endpoint)
             // Loopback only: the host's network, never Docker's bridge.
@@ -68,12 +68,6 @@ public sealed class RemoteStorageHostFixture : IAsyncLifetime
         if (!keep) Directory.Delete(_root, recursive: true);
     }
 
-    private static int FreePort()
-    {
-        using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        l.Start();
-        return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
-    }
 }
 
 public sealed class RemoteStorageHostTests(RemoteStorageHostFixture fx) : IClassFixture<RemoteStorageHostFixture>

@@ -43,6 +43,15 @@ var registry = GrpcServer.Build(options.RegistryEndpoint, log, services =>
     services.AddSingleton(directory).AddSingleton(options);
 }, app => app.MapGrpcService<RegistryService>());
 
+// Known agents, by whether the controller still hears from them.
+SolarCsi.Core.Metrics.PluginMetrics.Current.AddCollector(_ => Task.FromResult<IEnumerable<SolarCsi.Core.Metrics.GaugeSample>>(
+[
+    new("solar_agents", "node agents known to the controller, by state", [new("state", "live")], directory.Live().Count),
+]));
+var metrics = options.MetricsAddress is { } metricsAddress
+    ? SolarCsi.Core.Metrics.MetricsServer.Build(metricsAddress, log, SolarCsi.Core.Metrics.PluginMetrics.Current)
+    : null;
+if (metrics is not null) await metrics.StartAsync();
 await registry.StartAsync();
 await csi.StartAsync();
 log.Information("controller serving CSI on {Csi}, agent registry on {Registry}; ready after a {WarmUp} s warm-up",
@@ -51,5 +60,5 @@ log.Information("controller serving CSI on {Csi}, agent registry on {Registry}; 
 _ = Task.Delay(directory.WarmUp).ContinueWith(_ => readiness.MarkReady(), TaskScheduler.Default);
 
 await Task.WhenAny(csi.WaitForShutdownAsync(), registry.WaitForShutdownAsync());
-await Task.WhenAll(csi.StopAsync(), registry.StopAsync());
+await Task.WhenAll(csi.StopAsync(), registry.StopAsync(), metrics?.StopAsync() ?? Task.CompletedTask);
 return 0;

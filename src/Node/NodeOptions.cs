@@ -15,7 +15,8 @@ public sealed record NodeOptions(
     TimeSpan HeartbeatInterval,
     Nbd.NbdServerOptions NbdServer,
     TimeSpan ReconcileInterval,
-    Pools.PoolConfig Pools)
+    Pools.PoolConfig Pools,
+    System.Net.IPEndPoint? MetricsAddress)
 {
     public Dictionary<string, string> Topology => SolarCsi.Core.Ids.NodeTopology.Of(NodeId);
 
@@ -34,6 +35,7 @@ public sealed record NodeOptions(
         ["nbd-address"] = "address this node's NBD exports listen on, as other nodes reach it (default 127.0.0.1)",
         ["nbd-port-range"] = "TCP ports for NBD exports (default 10809-10999)",
         ["pools-config"] = "JSON file declaring this node's tmpfs, lvm, disk and pmem pools (see docs/local-media.md)",
+        ["metrics-address"] = "serve Prometheus /metrics and /healthz over HTTP here, e.g. 0.0.0.0:9809 (default: off)",
         ["reconcile-seconds"] = "how often residual mounts and devices are looked for after start-up (default 60, 0 = never)",
     };
 
@@ -56,6 +58,7 @@ public sealed record NodeOptions(
             TimeSpan.FromSeconds(cl.GetInt("heartbeat-seconds", 5)),
             Nbd.NbdServerOptions.Parse(cl.Get("nbd-address", "127.0.0.1"), cl.Get("nbd-port-range", "10809-10999")),
             TimeSpan.FromSeconds(cl.GetInt("reconcile-seconds", 60)),
-            cl.Get("pools-config") is { } poolsFile ? SolarCsi.Node.Pools.PoolConfig.Load(poolsFile) : SolarCsi.Node.Pools.PoolConfig.Empty);
+            cl.Get("pools-config") is { } poolsFile ? SolarCsi.Node.Pools.PoolConfig.Load(poolsFile) : SolarCsi.Node.Pools.PoolConfig.Empty,
+            cl.Get("metrics-address") is { } metrics ? SolarCsi.Core.Metrics.MetricsServer.ParseAddress(metrics) : null);
     }
 }

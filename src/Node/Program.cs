@@ -100,6 +100,11 @@ foreach (var (pool, initialize) in lvmPools.Select(p => ((IMediaPool)p, (Func<Ca
 }
 foreach (var pool in diskPools) await pool.ScanAsync(CancellationToken.None);
 
+NodeMetrics.Register(SolarCsi.Core.Metrics.PluginMetrics.Current, pools, journal, volumes);
+var metrics = options.MetricsAddress is { } metricsAddress
+    ? SolarCsi.Core.Metrics.MetricsServer.Build(metricsAddress, log, SolarCsi.Core.Metrics.PluginMetrics.Current)
+    : null;
+if (metrics is not null) await metrics.StartAsync();
 await csi.StartAsync();
 await agent.StartAsync();
 log.Information("node {NodeId} serving CSI on {Csi} and the agent API on {Agent}; NBD attach path: {Attach}", options.NodeId,
@@ -114,5 +119,5 @@ await periodic.StartAsync(CancellationToken.None);
 
 await Task.WhenAny(csi.WaitForShutdownAsync(), agent.WaitForShutdownAsync());
 await periodic.StopAsync(CancellationToken.None);
-await Task.WhenAll(csi.StopAsync(), agent.StopAsync());
+await Task.WhenAll(csi.StopAsync(), agent.StopAsync(), metrics?.StopAsync() ?? Task.CompletedTask);
 return 0;

@@ -8,7 +8,7 @@ using SolarCsi.Core.Processes;
 namespace SolarCsi.Core.Hosting;
 
 /// <summary>
-/// One structured log line per call (method, volume, duration, code), and the last line of defence that turns
+/// One structured log line and one latency observation per call (method, volume, duration, code), and the last line of defence that turns
 /// an unexpected exception into INTERNAL with a message instead of UNKNOWN.
 /// </summary>
 public sealed class CallLoggingInterceptor(ILogger<CallLoggingInterceptor> logger) : Interceptor
@@ -22,6 +22,7 @@ public sealed class CallLoggingInterceptor(ILogger<CallLoggingInterceptor> logge
         var method = context.Method[(context.Method.LastIndexOf('/') + 1)..];
         var volume = request is IMessage message ? SubjectOf(message) : "";
         var code = StatusCode.OK;
+        using var inFlight = Metrics.PluginMetrics.Current.TrackInFlight(method);
         try
         {
             return await continuation(request, context);
@@ -41,6 +42,7 @@ public sealed class CallLoggingInterceptor(ILogger<CallLoggingInterceptor> logge
         }
         finally
         {
+            Metrics.PluginMetrics.Current.ObserveCall(method, code.ToString(), watch.Elapsed);
             logger.LogInformation("csi {Method} volume={VolumeId} code={Code} duration_ms={DurationMs}",
                 method, volume, code, watch.ElapsedMilliseconds);
         }

@@ -70,8 +70,10 @@ public sealed class LocalCluster : IAsyncDisposable
         RegistryEndpoint = registry;
         var csi = $"unix://{controllerDir}/csi.sock";
         progress($"starting controller ({csi})");
-        Start("controller", bin.Controller, ["--endpoint", csi, "--registry-endpoint", registry, "--driver-name", DriverName, "--agent-timeout-seconds", "6"]);
-        Controller = Connect(csi);
+        var controllerMetrics = $"127.0.0.1:{FreePort()}";
+        Start("controller", bin.Controller, ["--endpoint", csi, "--registry-endpoint", registry, "--driver-name", DriverName, "--agent-timeout-seconds", "6",
+            "--metrics-address", controllerMetrics]);
+        Controller = Connect(csi) with { MetricsUrl = $"http://{controllerMetrics}/metrics" };
 
         var nodes = new List<NodePlugin>();
         foreach (var (nodeId, index) in nodeIds.Select((n, i) => (n, i)))
@@ -88,15 +90,16 @@ public sealed class LocalCluster : IAsyncDisposable
                 await File.WriteAllTextAsync(file, json, ct);
                 extra.AddRange(["--pools-config", file]);
             }
+            var nodeMetrics = $"127.0.0.1:{FreePort()}";
             Start(nodeId, bin.Node, [
-                .. extra,
+                .. extra, "--metrics-address", nodeMetrics,
                 "--endpoint", nodeCsi, "--node-id", nodeId, "--driver-name", DriverName, "--state-dir", Path.Combine(dir, "state"),
                 "--agent-endpoint", $"unix://{dir}/agent.sock", "--controller-endpoint", registry, "--allowed-root", KubeletDir,
                 "--heartbeat-seconds", "1", "--file-pool-capacity", "16Gi", "--reconcile-seconds", "2",
                 "--nbd-address", "127.0.0.1", "--nbd-port-range", $"{firstPort}-{firstPort + 99}",
             ]);
             var endpoints = Connect(nodeCsi);
-            nodes.Add(new NodePlugin(nodeId, endpoints.Identity, new Csi.V1.Node.NodeClient(endpoints.Channel), dir));
+            nodes.Add(new NodePlugin(nodeId, endpoints.Identity, new Csi.V1.Node.NodeClient(endpoints.Channel), dir, $"http://{nodeMetrics}/metrics"));
         }
         Nodes = nodes;
 
@@ -210,6 +213,14 @@ public sealed class LocalCluster : IAsyncDisposable
                           argv.Any(a => a.Contains(Root + "/", StringComparison.Ordinal)))
             .ToArray();
 
+    /// <summary>A loopback TCP port nobody listens on right now (the kernel's pick, released at once).</summary>
+    public static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
     private static readonly IProcessRunner Runner = new ProcessRunner(NullLogger<ProcessRunner>.Instance);
     private static readonly LoopDevices Loops = new(Runner);
 
@@ -234,9 +245,13 @@ public sealed class LocalCluster : IAsyncDisposable
     }
 }
 
-public sealed record PluginEndpoints(GrpcChannel Channel, Identity.IdentityClient Identity, Csi.V1.Controller.ControllerClient Controller);
+public sealed record PluginEndpoints(GrpcChannel Channel, Identity.IdentityClient Identity, Csi.V1.Controller.ControllerClient Controller)
+{
+    /// <summary>The plugin's Prometheus endpoint (http://127.0.0.1:PORT/metrics).</summary>
+    public string MetricsUrl { get; init; } = "";
+}
 
-public sealed record NodePlugin(string NodeId, Identity.IdentityClient Identity, Csi.V1.Node.NodeClient Node, string Directory);
+public sealed record NodePlugin(string NodeId, Identity.IdentityClient Identity, Csi.V1.Node.NodeClient Node, string Directory, string MetricsUrl);
 
 public sealed record Leftovers(IReadOnlyList<string> Mounts, IReadOnlyList<string> LoopDevices, IReadOnlyList<int> Processes)
 {

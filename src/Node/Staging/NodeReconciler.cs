@@ -63,6 +63,7 @@ public sealed class NodeReconciler(
                 continue;
             }
             logger.LogWarning("removing residual NBD attachment of {VolumeId} ({Device})", volumeId, device ?? "no device");
+            SolarCsi.Core.Metrics.PluginMetrics.Current.CountReconcilerAction("remove-residual-nbd-attachment");
             await attachers.Nbd.DetachAsync(device ?? "", dir, ct);
             Directory.Delete(dir, recursive: true);
         }
@@ -83,6 +84,7 @@ public sealed class NodeReconciler(
         if (entry.Phase == StagePhase.Unstaging)
         {
             logger.LogWarning("finishing interrupted unstage of {VolumeId}", entry.VolumeId);
+            SolarCsi.Core.Metrics.PluginMetrics.Current.CountReconcilerAction("finish-interrupted-unstage");
             await volumes.UnstageAsync(entry.VolumeId, entry.StagingPath, ct);
             return;
         }
@@ -90,6 +92,7 @@ public sealed class NodeReconciler(
         var device = await attachers.ForKind(entry.AttachKind).FindAttachedAsync(entry.Source, ct);
         logger.LogWarning("journal says {VolumeId} is staged but the kernel disagrees (device {Device}); marking it for re-stage",
             entry.VolumeId, device ?? "none");
+        SolarCsi.Core.Metrics.PluginMetrics.Current.CountReconcilerAction("mark-broken-stage");
         // Keep the recorded device: unpublish and unstage still need it to recognise the mounts it left behind.
         await journal.SaveAsync(entry with { Phase = StagePhase.Staging }, ct);
     }
@@ -109,6 +112,7 @@ public sealed class NodeReconciler(
                 continue;
             }
             logger.LogWarning("detaching residual {Device} over {File} ({VolumeId})", loop.Name, loop.BackingFile, volumeId);
+            SolarCsi.Core.Metrics.PluginMetrics.Current.CountReconcilerAction("detach-residual-loop");
             await loops.DetachAsync(loop.Name, ct);
         }
     }

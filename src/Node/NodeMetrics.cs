@@ -1,0 +1,41 @@
+using SolarCsi.Core.Ids;
+using SolarCsi.Core.Metrics;
+using SolarCsi.Core.Validation;
+using SolarCsi.Node.Pools;
+using SolarCsi.Node.Staging;
+
+namespace SolarCsi.Node;
+
+/// <summary>The node's scrape-time gauges: what each pool holds, and whether each staged volume's attachment works.</summary>
+public static class NodeMetrics
+{
+    public static void Register(PluginMetrics metrics, PoolSet pools, NodeJournal journal, NodeVolumes volumes)
+    {
+        metrics.AddCollector(_ => Task.FromResult(pools.All.SelectMany(p =>
+        {
+            var info = p.Describe();
+            KeyValuePair<string, string>[] labels = [new("media", p.Media), new("pool", p.Name)];
+            return new GaugeSample[]
+            {
+                new("solar_pool_capacity_bytes", "bytes a pool can hand out in all", labels, info.TotalBytes),
+                new("solar_pool_free_bytes", "bytes a pool can still hand out", labels, info.FreeBytes),
+                new("solar_pool_volumes", "volumes a pool holds", labels, p.ListVolumes().Count),
+            };
+        })));
+        metrics.AddCollector(async ct =>
+        {
+            var samples = new List<GaugeSample>();
+            foreach (var entry in journal.All())
+            {
+                var media = StorageId.TryParse(entry.VolumeId, out var id) ? id.Media : "";
+                var healthy = entry.Phase == StagePhase.Staged && await volumes.ConditionAsync(entry, ct) is null;
+                var help = media == VolumeParameters.NbdMedia
+                    ? "1 while an NBD volume's attachment on this node works end to end, 0 when it is broken"
+                    : "1 while a staged volume's device and mount are in place, 0 when they are not";
+                samples.Add(new GaugeSample(media == VolumeParameters.NbdMedia ? "solar_nbd_attachment_healthy" : "solar_volume_attachment_healthy",
+                    help, [new("volume_id", entry.VolumeId), new("media", media)], healthy ? 1 : 0));
+            }
+            return samples;
+        });
+    }
+}
