@@ -53,8 +53,9 @@ for t in "${tools[@]}"; do
   if [ "$real" != "$path" ]; then mkdir -p "$root$(dirname "$path")"; ln -sf "$real" "$root$path"; fi
 done
 [ ${#missing[@]} -eq 0 ] || echo "build-local-image: not on this machine, left out of the image: ${missing[*]}" >&2
-# LVM reads its configuration from /etc/lvm; take the machine's if it has one (the defaults apply otherwise).
-[ -d /etc/lvm ] && [ -x "$root/usr/sbin/lvm" ] && { mkdir -p "$root/etc"; cp -r /etc/lvm "$root/etc/"; }
+# LVM reads /etc/lvm/lvm.conf; take the machine's if it has one (built-in defaults apply otherwise). Only the
+# configuration: /etc/lvm/archive and backup hold this machine's volume group metadata.
+if [ -x "$root/usr/sbin/lvm" ] && [ -f /etc/lvm/lvm.conf ]; then mkdir -p "$root/etc/lvm"; cp /etc/lvm/lvm.conf "$root/etc/lvm/"; fi
 for so in /usr/lib/x86_64-linux-gnu/nbdkit/plugins/nbdkit-{file,nbd,memory}-plugin.so /usr/lib/x86_64-linux-gnu/nbdkit/filters/*.so; do
   [ -e "$so" ] && copy_with_libs "$so"
 done
