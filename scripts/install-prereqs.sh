@@ -3,12 +3,20 @@
 # that run a storage host in a container; the suite starts its own private engine (no registry, no bridge).
 set -euo pipefail
 # lvm2, thin-provisioning-tools and ndctl serve the LVM and pmem pools (their integration tests skip without
-# device-mapper or pmem hardware, but the tools must be there to tell).
-packages=(e2fsprogs xfsprogs util-linux mount coreutils nbdkit libnbd-bin fuse3 nbd-client docker.io lvm2 thin-provisioning-tools ndctl)
+# device-mapper or pmem hardware, but the tools must be there to tell). kubectl renders deploy/ (`kubectl
+# kustomize`) for the manifest tests in tests/SolarCsi.Tests/Deploy.
+packages=(e2fsprogs xfsprogs util-linux mount coreutils nbdkit libnbd-bin fuse3 nbd-client docker.io lvm2 thin-provisioning-tools ndctl kubectl)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
+  # Debian's own archive packages kubectl as kubernetes-client; `kubectl` comes from the Kubernetes apt repository
+  # where that is configured. Take whichever this machine's sources offer.
+  for i in "${!missing[@]}"; do
+    if [ "${missing[$i]}" = kubectl ] && ! apt-cache policy kubectl 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+      missing[$i]=kubernetes-client
+    fi
+  done
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 command -v dotnet >/dev/null || { echo "install the .NET 10 SDK first" >&2; exit 1; }

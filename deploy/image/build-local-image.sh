@@ -26,9 +26,14 @@ done
 dotnet publish "$tree/src/Node" -c Release -r linux-x64 --self-contained -o "$root/solar" -p:DebugType=none >/dev/null
 dotnet publish "$tree/src/Controller" -c Release -r linux-x64 --self-contained -o "$root/solar" -p:DebugType=none >/dev/null
 
-# Host tools the plugins run (see README "Image"): storage agent, NBD, filesystems, mounts.
+# Host tools the plugins run (docs/deploy.md "Host tools"): storage agent, NBD, filesystems, mounts, and the local
+# media: whole disks (wipefs, blkdiscard), LVM (the lv*/vg* commands are symlinks to the one `lvm` binary, copied
+# as such) and pmem (ndctl). deploy/image/Dockerfile installs the same set from Debian packages.
 tools=(sh env setsid cp losetup blkid mount umount mkfs.ext4 mkfs.xfs resize2fs xfs_growfs fsfreeze
-       nbdkit nbdfuse nbdinfo fusermount3 nbd-client)
+       nbdkit nbdfuse nbdinfo fusermount3 nbd-client
+       wipefs blkdiscard
+       lvm lvcreate lvremove lvextend lvchange lvs vgs
+       ndctl)
 copy_with_libs() {
   local file=$1
   mkdir -p "$root$(dirname "$file")"
@@ -37,10 +42,20 @@ copy_with_libs() {
     [ -e "$root$lib" ] || { mkdir -p "$root$(dirname "$lib")"; cp -L "$lib" "$root$lib"; }
   done
 }
+# Only tools this machine has: a missing one is named and skipped (the image then lacks that media or path,
+# e.g. no lvm2 installed -> no LVM pools), rather than failing the whole build.
+missing=()
 for t in "${tools[@]}"; do
   path=$(command -v "$t" || true)
-  [ -n "$path" ] && copy_with_libs "$(readlink -f "$path")" && { [ "$(readlink -f "$path")" = "$path" ] || { mkdir -p "$root$(dirname "$path")"; ln -sf "$(readlink -f "$path")" "$root$path"; }; }
+  if [ -z "$path" ]; then missing+=("$t"); continue; fi
+  real=$(readlink -f "$path")
+  copy_with_libs "$real"
+  if [ "$real" != "$path" ]; then mkdir -p "$root$(dirname "$path")"; ln -sf "$real" "$root$path"; fi
 done
+[ ${#missing[@]} -eq 0 ] || echo "build-local-image: not on this machine, left out of the image: ${missing[*]}" >&2
+# LVM reads /etc/lvm/lvm.conf; take the machine's if it has one (built-in defaults apply otherwise). Only the
+# configuration: /etc/lvm/archive and backup hold this machine's volume group metadata.
+if [ -x "$root/usr/sbin/lvm" ] && [ -f /etc/lvm/lvm.conf ]; then mkdir -p "$root/etc/lvm"; cp /etc/lvm/lvm.conf "$root/etc/lvm/"; fi
 for so in /usr/lib/x86_64-linux-gnu/nbdkit/plugins/nbdkit-{file,nbd,memory}-plugin.so /usr/lib/x86_64-linux-gnu/nbdkit/filters/*.so; do
   [ -e "$so" ] && copy_with_libs "$so"
 done

@@ -20,6 +20,9 @@ using SolarCsi.Node.Pools.Lvm;
 using SolarCsi.Node.Pools.Pmem;
 using SolarCsi.Node.Staging;
 
+// `solar-node prestop …` is the DaemonSet's preStop hook (Staging/PreStopHook.cs), not a plugin start.
+if (args is [PreStopHook.Command, .. var hookArgs]) return await PreStopHook.RunAsync(hookArgs, PreStopHook.LogWriter());
+
 CommandLine cl;
 NodeOptions options;
 try

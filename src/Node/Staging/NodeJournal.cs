@@ -11,9 +11,15 @@ public sealed class NodeJournal
 
     public NodeJournal(string stateDir)
     {
-        _dir = Path.Combine(stateDir, "journal");
+        _dir = DirectoryOf(stateDir);
         Directory.CreateDirectory(_dir);
     }
+
+    /// <summary>The entries' directory under <paramref name="stateDir"/> (the prestop hook reads it without an instance).</summary>
+    public static string DirectoryOf(string stateDir) => Path.Combine(stateDir, "journal");
+
+    /// <summary>Reads one entry file.</summary>
+    public static JournalEntry? Read(string path) => JsonSerializer.Deserialize(File.ReadAllBytes(path), JournalJson.Default.JournalEntry);
 
     private string PathOf(string volumeId) => Path.Combine(_dir, volumeId + ".json");
 
