@@ -56,8 +56,15 @@ public sealed class ClusterFixture : IAsyncLifetime
     public async Task DisposeAsync()
     {
         var leftovers = await Cluster.FindLeftoversAsync();
-        await Cluster.DisposeAsync();
-        Disks.Dispose();
+        try
+        {
+            await Cluster.DisposeAsync();
+        }
+        finally
+        {
+            // The disks go even when stopping the plugins failed: they are this machine's loop devices.
+            Disks.Dispose();
+        }
         // SOLAR_KEEP_LOGS=1 keeps the plugins' logs and state for a post-mortem.
         if (Environment.GetEnvironmentVariable("SOLAR_KEEP_LOGS") != "1") Directory.Delete(_root, recursive: true);
         // Every test cleans up after itself; anything still mounted here is a leak in the driver or a test.

@@ -1,24 +1,52 @@
 using SolarCsi.Cli;
 
-return args switch
+try
 {
-    ["demo", .. var rest] => await Demo.RunAsync(rest),
-    ["cluster", .. var rest] => await ClusterCommand.RunAsync(rest),
-    ["bench-nbd", .. var rest] => await NbdBench.RunAsync(rest),
-    _ => Usage(),
-};
+    return args switch
+    {
+        ["demo", .. var rest] => await Demo.RunAsync(rest),
+        ["cluster", .. var rest] => await ClusterCommand.RunAsync(rest),
+        ["bench-nbd", .. var rest] => await NbdBench.RunAsync(rest),
+        ["volumes", .. var rest] => await VolumesCommand.RunAsync(new CliArgs(rest)),
+        ["node-state", .. var rest] => await NodeStateCommand.ShowAsync(new CliArgs(rest)),
+        ["cleanup", .. var rest] => await NodeStateCommand.CleanUpAsync(new CliArgs(rest)),
+        ["call", .. var rest] => await CallCommand.RunAsync(new CliArgs(rest)),
+        _ => Usage(),
+    };
+}
+catch (UsageException e)
+{
+    Console.Error.WriteLine($"solar: {e.Message}");
+    return 2;
+}
+catch (Grpc.Core.RpcException e)
+{
+    Console.Error.WriteLine($"solar: {e.StatusCode}: {e.Status.Detail}");
+    return 1;
+}
 
 static int Usage()
 {
     Console.Error.WriteLine("""
         usage: solar demo [--keep]
           demo   start a controller and two node plugins on this machine (unix sockets, file pool under a
-                 temporary state directory) and walk one volume through its whole life; --keep leaves the
+                 temporary state directory) and walk volumes through their whole life; --keep leaves the
                  directory with the plugins' logs for inspection
         usage: solar cluster [--dir DIR] [--nodes N] [--pools-config FILE]
           cluster  the same deployment in the foreground until SIGINT/SIGTERM, printing its sockets
         usage: solar bench-nbd [--out FILE] [--seconds N]
           bench-nbd  fio through a driver-attached NBD volume against a local loop device (see bench/)
+
+        operator commands (--output json for scripts, a table by default):
+        usage: solar volumes --controller ENDPOINT
+          volumes     every volume, its media and size, the nodes it is published to, and its condition
+        usage: solar node-state [--state-dir DIR]
+          node-state  on a node: the journal next to what the kernel reports (loop devices, mounts), and every
+                      disagreement (default state dir /var/lib/solar-csi); works while the plugin is down
+        usage: solar cleanup [--state-dir DIR] [--apply]
+          cleanup     residual mounts and loop devices no journal entry explains: listed (dry run) unless --apply
+        usage: solar call --endpoint ENDPOINT METHOD ['{json request}'] [--timeout-seconds N]
+          call        any CSI RPC by hand, e.g. solar call --endpoint unix:///csi/csi.sock NodeGetInfo
         """);
     return 2;
 }

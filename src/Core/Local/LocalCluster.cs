@@ -126,12 +126,26 @@ public sealed class LocalCluster : IAsyncDisposable
     public async Task RestartNodeAsync(string nodeId, bool crash = false, IReadOnlyDictionary<string, string>? environment = null,
         CancellationToken ct = default)
     {
-        var process = _processes.Single(p => p.Name == nodeId);
-        await process.StopAsync(graceful: !crash);
-        _processes.Remove(process);
+        // A node stopped with StopNodeAsync is simply started again.
+        if (_processes.SingleOrDefault(p => p.Name == nodeId) is { } process)
+        {
+            await process.StopAsync(graceful: !crash);
+            _processes.Remove(process);
+        }
         var (program, args) = _commands[nodeId];
         Start(nodeId, program, args, environment);
         await WaitReadyAsync(Nodes.Single(n => n.NodeId == nodeId).Identity, nodeId, ct);
+    }
+
+    /// <summary>
+    /// Stops a node plugin and leaves it down (what an operator sees when a plugin is stuck or crash-looping);
+    /// <see cref="RestartNodeAsync"/> brings it back.
+    /// </summary>
+    public async Task StopNodeAsync(string nodeId)
+    {
+        var process = _processes.Single(p => p.Name == nodeId);
+        await process.StopAsync(graceful: true);
+        _processes.Remove(process);
     }
 
     /// <summary>Waits for a node plugin that is expected to die by itself (a fault point) to be gone.</summary>

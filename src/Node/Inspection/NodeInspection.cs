@@ -1,0 +1,115 @@
+using SolarCsi.Core.Devices;
+using SolarCsi.Core.Mounts;
+using SolarCsi.Node.Pools;
+using SolarCsi.Node.Staging;
+
+namespace SolarCsi.Node.Inspection;
+
+/// <summary>
+/// Reads a node plugin's state directory (journal, pool images, NBD client directories) and the kernel's view
+/// (mountinfo, losetup) without the plugin, so an operator can see a stuck node even when the plugin is down, and
+/// lists the disagreements with what could safely be done about each.
+/// </summary>
+public sealed class NodeInspection(IMounter mounter, LoopDevices loops)
+{
+    public async Task<NodeReport> InspectAsync(string stateDir, CancellationToken ct)
+    {
+        var journalDir = NodeJournal.DirectoryOf(Path.Combine(stateDir, "node"));
+        var entries = Directory.Exists(journalDir)
+            ? Directory.EnumerateFiles(journalDir, "*.json").Where(p => !Path.GetFileName(p).StartsWith('.')).Select(NodeJournal.Read).OfType<JournalEntry>()
+                .OrderBy(e => e.VolumeId, StringComparer.Ordinal).ToArray()
+            : [];
+        var mounts = await mounter.ListAsync(ct);
+        var loopDevices = await loops.ListAsync(ct);
+        var volumes = new List<VolumeState>();
+        var findings = new List<Finding>();
+
+        foreach (var e in entries)
+        {
+            var attached = e.Device is not null && (e.AttachKind != "loop" || loopDevices.Any(l => l.Name == e.Device && l.BackingFile == e.Source));
+            var stagingMounted = e.Device is not null && mounts.Any(m => m.MountPoint == e.StagingPath && m.Shows(e.Device));
+            var targetsMounted = e.Targets.Where(t => e.Device is not null && mounts.Any(m => m.MountPoint == t.Path && m.Shows(e.Device))).Select(t => t.Path).ToArray();
+            volumes.Add(new VolumeState(e.VolumeId, e.Phase.ToString(), e.StagingPath, e.Device, e.Block, attached, stagingMounted,
+                e.Targets.Select(t => t.Path).ToArray(), targetsMounted));
+
+            if (e.Phase == StagePhase.Unstaging)
+                findings.Add(new Finding("interrupted-unstage", e.VolumeId,
+                    $"an unstage of {e.StagingPath} did not finish; the node plugin's reconciler or kubelet's retry finishes it", []));
+            else if (e.Phase == StagePhase.Staging)
+                findings.Add(new Finding("unfinished-stage", e.VolumeId,
+                    "a stage did not finish (or its attachment broke); publish is refused until kubelet stages it again", []));
+            else if (!attached)
+                findings.Add(new Finding("device-gone", e.VolumeId, $"the journal says staged on {e.Device}, which is no longer attached to {e.Source}", []));
+            else if (!e.Block && !stagingMounted)
+                findings.Add(new Finding("staging-not-mounted", e.VolumeId, $"the journal says staged, but {e.StagingPath} is not a mount of {e.Device}", []));
+            foreach (var target in e.Targets.Select(t => t.Path).Except(targetsMounted))
+                findings.Add(new Finding("target-not-mounted", e.VolumeId, $"published at {target} in the journal, but nothing of the volume is mounted there", []));
+        }
+
+        // Loop devices over this node's own volume images that no journal entry explains (ceph-csi#510 residue).
+        var explained = entries.Where(e => e.Device is not null).Select(e => e.Device!).ToHashSet(StringComparer.Ordinal);
+        var images = OurImages(stateDir);
+        foreach (var loop in loopDevices.Where(l => images.ContainsKey(l.BackingFile) && !explained.Contains(l.Name)))
+        {
+            var volumeId = images[loop.BackingFile];
+            var users = mounts.Where(m => m.Shows(loop.Name)).Select(m => m.MountPoint).ToArray();
+            if (users.Length == 0)
+                findings.Add(new Finding("residual-loop", volumeId, $"{loop.Name} over {loop.BackingFile} is attached but nothing uses it",
+                    [new CleanupAction("detach-loop", loop.Name)]));
+            else if (users.All(IsStagingPath))
+                findings.Add(new Finding("residual-staging-mount", volumeId,
+                    $"{loop.Name} over {loop.BackingFile} is mounted only at staging path(s) {string.Join(", ", users)} that no journal entry explains",
+                    [.. users.OrderByDescending(u => u.Length).Select(u => new CleanupAction("unmount", u)), new CleanupAction("detach-loop", loop.Name)]));
+            else
+                findings.Add(new Finding("unexplained-in-use", volumeId,
+                    $"{loop.Name} over {loop.BackingFile} is mounted at {string.Join(", ", users)} (a pod may be using it); left for a human", []));
+        }
+
+        // NBD client directories of volumes the journal no longer knows (the plugin's reconciler removes them).
+        var nbdRoot = Path.Combine(stateDir, "node", "nbd");
+        if (Directory.Exists(nbdRoot))
+            foreach (var dir in Directory.EnumerateDirectories(nbdRoot).Where(d => entries.All(e => e.Source != d)))
+                findings.Add(new Finding("residual-nbd-attachment", Path.GetFileName(dir),
+                    $"NBD client state {dir} without a journal entry; a running node plugin's reconciler removes it", []));
+        return new NodeReport(stateDir, volumes, findings);
+    }
+
+    /// <summary>Carries out the findings' actions, re-inspecting first so that only residue that is still there is touched.</summary>
+    public async Task<IReadOnlyList<string>> CleanUpAsync(string stateDir, Action<string> progress, CancellationToken ct)
+    {
+        var done = new List<string>();
+        foreach (var finding in (await InspectAsync(stateDir, ct)).Findings.Where(f => f.Actions.Count > 0))
+        {
+            progress($"{finding.Kind} {finding.VolumeId}: {finding.Detail}");
+            foreach (var action in finding.Actions)
+            {
+                if (action.Kind == "unmount") await mounter.UnmountAsync(action.Path, ct);
+                else await loops.DetachAsync(action.Path, ct);
+                var line = $"{action.Kind} {action.Path}";
+                progress("  done: " + line);
+                done.Add(line);
+            }
+        }
+        return done;
+    }
+
+    /// <summary>kubelet's staging paths (…/plugins/kubernetes.io/csi/…), never a pod's volume directory.</summary>
+    private static bool IsStagingPath(string path) =>
+        path.Contains("/plugins/kubernetes.io/csi/", StringComparison.Ordinal) && !path.Contains("/pods/", StringComparison.Ordinal);
+
+    /// <summary>Volume images of this node's file and nbd pools, by path.</summary>
+    private static Dictionary<string, string> OurImages(string stateDir)
+    {
+        var images = new Dictionary<string, string>(StringComparer.Ordinal);
+        var pools = Path.Combine(stateDir, "pools");
+        if (!Directory.Exists(pools)) return images;
+        foreach (var mediaDir in Directory.EnumerateDirectories(pools))
+        foreach (var poolDir in Directory.EnumerateDirectories(mediaDir))
+        {
+            if (!Directory.Exists(Path.Combine(poolDir, "volumes"))) continue;
+            foreach (var record in new PoolRecords(poolDir).ListVolumes())
+                images[Path.Combine(poolDir, "volumes", PoolRecords.NameOf(record.VolumeId) + ".img")] = record.VolumeId;
+        }
+        return images;
+    }
+}
