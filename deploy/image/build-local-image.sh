@@ -19,12 +19,14 @@ tree="$work/tree"
 mkdir -p "$tree"
 cp -r Directory.Build.props Directory.Packages.props proto "$tree/"
 mkdir -p "$tree/src"
-for p in Core Node Controller; do
+for p in Core Node Controller Cli; do
   mkdir -p "$tree/src/$p"
   tar -C "src/$p" --exclude=./bin --exclude=./obj -c . | tar -C "$tree/src/$p" -x
 done
 dotnet publish "$tree/src/Node" -c Release -r linux-x64 --self-contained -o "$root/solar" -p:DebugType=none >/dev/null
 dotnet publish "$tree/src/Controller" -c Release -r linux-x64 --self-contained -o "$root/solar" -p:DebugType=none >/dev/null
+# The operator CLI (solar node-state, cleanup, call) travels with the plugins, for kubectl exec on a stuck node.
+dotnet publish "$tree/src/Cli" -c Release -r linux-x64 --self-contained -o "$root/solar" -p:DebugType=none >/dev/null
 
 # Host tools the plugins run (docs/deploy.md "Host tools"): storage agent, NBD, filesystems, mounts, and the local
 # media: whole disks (wipefs, blkdiscard), LVM (the lv*/vg* commands are symlinks to the one `lvm` binary, copied
