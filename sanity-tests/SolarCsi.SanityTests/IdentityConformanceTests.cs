@@ -26,6 +26,8 @@ public sealed class IdentityConformanceTests(ClusterFixture fx)
         Assert.Contains(controller, c => c.Service?.Type == ServiceType.ControllerService);
         Assert.Contains(controller, c => c.Service?.Type == ServiceType.VolumeAccessibilityConstraints);
         Assert.DoesNotContain(node, c => c.Service?.Type == ServiceType.ControllerService);
+        Assert.Contains(controller, c => c.Service?.Type == ServiceType.GroupControllerService);
+        Assert.DoesNotContain(node, c => c.Service?.Type == ServiceType.GroupControllerService);
         Assert.Contains(node, c => c.VolumeExpansion?.Type == PluginCapability.Types.VolumeExpansion.Types.Type.Online);
     }
 }

@@ -26,6 +26,7 @@ var readiness = new Readiness();
 var identity = new PluginIdentity(options.DriverName, [
     PluginIdentity.Service(PluginCapability.Types.Service.Types.Type.ControllerService),
     PluginIdentity.Service(PluginCapability.Types.Service.Types.Type.VolumeAccessibilityConstraints),
+    PluginIdentity.Service(PluginCapability.Types.Service.Types.Type.GroupControllerService),
     PluginIdentity.OnlineExpansion(),
 ]);
 
@@ -37,6 +38,7 @@ var csi = GrpcServer.Build(options.CsiEndpoint, log, services =>
 {
     app.MapGrpcService<IdentityService>();
     app.MapGrpcService<ControllerService>();
+    app.MapGrpcService<GroupControllerService>();
 });
 var registry = GrpcServer.Build(options.RegistryEndpoint, log, services =>
 {

@@ -89,7 +89,9 @@ var csi = GrpcServer.Build(options.CsiEndpoint, log, services =>
 });
 var agent = GrpcServer.Build(options.AgentEndpoint, log, services =>
 {
-    services.AddSingleton(pools).AddSingleton(inFlight).AddSingleton(options).AddSingleton(exports).AddHostedService<AgentAnnouncer>();
+    services.AddSingleton(pools).AddSingleton(inFlight).AddSingleton(options).AddSingleton(exports).AddHostedService<AgentAnnouncer>()
+        .AddSingleton(new FreezeLeases(inFlight, (id, ct) => volumes.QuiesceAsync(id, ct), loggerFactory.CreateLogger<FreezeLeases>()))
+        .AddSingleton(new GroupSnapshotStore(Path.Combine(options.StateDir, "groups")));
 }, app => app.MapGrpcService<AgentService>());
 
 // Pools read their media before the agent announces them, so the first heartbeat carries real capacity. A pool

@@ -105,7 +105,7 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
     {
         if (string.IsNullOrEmpty(request.VolumeId)) throw CsiErrors.InvalidArgument("volume_id is required");
         // An id we could never have issued names no volume: deleting it is already done.
-        if (!StorageId.TryParse(request.VolumeId, out var id) || id.IsSnapshot) return new DeleteVolumeResponse();
+        if (!StorageId.TryParse(request.VolumeId, out var id) || !id.IsVolume) return new DeleteVolumeResponse();
         using var slot = inFlight.Acquire(id.ToString(), "DeleteVolume");
         if (!directory.IsKnown(id.Node))
             throw CsiErrors.Unavailable($"node {id.Node} that holds {id} has not announced itself; cannot confirm the delete");
@@ -147,7 +147,7 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
         if (string.IsNullOrEmpty(request.VolumeId)) throw CsiErrors.InvalidArgument("volume_id is required");
         // The spec: a volume we cannot find is already unpublished. An unknown node right after a restart is only
         // unheard-from: answering OK then would leave the old node's key in place for good.
-        if (!StorageId.TryParse(request.VolumeId, out var id) || id.IsSnapshot) return new ControllerUnpublishVolumeResponse();
+        if (!StorageId.TryParse(request.VolumeId, out var id) || !id.IsVolume) return new ControllerUnpublishVolumeResponse();
         if (!directory.IsKnown(id.Node))
         {
             directory.RequireWarm("ControllerUnpublishVolume");

@@ -32,5 +32,6 @@ internal static class CsiMapping
     public static Snapshot ToCsi(SnapshotInfo s) => new()
     {
         SnapshotId = s.SnapshotId, SourceVolumeId = s.SourceVolumeId, SizeBytes = s.SizeBytes, CreationTime = s.Created, ReadyToUse = s.Ready,
+        GroupSnapshotId = s.GroupSnapshotId,
     };
 }

@@ -5,7 +5,8 @@ namespace SolarCsi.Core.Ids;
 
 /// <summary>
 /// Identity of a volume or snapshot, encoded so that every RPC can route without a lookup table:
-/// <c>media~pool~node~name</c>. Volume names start with 'v', snapshot names with 's'.
+/// <c>media~pool~node~name</c>. Volume names start with 'v', snapshot names with 's', group snapshot names with 'g'
+/// (a group snapshot's id names the node that keeps its record).
 /// Every segment is a lowercase DNS-label-like token, so an id can never carry '/', '..' or whitespace
 /// into a path or a command line.
 /// </summary>
@@ -14,7 +15,9 @@ public sealed partial record StorageId(string Media, string Pool, string Node, s
     public const int MaxLength = 128;
     private const char Separator = '~';
 
+    public bool IsVolume => Name.StartsWith('v');
     public bool IsSnapshot => Name.StartsWith('s');
+    public bool IsGroupSnapshot => Name.StartsWith('g');
 
     public override string ToString() => string.Join(Separator, Media, Pool, Node, Name);
 
@@ -23,6 +26,9 @@ public sealed partial record StorageId(string Media, string Pool, string Node, s
 
     public static StorageId ForSnapshot(string media, string pool, string node, string csiName) =>
         Create(media, pool, node, "s" + NameHash.Of(csiName));
+
+    public static StorageId ForGroupSnapshot(string media, string pool, string node, string csiName) =>
+        Create(media, pool, node, "g" + NameHash.Of(csiName));
 
     private static StorageId Create(string media, string pool, string node, string name)
     {
@@ -50,7 +56,7 @@ public sealed partial record StorageId(string Media, string Pool, string Node, s
     public static StorageId ParseVolume(string? text, string field = "volume_id")
     {
         if (string.IsNullOrEmpty(text)) throw CsiErrors.InvalidArgument($"{field} is required");
-        if (!TryParse(text, out var id) || id.IsSnapshot)
+        if (!TryParse(text, out var id) || !id.IsVolume)
             throw CsiErrors.NotFound($"{field} '{Printable(text)}' is not a volume of this driver");
         return id;
     }
@@ -80,6 +86,6 @@ public sealed partial record StorageId(string Media, string Pool, string Node, s
     [GeneratedRegex("^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$")]
     private static partial Regex NodePattern();
 
-    [GeneratedRegex("^[vs][0-9a-f]{24}$")]
+    [GeneratedRegex("^[vsg][0-9a-f]{24}$")]
     private static partial Regex NamePattern();
 }

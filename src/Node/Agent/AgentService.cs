@@ -11,7 +11,7 @@ using AgentBase = SolarCsi.Agent.V1.Agent.AgentBase;
 namespace SolarCsi.Node.Agent;
 
 /// <summary>The storage agent API: routes each call to the pool that owns the id, one operation per volume at a time.</summary>
-public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExports exports) : AgentBase
+public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExports exports, FreezeLeases freezes, GroupSnapshotStore groups) : AgentBase
 {
     public override async Task<VolumeInfo> CreateVolume(CreateVolumeRequest request, ServerCallContext context)
     {
@@ -140,13 +140,22 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
         var pool = pools.Owning(request.SourceVolumeId);
         var source = StorageId.ParseVolume(request.SourceVolumeId, "source_volume_id");
         var id = StorageId.ForSnapshot(source.Media, source.Pool, source.Node, request.Name).ToString();
-        using var slot = inFlight.Acquire(request.SourceVolumeId, "CreateSnapshot");
-        if (pool.Media == VolumeParameters.NbdMedia && pool.GetVolume(request.SourceVolumeId) is { Publications: [_, ..] pubs } &&
+        var member = request.GroupSnapshotId.Length > 0;
+        // A group member's slot is already held by the group's freeze when the freeze ran on this node.
+        using var slot = member && freezes.Holds(request.GroupSnapshotId, request.SourceVolumeId) ? null : inFlight.Acquire(request.SourceVolumeId, "CreateSnapshot");
+        // A group snapshot's caller has frozen the writer wherever it mounts the volume; a lone snapshot cannot.
+        if (!member && pool.Media == VolumeParameters.NbdMedia && pool.GetVolume(request.SourceVolumeId) is { Publications: [_, ..] pubs } &&
             pubs.Any(p => !p.ReadOnly && !PublicationRules.IsReadOnlyMode(p.AccessMode)))
             throw CsiErrors.FailedPrecondition($"volume {request.SourceVolumeId} is attached read-write on {pubs[0].NodeId} over NBD; a copy taken now would be torn. Detach it first");
         if (pool.ListSnapshots().FirstOrDefault(s => s.SnapshotId == id) is { } existing && existing.SourceVolumeId != request.SourceVolumeId)
             throw CsiErrors.AlreadyExists($"snapshot '{request.Name}' exists with another source volume");
-        return AgentMapping.ToInfo(await pool.CreateSnapshotAsync(id, request.Name, request.SourceVolumeId, Detached(context)));
+        var info = AgentMapping.ToInfo(await pool.CreateSnapshotAsync(id, request.Name, request.SourceVolumeId, Detached(context)));
+        if (member)
+        {
+            await groups.AddMemberAsync(id, request.GroupSnapshotId, Detached(context));
+            info.GroupSnapshotId = request.GroupSnapshotId;
+        }
+        return info;
     }
 
     public override async Task<DeleteSnapshotResponse> DeleteSnapshot(DeleteSnapshotRequest request, ServerCallContext context)
@@ -154,14 +163,23 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
         var pool = OwningOrNull(request.SnapshotId);
         if (pool is null) return new DeleteSnapshotResponse();
         using var slot = inFlight.Acquire(request.SnapshotId, "DeleteSnapshot");
+        if (groups.GroupOf(request.SnapshotId) is { } group && group != request.GroupSnapshotId)
+            throw CsiErrors.FailedPrecondition($"snapshot {request.SnapshotId} belongs to group snapshot {group}; delete the group");
         await pool.DeleteSnapshotAsync(request.SnapshotId, Detached(context));
+        groups.RemoveMember(request.SnapshotId);
         return new DeleteSnapshotResponse();
     }
 
     public override Task<ListSnapshotsResponse> ListSnapshots(ListSnapshotsRequest request, ServerCallContext context)
     {
         var response = new ListSnapshotsResponse();
-        foreach (var pool in pools.All) response.Snapshots.AddRange(pool.ListSnapshots().Select(AgentMapping.ToInfo));
+        foreach (var pool in pools.All)
+            response.Snapshots.AddRange(pool.ListSnapshots().Select(s =>
+            {
+                var info = AgentMapping.ToInfo(s);
+                info.GroupSnapshotId = groups.GroupOf(s.SnapshotId) ?? "";
+                return info;
+            }));
         return Task.FromResult(response);
     }
 
@@ -170,6 +188,39 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
         var response = new GetCapacityResponse();
         response.Pools.AddRange(pools.All.Where(p => request.Pool.Length == 0 || p.Name == request.Pool).Select(p => p.Describe()));
         return Task.FromResult(response);
+    }
+
+    public override async Task<FreezeResponse> Freeze(FreezeRequest request, ServerCallContext context)
+    {
+        if (request.Token.Length == 0) throw CsiErrors.InvalidArgument("token is required");
+        await freezes.FreezeAsync(request.Token, request.VolumeIds, TimeSpan.FromSeconds(request.LeaseSeconds), Detached(context));
+        return new FreezeResponse();
+    }
+
+    public override async Task<ThawResponse> Thaw(ThawRequest request, ServerCallContext context)
+    {
+        await freezes.ThawAsync(request.Token);
+        return new ThawResponse();
+    }
+
+    public override async Task<GroupSnapshotRecord> SaveGroupSnapshot(GroupSnapshotRecord request, ServerCallContext context)
+    {
+        await groups.SaveAsync(request, Detached(context));
+        return request;
+    }
+
+    public override Task<GroupSnapshotRecord> GetGroupSnapshot(GetGroupSnapshotRequest request, ServerCallContext context) =>
+        Task.FromResult(groups.Get(request.GroupSnapshotId) ?? throw CsiErrors.NotFound($"group snapshot {request.GroupSnapshotId} not found"));
+
+    public override Task<FindGroupSnapshotByNameResponse> FindGroupSnapshotByName(FindGroupSnapshotByNameRequest request, ServerCallContext context) =>
+        Task.FromResult(groups.All().FirstOrDefault(g => g.Name == request.Name) is { } found
+            ? new FindGroupSnapshotByNameResponse { Found = true, Group = found }
+            : new FindGroupSnapshotByNameResponse());
+
+    public override Task<DeleteGroupSnapshotRecordResponse> DeleteGroupSnapshotRecord(DeleteGroupSnapshotRecordRequest request, ServerCallContext context)
+    {
+        groups.Delete(request.GroupSnapshotId);
+        return Task.FromResult(new DeleteGroupSnapshotRecordResponse());
     }
 
     private IMediaPool? OwningOrNull(string id)

@@ -354,8 +354,44 @@ public sealed class NodeVolumes(
             throw CsiErrors.FailedPrecondition($"volume {volumeId} is attached as a raw block device; a copy taken now would be torn. Detach it first");
         if (entry is not { Phase: StagePhase.Staged, Block: false }) return NoRelease.Instance;
         if (!(await mounter.ListAsync(ct)).Any(m => m.MountPoint == entry.StagingPath && m.Source == entry.Device)) return NoRelease.Instance;
-        await runner.RunAsync("fsfreeze", ["--freeze", entry.StagingPath], ct, TimeSpan.FromSeconds(30));
-        return new Thaw(runner, entry.StagingPath, logger);
+        // Nested holds (a group snapshot's freeze, then the member's own snapshot on the same node) share one
+        // fsfreeze: a second FIFREEZE would fail with EBUSY, and the first thaw must not release the other.
+        await _freezes.WaitAsync(ct);
+        try
+        {
+            var holds = _frozen.GetValueOrDefault(entry.StagingPath);
+            if (holds == 0) await runner.RunAsync("fsfreeze", ["--freeze", entry.StagingPath], ct, TimeSpan.FromSeconds(30));
+            _frozen[entry.StagingPath] = holds + 1;
+        }
+        finally
+        {
+            _freezes.Release();
+        }
+        return new Thaw(this, entry.StagingPath);
+    }
+
+    private readonly SemaphoreSlim _freezes = new(1, 1);
+    private readonly Dictionary<string, int> _frozen = new(StringComparer.Ordinal);
+
+    private async Task ReleaseFreezeAsync(string path)
+    {
+        // A frozen filesystem blocks every writer on the node; thaw even if the caller was cancelled.
+        await _freezes.WaitAsync(CancellationToken.None);
+        try
+        {
+            var holds = _frozen.GetValueOrDefault(path) - 1;
+            if (holds > 0) { _frozen[path] = holds; return; }
+            _frozen.Remove(path);
+            await runner.RunAsync("fsfreeze", ["--unfreeze", path], CancellationToken.None, TimeSpan.FromSeconds(30));
+        }
+        catch (Exception e)
+        {
+            logger.LogError(e, "could not thaw {Path}", path);
+        }
+        finally
+        {
+            _freezes.Release();
+        }
     }
 
     /// <summary>
@@ -375,13 +411,13 @@ public sealed class NodeVolumes(
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 
-    private sealed class Thaw(IProcessRunner runner, string path, ILogger logger) : IAsyncDisposable
+    private sealed class Thaw(NodeVolumes volumes, string path) : IAsyncDisposable
     {
+        private int _done;
+
         public async ValueTask DisposeAsync()
         {
-            // A frozen filesystem blocks every writer on the node; thaw even if the caller was cancelled.
-            try { await runner.RunAsync("fsfreeze", ["--unfreeze", path], CancellationToken.None, TimeSpan.FromSeconds(30)); }
-            catch (Exception e) { logger.LogError(e, "could not thaw {Path}", path); }
+            if (Interlocked.Exchange(ref _done, 1) == 0) await volumes.ReleaseFreezeAsync(path);
         }
     }
 }

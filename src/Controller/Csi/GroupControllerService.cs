@@ -1,0 +1,215 @@
+using Csi.V1;
+using Grpc.Core;
+using A = SolarCsi.Agent.V1;
+using SolarCsi.Controller.Agents;
+using SolarCsi.Core.Concurrency;
+using SolarCsi.Core.Errors;
+using SolarCsi.Core.Ids;
+using SolarCsi.Core.Validation;
+using GroupControllerBase = Csi.V1.GroupController.GroupControllerBase;
+
+namespace SolarCsi.Controller.Csi;
+
+/// <summary>
+/// Group snapshots: one crash-consistent point in time across several volumes, wherever they live. Every writer of
+/// every member is frozen first (fsfreeze on the node that mounts it, under a lease that thaws by itself if this
+/// controller dies), then each member is snapshotted by the agent that owns it, then everything is thawed. The
+/// instant at which the last freeze took hold is the group's point in time.
+/// </summary>
+public sealed class GroupControllerService(AgentDirectory directory, Inventory inventory, InFlightTracker inFlight) : GroupControllerBase
+{
+    private static readonly TimeSpan FreezeLease = TimeSpan.FromMinutes(5);
+    private static CancellationToken Work => CancellationToken.None;
+    private static readonly HashSet<string> SnapshotMedia = [VolumeParameters.FileMedia, VolumeParameters.NbdMedia, VolumeParameters.LvmMedia];
+
+    public override Task<GroupControllerGetCapabilitiesResponse> GroupControllerGetCapabilities(GroupControllerGetCapabilitiesRequest request, ServerCallContext context) =>
+        Task.FromResult(new GroupControllerGetCapabilitiesResponse
+        {
+            Capabilities =
+            {
+                new GroupControllerServiceCapability
+                {
+                    Rpc = new GroupControllerServiceCapability.Types.RPC { Type = GroupControllerServiceCapability.Types.RPC.Types.Type.CreateDeleteGetVolumeGroupSnapshot },
+                },
+            },
+        });
+
+    public override async Task<CreateVolumeGroupSnapshotResponse> CreateVolumeGroupSnapshot(CreateVolumeGroupSnapshotRequest request, ServerCallContext context)
+    {
+        var name = NameRules.RequireCsiName(request.Name);
+        if (request.SourceVolumeIds.Count == 0) throw CsiErrors.InvalidArgument("source_volume_ids is required");
+        if (request.Parameters.Count > 0) throw CsiErrors.InvalidArgument($"unknown parameter '{request.Parameters.Keys.First()}' (group snapshots take none)");
+        var sources = request.SourceVolumeIds.Select(v => StorageId.ParseVolume(v, "source_volume_ids")).DistinctBy(v => v.ToString())
+            .OrderBy(v => v.ToString(), StringComparer.Ordinal).ToArray();
+        using var slot = inFlight.Acquire("group:" + name, "CreateVolumeGroupSnapshot");
+        directory.RequireWarm("CreateVolumeGroupSnapshot");
+
+        if (await FindByNameAsync(name) is { } existing)
+        {
+            if (!existing.SourceVolumeIds.Order(StringComparer.Ordinal).SequenceEqual(sources.Select(s => s.ToString())))
+                throw CsiErrors.AlreadyExists($"group snapshot '{name}' exists ({existing.GroupSnapshotId}) with other source volumes");
+            return new CreateVolumeGroupSnapshotResponse { GroupSnapshot = await ToCsiAsync(existing) };
+        }
+
+        var volumes = new List<A.VolumeInfo>();
+        foreach (var source in sources)
+        {
+            if (!SnapshotMedia.Contains(source.Media))
+                throw CsiErrors.InvalidArgument($"volume {source} is {source.Media} media, which cannot be snapshotted");
+            volumes.Add(await inventory.GetVolumeAsync(source, Work));
+        }
+        var home = sources[0];
+        var groupId = StorageId.ForGroupSnapshot(home.Media, home.Pool, home.Node, name).ToString();
+
+        var frozen = new List<string>();
+        var members = new List<A.SnapshotInfo>();
+        try
+        {
+            foreach (var (node, ids) in FreezeSites(sources, volumes))
+            {
+                var freeze = new A.FreezeRequest { Token = groupId, LeaseSeconds = (int)FreezeLease.TotalSeconds };
+                freeze.VolumeIds.AddRange(ids);
+                if (!directory.IsKnown(node)) throw CsiErrors.Unavailable($"node {node}, which mounts a member, has not announced itself");
+                await directory.ClientFor(node).FreezeAsync(freeze, deadline: Inventory.Deadline(Inventory.ShortCall), cancellationToken: Work);
+                frozen.Add(node);
+            }
+            foreach (var source in sources)
+            {
+                // Named after the group and the source, so a retried create finds the members already cut.
+                var member = new A.CreateSnapshotRequest
+                {
+                    Name = "group-member-" + NameHash.Of($"{name}/{source}"), SourceVolumeId = source.ToString(), GroupSnapshotId = groupId,
+                };
+                members.Add(await directory.ClientFor(source.Node).CreateSnapshotAsync(member, deadline: Inventory.Deadline(Inventory.LongCall), cancellationToken: Work));
+            }
+        }
+        catch
+        {
+            // No group without all its members: the ones already cut go, or they would belong to a group nobody can name.
+            foreach (var cut in members)
+            {
+                try
+                {
+                    await directory.ClientFor(StorageId.ParseSnapshot(cut.SnapshotId).Node).DeleteSnapshotAsync(
+                        new A.DeleteSnapshotRequest { SnapshotId = cut.SnapshotId, GroupSnapshotId = groupId },
+                        deadline: Inventory.Deadline(Inventory.ShortCall), cancellationToken: Work);
+                }
+                catch (RpcException) { /* reported by the create's own error; a retry with the same name finds and reuses it */ }
+            }
+            throw;
+        }
+        finally
+        {
+            foreach (var node in frozen)
+            {
+                try { await directory.ClientFor(node).ThawAsync(new A.ThawRequest { Token = groupId }, deadline: Inventory.Deadline(Inventory.ShortCall), cancellationToken: Work); }
+                catch (RpcException) { /* the lease thaws it; the create's own outcome is what the CO must see */ }
+            }
+        }
+
+        var record = new A.GroupSnapshotRecord { GroupSnapshotId = groupId, Name = name, Created = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTime(DateTime.UtcNow) };
+        record.SnapshotIds.AddRange(members.Select(m => m.SnapshotId));
+        record.SourceVolumeIds.AddRange(sources.Select(s => s.ToString()));
+        await directory.ClientFor(home.Node).SaveGroupSnapshotAsync(record, deadline: Inventory.Deadline(Inventory.ShortCall), cancellationToken: Work);
+        return new CreateVolumeGroupSnapshotResponse { GroupSnapshot = ToCsi(record, members) };
+    }
+
+    /// <summary>
+    /// Where each member's writers are: a local volume on its own node; an NBD volume on every node it is attached
+    /// to read-write (its storage host needs no freeze: nothing mounts the image there).
+    /// </summary>
+    private static IEnumerable<(string Node, List<string> Ids)> FreezeSites(IReadOnlyList<StorageId> sources, IReadOnlyList<A.VolumeInfo> volumes)
+    {
+        var sites = new SortedDictionary<string, List<string>>(StringComparer.Ordinal);
+        for (var i = 0; i < sources.Count; i++)
+        {
+            var nodes = VolumeParameters.IsLocal(sources[i].Media)
+                ? [sources[i].Node]
+                : volumes[i].Publications.Where(p => !p.Readonly).Select(p => p.NodeId).ToArray();
+            foreach (var node in nodes)
+            {
+                if (!sites.TryGetValue(node, out var ids)) sites[node] = ids = [];
+                ids.Add(sources[i].ToString());
+            }
+        }
+        return sites.Select(kv => (kv.Key, kv.Value));
+    }
+
+    public override async Task<GetVolumeGroupSnapshotResponse> GetVolumeGroupSnapshot(GetVolumeGroupSnapshotRequest request, ServerCallContext context)
+    {
+        var record = await GetRecordAsync(request.GroupSnapshotId, request.SnapshotIds)
+                     ?? throw CsiErrors.NotFound($"group snapshot {StorageId.Printable(request.GroupSnapshotId)} not found");
+        return new GetVolumeGroupSnapshotResponse { GroupSnapshot = await ToCsiAsync(record) };
+    }
+
+    public override async Task<DeleteVolumeGroupSnapshotResponse> DeleteVolumeGroupSnapshot(DeleteVolumeGroupSnapshotRequest request, ServerCallContext context)
+    {
+        using var slot = StorageId.TryParse(request.GroupSnapshotId, out var id) ? inFlight.Acquire(id.ToString(), "DeleteVolumeGroupSnapshot") : null;
+        if (await GetRecordAsync(request.GroupSnapshotId, request.SnapshotIds) is not { } record) return new DeleteVolumeGroupSnapshotResponse();
+        foreach (var member in record.SnapshotIds.Select(s => StorageId.ParseSnapshot(s)))
+        {
+            if (!directory.IsKnown(member.Node)) throw CsiErrors.Unavailable($"node {member.Node}, which holds member {member}, has not announced itself");
+            await directory.ClientFor(member.Node).DeleteSnapshotAsync(new A.DeleteSnapshotRequest { SnapshotId = member.ToString(), GroupSnapshotId = record.GroupSnapshotId },
+                deadline: Inventory.Deadline(Inventory.ShortCall), cancellationToken: Work);
+        }
+        // The record goes last: a delete cut short is found and finished by the retry.
+        await directory.ClientFor(id!.Node).DeleteGroupSnapshotRecordAsync(new A.DeleteGroupSnapshotRecordRequest { GroupSnapshotId = record.GroupSnapshotId },
+            deadline: Inventory.Deadline(Inventory.ShortCall), cancellationToken: Work);
+        return new DeleteVolumeGroupSnapshotResponse();
+    }
+
+    /// <summary>The record, null when there is none; INVALID_ARGUMENT when the CO's list of members is not the group's.</summary>
+    private async Task<A.GroupSnapshotRecord?> GetRecordAsync(string groupSnapshotId, IReadOnlyCollection<string> snapshotIds)
+    {
+        if (string.IsNullOrEmpty(groupSnapshotId)) throw CsiErrors.InvalidArgument("group_snapshot_id is required");
+        if (!StorageId.TryParse(groupSnapshotId, out var id) || !id.IsGroupSnapshot) return null;
+        if (!directory.IsKnown(id.Node))
+        {
+            directory.RequireWarm("a group snapshot lookup");
+            throw CsiErrors.Unavailable($"node {id.Node}, which keeps group snapshot {id}, has not announced itself");
+        }
+        A.GroupSnapshotRecord record;
+        try
+        {
+            record = await directory.ClientFor(id.Node).GetGroupSnapshotAsync(new A.GetGroupSnapshotRequest { GroupSnapshotId = id.ToString() },
+                deadline: Inventory.Deadline(Inventory.ShortCall), cancellationToken: Work);
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
+        {
+            return null;
+        }
+        if (snapshotIds.Count > 0 && !snapshotIds.Order(StringComparer.Ordinal).SequenceEqual(record.SnapshotIds.Order(StringComparer.Ordinal)))
+            throw CsiErrors.InvalidArgument($"snapshot_ids do not match the members of group snapshot {id}");
+        return record;
+    }
+
+    private async Task<A.GroupSnapshotRecord?> FindByNameAsync(string name)
+    {
+        foreach (var agent in directory.Live())
+        {
+            var found = await directory.ClientFor(agent).FindGroupSnapshotByNameAsync(new A.FindGroupSnapshotByNameRequest { Name = name },
+                deadline: Inventory.Deadline(Inventory.ShortCall), cancellationToken: Work);
+            if (found.Found) return found.Group;
+        }
+        return null;
+    }
+
+    private async Task<VolumeGroupSnapshot> ToCsiAsync(A.GroupSnapshotRecord record)
+    {
+        var members = new List<A.SnapshotInfo>();
+        foreach (var id in record.SnapshotIds) members.Add(await inventory.GetSnapshotAsync(StorageId.ParseSnapshot(id), Work));
+        return ToCsi(record, members);
+    }
+
+    private static VolumeGroupSnapshot ToCsi(A.GroupSnapshotRecord record, IEnumerable<A.SnapshotInfo> members)
+    {
+        var group = new VolumeGroupSnapshot { GroupSnapshotId = record.GroupSnapshotId, CreationTime = record.Created, ReadyToUse = true };
+        group.Snapshots.AddRange(members.Select(m =>
+        {
+            var snapshot = CsiMapping.ToCsi(m);
+            snapshot.GroupSnapshotId = record.GroupSnapshotId;
+            return snapshot;
+        }));
+        return group;
+    }
+}
