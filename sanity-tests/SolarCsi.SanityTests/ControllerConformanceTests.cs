@@ -20,6 +20,7 @@ public sealed class ControllerConformanceTests(ClusterFixture fx)
             CapType.CreateDeleteVolume, CapType.PublishUnpublishVolume, CapType.ListVolumes, CapType.GetCapacity,
             CapType.CreateDeleteSnapshot, CapType.ListSnapshots, CapType.CloneVolume, CapType.PublishReadonly,
             CapType.ExpandVolume, CapType.ListVolumesPublishedNodes, CapType.GetVolume, CapType.SingleNodeMultiWriter, CapType.VolumeCondition,
+            CapType.ModifyVolume,
         ];
         Assert.Equal(expected.ToHashSet(), caps);
     }

@@ -23,7 +23,7 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
         CapType.CreateDeleteVolume, CapType.PublishUnpublishVolume, CapType.ListVolumes, CapType.GetCapacity,
         CapType.CreateDeleteSnapshot, CapType.ListSnapshots, CapType.CloneVolume, CapType.PublishReadonly,
         CapType.ExpandVolume, CapType.ListVolumesPublishedNodes, CapType.GetVolume, CapType.SingleNodeMultiWriter,
-        CapType.VolumeCondition,
+        CapType.VolumeCondition, CapType.ModifyVolume,
     ];
 
     // Storage work runs to completion even when the caller gives up; the CO retries and finds it done.
@@ -34,6 +34,7 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
         var name = NameRules.RequireCsiName(request.Name);
         CapabilityRules.RequireWellFormed(request.VolumeCapabilities);
         var parameters = VolumeParameters.Parse(request.Parameters);
+        var mutable = MutableParameters.Parse(parameters.Media, request.MutableParameters);
         CapabilityRules.For(parameters.Media).RequireSupported(request.VolumeCapabilities);
         // Remote volumes are reachable from every node: the CO's topology constrains the consumer, not the storage host.
         var topology = VolumeParameters.IsLocal(parameters.Media) ? request.AccessibilityRequirements : null;
@@ -80,6 +81,8 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
             LimitBytes = request.CapacityRange?.LimitBytes ?? 0,
         };
         create.Parameters.Add(parameters.Canonical());
+        // Kept with the volume (not compared by a repeated create: they may have been modified since).
+        create.Parameters.Add(mutable);
         var created = await directory.ClientFor(nodeId).CreateVolumeAsync(create, deadline: Inventory.Deadline(Inventory.LongCall), cancellationToken: Work);
         return new CreateVolumeResponse { Volume = CsiMapping.ToCsi(created) };
     }
@@ -279,6 +282,20 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
             deadline: Inventory.Deadline(Inventory.ShortCall), cancellationToken: Work);
         // The agent knows whether the node must still grow a device or filesystem (file, LVM) or not (tmpfs).
         return new ControllerExpandVolumeResponse { CapacityBytes = grown.CapacityBytes, NodeExpansionRequired = grown.NodeExpansionRequired };
+    }
+
+    public override async Task<ControllerModifyVolumeResponse> ControllerModifyVolume(ControllerModifyVolumeRequest request, ServerCallContext context)
+    {
+        if (string.IsNullOrEmpty(request.VolumeId)) throw CsiErrors.InvalidArgument("volume_id is required");
+        if (request.MutableParameters.Count == 0) throw CsiErrors.InvalidArgument("mutable_parameters is required");
+        var id = StorageId.ParseVolume(request.VolumeId);
+        MutableParameters.Parse(id.Media, request.MutableParameters);
+        using var slot = inFlight.Acquire(id.ToString(), "ControllerModifyVolume");
+        await inventory.GetVolumeAsync(id, Work);
+        var modify = new A.ModifyVolumeRequest { VolumeId = id.ToString() };
+        modify.MutableParameters.Add(request.MutableParameters);
+        await directory.ClientFor(id.Node).ModifyVolumeAsync(modify, deadline: Inventory.Deadline(Inventory.ShortCall), cancellationToken: Work);
+        return new ControllerModifyVolumeResponse();
     }
 
     public override async Task<ControllerGetVolumeResponse> ControllerGetVolume(ControllerGetVolumeRequest request, ServerCallContext context)

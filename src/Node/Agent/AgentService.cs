@@ -102,7 +102,8 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
         if (pool.Media == VolumeParameters.NbdMedia)
         {
             var readOnly = p.Readonly || PublicationRules.IsReadOnlyMode(p.AccessMode);
-            var connection = await exports.AdmitAsync(request.VolumeId, pool.BackingPathOf(request.VolumeId), p.NodeId, readOnly, Detached(context));
+            var connection = await exports.AdmitAsync(request.VolumeId, pool.BackingPathOf(request.VolumeId), p.NodeId, readOnly,
+                MutableParameters.BandwidthLimit(record.Parameters), Detached(context));
             response.PublishContext.Add(connection.ToContext());
         }
         if (admitted.Count != record.Publications.Count)
@@ -188,6 +189,22 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
         var response = new GetCapacityResponse();
         response.Pools.AddRange(pools.All.Where(p => request.Pool.Length == 0 || p.Name == request.Pool).Select(p => p.Describe()));
         return Task.FromResult(response);
+    }
+
+    public override async Task<VolumeInfo> ModifyVolume(ModifyVolumeRequest request, ServerCallContext context)
+    {
+        var pool = pools.Owning(request.VolumeId);
+        using var slot = inFlight.Acquire(request.VolumeId, "ModifyVolume");
+        var record = pool.GetVolume(request.VolumeId) ?? throw CsiErrors.NotFound($"volume {request.VolumeId} not found");
+        var changes = MutableParameters.Parse(pool.Media, request.MutableParameters);
+        var parameters = new Dictionary<string, string>(record.Parameters);
+        foreach (var (key, value) in changes) parameters[key] = value;
+        // Record first: an export (re)started from now on comes up with the new limit; then the live one.
+        var modified = record with { Parameters = parameters };
+        await pool.SaveVolumeAsync(modified, Detached(context));
+        if (pool.Media == VolumeParameters.NbdMedia && exports.Get(request.VolumeId) is not null)
+            await exports.SetBandwidthAsync(request.VolumeId, MutableParameters.BandwidthLimit(parameters), Detached(context));
+        return AgentMapping.ToInfo(modified, pool);
     }
 
     public override async Task<FreezeResponse> Freeze(FreezeRequest request, ServerCallContext context)

@@ -25,6 +25,20 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
     private string RecordOf(string volumeId) => Path.Combine(DirOf(volumeId), "export.json");
     private string PskOf(string volumeId) => Path.Combine(DirOf(volumeId), "keys.psk");
     private string PidOf(string volumeId) => Path.Combine(DirOf(volumeId), "nbdkit.pid");
+    private string RateOf(string volumeId) => Path.Combine(DirOf(volumeId), "rate");
+
+    /// <summary>nbdkit's rate filter takes bits per second; "no limit" is a rate no network reaches.</summary>
+    public const long UnlimitedBits = 1L << 50;
+
+    public static string RateText(long? bytesPerSecond) =>
+        (bytesPerSecond is { } b ? b * 8 : UnlimitedBits).ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Sets the export's bandwidth limit while it serves: the rate filter re-reads the file (about once a second),
+    /// so no client is disconnected. Written atomically, as the filter's manual asks.
+    /// </summary>
+    public Task SetBandwidthAsync(string volumeId, long? bytesPerSecond, CancellationToken ct) =>
+        AtomicFile.WriteAsync(RateOf(volumeId), System.Text.Encoding.ASCII.GetBytes(RateText(bytesPerSecond) + "\n"), ct);
 
     public NbdExportRecord? Get(string volumeId) =>
         File.Exists(RecordOf(volumeId)) ? JsonSerializer.Deserialize(File.ReadAllBytes(RecordOf(volumeId)), NbdJson.Default.NbdExportRecord) : null;
@@ -37,7 +51,7 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
     public bool IsRunning(string volumeId) => Pid.Read(PidOf(volumeId)) is { } pid && Pid.IsRunning(pid, "nbdkit", PidOf(volumeId));
 
     /// <summary>Lets <paramref name="nodeId"/> connect; returns what its NodeStage needs.</summary>
-    public async Task<NbdConnection> AdmitAsync(string volumeId, string image, string nodeId, bool readOnly, CancellationToken ct)
+    public async Task<NbdConnection> AdmitAsync(string volumeId, string image, string nodeId, bool readOnly, long? bandwidth, CancellationToken ct)
     {
         await _gate.WaitAsync(ct);
         try
@@ -60,6 +74,7 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
             record = record with { Identities = keys.Keys.Order(StringComparer.Ordinal).ToList() };
             await WriteKeysAsync(volumeId, keys, ct);
             await SaveAsync(record, ct);
+            await SetBandwidthAsync(volumeId, bandwidth, ct);
             await EnsureRunningAsync(record, ct);
             return new NbdConnection(server.Address, record.Port, nodeId, key, readOnly);
         }
@@ -134,7 +149,7 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
     private async Task EnsureRunningAsync(NbdExportRecord record, CancellationToken ct)
     {
         if (IsRunning(record.VolumeId)) return;
-        var args = ServerArguments(record, server.Address, PskOf(record.VolumeId), PidOf(record.VolumeId));
+        var args = ServerArguments(record, server.Address, PskOf(record.VolumeId), PidOf(record.VolumeId), RateOf(record.VolumeId));
         var pid = await launcher.StartAsync("nbdkit", args, PidOf(record.VolumeId), Path.Combine(DirOf(record.VolumeId), "nbdkit.log"),
             TimeSpan.FromSeconds(10), ct);
         // The pid file says nbdkit started; only an accepted connection says it is serving this port.
@@ -147,7 +162,7 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
             record.ReadOnly ? "read-only" : "read-write", pid);
     }
 
-    public static IReadOnlyList<string> ServerArguments(NbdExportRecord record, string address, string pskFile, string pidFile)
+    public static IReadOnlyList<string> ServerArguments(NbdExportRecord record, string address, string pskFile, string pidFile, string rateFile)
     {
         var args = new List<string>
         {
@@ -155,7 +170,11 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
             "--tls=require", "--tls-psk=" + pskFile,
         };
         if (record.ReadOnly) args.Add("--readonly");
-        args.AddRange(["file", "file=" + record.Image]);
+        // The rate filter is always there, so a limit can be set or lifted later without restarting the export
+        // (which would cut the attached node). rate= is only its fallback: the file, written before the start,
+        // holds the current limit.
+        args.AddRange(["--filter=rate", "file", "file=" + record.Image, "rate=" + UnlimitedBits.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "rate-file=" + rateFile]);
         return args;
     }
 

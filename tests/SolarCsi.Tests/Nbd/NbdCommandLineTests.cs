@@ -54,9 +54,12 @@ public sealed class NbdCommandLineTests
         var record = new NbdExportRecord("nbd~default~n1~v000000000000000000000001", "/s/v.img", 10810, ReadOnly: true, ["node-b"]);
         Assert.Equal(
             ["--foreground", "--pidfile", "/e/nbdkit.pid", "--ipaddr", "127.0.0.1", "--port", "10810", "--tls=require", "--tls-psk=/e/keys.psk",
-             "--readonly", "file", "file=/s/v.img"],
-            NbdExports.ServerArguments(record, "127.0.0.1", "/e/keys.psk", "/e/nbdkit.pid"));
-        Assert.DoesNotContain("--readonly", NbdExports.ServerArguments(record with { ReadOnly = false }, "127.0.0.1", "/e/keys.psk", "/e/nbdkit.pid"));
+             "--readonly", "--filter=rate", "file", "file=/s/v.img", "rate=1125899906842624", "rate-file=/e/rate"],
+            NbdExports.ServerArguments(record, "127.0.0.1", "/e/keys.psk", "/e/nbdkit.pid", "/e/rate"));
+        Assert.DoesNotContain("--readonly", NbdExports.ServerArguments(record with { ReadOnly = false }, "127.0.0.1", "/e/keys.psk", "/e/nbdkit.pid", "/e/rate"));
+        // Bytes per second in the API, bits per second for the filter.
+        Assert.Equal("838860800", NbdExports.RateText(100L << 20));
+        Assert.Equal("1125899906842624", NbdExports.RateText(null));
     }
 
     [Fact]
