@@ -2,7 +2,8 @@
 # Runs the upstream csi-sanity against the single-machine deployment (controller + one node plugin).
 # Our own suite (dotnet test) does not need csi-sanity; this script is for users who have the binary.
 # Usage: sanity-tests/csi-sanity.sh [extra csi-sanity flags, e.g. -ginkgo.focus=Node]
-# Other media: pass --csi.testvolumeparameters FILE (a YAML map, e.g. "media: nbd").
+# Other media: pass --csi.testvolumeparameters FILE (a YAML map, e.g. "media: nbd"); for NBD also
+# --csi.testvolumemutableparameters FILE (e.g. "bandwidthLimit: 100Mi") to run the ModifyVolume specs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v csi-sanity >/dev/null; then
