@@ -25,6 +25,43 @@ public sealed class Filesystems(IProcessRunner runner)
         _ => throw new ArgumentException($"unsupported filesystem {fsType}", nameof(fsType)),
     };
 
+    /// <summary>
+    /// Bytes an unmounted ext4 filesystem spans (block count × block size, from its superblock); a device larger
+    /// than that came from a restore or clone into a bigger volume, or an expansion while detached.
+    /// </summary>
+    public async Task<long> Ext4SizeAsync(string device, CancellationToken ct)
+    {
+        var result = await runner.RunAsync("dumpe2fs", ["-h", "--", device], ct);
+        return ParseExt4Size(result.StandardOutput) ?? throw new IOException($"dumpe2fs -h {device} printed no block count and size");
+    }
+
+    public static long? ParseExt4Size(string dumpe2fs)
+    {
+        long? count = null, size = null;
+        foreach (var line in dumpe2fs.Split('\n'))
+        {
+            var colon = line.IndexOf(':');
+            if (colon < 0) continue;
+            var value = line[(colon + 1)..].Trim();
+            switch (line[..colon].Trim())
+            {
+                case "Block count": count = long.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
+                case "Block size": size = long.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
+            }
+        }
+        return count * size;
+    }
+
+    /// <summary>
+    /// Grows an unmounted ext4 to fill its device. Offline, because the resize then needs no CAP_SYS_RESOURCE and
+    /// cannot race a writer; resize2fs insists on a forced check first (exit 1 = errors fixed, still fine to go on).
+    /// </summary>
+    public async Task GrowExt4OfflineAsync(string device, CancellationToken ct)
+    {
+        await runner.RunAsync("e2fsck", ["-f", "-p", "--", device], ct, MkfsTimeout, okExitCodes: [0, 1]);
+        await runner.RunAsync("resize2fs", [device], ct, MkfsTimeout);
+    }
+
     /// <summary>Grows a mounted filesystem to fill its device.</summary>
     public Task GrowAsync(string device, string mountPoint, string fsType, CancellationToken ct)
     {

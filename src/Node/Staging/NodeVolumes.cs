@@ -163,10 +163,20 @@ public sealed class NodeVolumes(
             throw CsiErrors.FailedPrecondition($"device {device} of volume {request.VolumeId} holds {what}, not {request.FsType}; refusing to mount or format it");
         }
 
+        // A filesystem smaller than its device (restored or cloned into a bigger volume, expanded while detached):
+        // the pod must get the size it asked for. ext4 grows before the mount, xfs only while mounted.
+        var grow = signatures.Count > 0 && !readOnly;
+        if (grow && request.FsType == "ext4" && await filesystems.Ext4SizeAsync(device, ct) + CapacityRules.MiB < size)
+        {
+            logger.LogInformation("growing the ext4 of {VolumeId} on {Device} to {Bytes} bytes before mounting it", request.VolumeId, device, size);
+            await filesystems.GrowExt4OfflineAsync(device, ct);
+        }
         Directory.CreateDirectory(request.StagingPath);
         var dax = StorageId.ParseVolume(request.VolumeId).Media == VolumeParameters.PmemMedia;
         await mounter.MountAsync(device, request.StagingPath, request.FsType, MountOptions(request.FsType, request.MountFlags, readOnly, dax), ct);
         FaultPoints.Hit("stage:after-mount");
+        // xfs_growfs is a no-op on a filesystem that already fills its device.
+        if (grow && request.FsType == "xfs") await filesystems.GrowAsync(device, request.StagingPath, "xfs", ct);
         return entry;
     }
 

@@ -33,6 +33,22 @@ public sealed class CommandLineArgumentsTests
         Assert.Throws<ArgumentException>(() => Filesystems.FormatCommand("/dev/loop1", "ntfs"));
     }
 
+    [Fact]
+    public void Ext4SizeComesFromTheSuperblock()
+    {
+        // dumpe2fs -h of a 64 MiB image made by mkfs.ext4 1.47 (Debian 12), trimmed.
+        const string dumpe2fs = """
+            Filesystem volume name:   <none>
+            Block count:              65536
+            Reserved block count:     3276
+            Free blocks:              55863
+            Block size:               1024
+            Fragment size:            1024
+            """;
+        Assert.Equal(64L << 20, Filesystems.ParseExt4Size(dumpe2fs));
+        Assert.Null(Filesystems.ParseExt4Size("dumpe2fs 1.47.0 (5-Feb-2023)\nBad magic number in super-block"));
+    }
+
     private static void AssertCommand(string program, string[] args, (string Program, IReadOnlyList<string> Arguments) actual)
     {
         Assert.Equal(program, actual.Program);
