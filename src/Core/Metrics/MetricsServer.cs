@@ -19,13 +19,18 @@ public static class MetricsServer
         builder.Host.UseSerilog(logger, dispose: false);
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(address));
         var app = builder.Build();
-        app.MapGet("/metrics", async (HttpContext http) =>
-        {
-            var text = await metrics.RenderAsync(http.RequestAborted);
-            return Results.Text(text, "text/plain; version=0.0.4; charset=utf-8");
-        });
-        app.MapGet("/healthz", () => Results.Text("ok\n"));
+        // RequestDelegate handlers, not minimal-API delegates: those are bound by reflection (RequestDelegateFactory),
+        // which the NativeAOT plugins cannot rely on, and two fixed texts need no binding.
+        app.MapGet("/metrics", async http =>
+            await WriteTextAsync(http, await metrics.RenderAsync(http.RequestAborted), "text/plain; version=0.0.4; charset=utf-8"));
+        app.MapGet("/healthz", http => WriteTextAsync(http, "ok\n", "text/plain; charset=utf-8"));
         return app;
+    }
+
+    private static Task WriteTextAsync(HttpContext http, string text, string contentType)
+    {
+        http.Response.ContentType = contentType;
+        return http.Response.WriteAsync(text, http.RequestAborted);
     }
 
     /// <summary>HOST:PORT, e.g. 0.0.0.0:9808 or 127.0.0.1:9808; FormatException otherwise.</summary>
