@@ -2,8 +2,6 @@ using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Hosting;
-using Serilog;
 
 namespace SolarCsi.Core.Metrics;
 
@@ -15,8 +13,7 @@ public static class MetricsServer
 {
     public static WebApplication Build(IPEndPoint address, Serilog.ILogger logger, PluginMetrics metrics)
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
-        builder.Host.UseSerilog(logger, dispose: false);
+        var builder = SolarCsi.Core.Hosting.PluginHost.CreateBuilder(logger);
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(address));
         var app = builder.Build();
         // RequestDelegate handlers, not minimal-API delegates: those are bound by reflection (RequestDelegateFactory),
