@@ -60,8 +60,8 @@ bench lifecycle bench-lifecycle "${lifecycle[@]}"
 bench footprint bench-footprint "${footprint[@]}"
 bench conformance bench-conformance "${conformance[@]}"
 bench nbd bench-nbd "${nbd[@]}"
-# bench-nbd writes a document of its own: its title becomes a section here.
-sed -i 's/^# /## /' "$work/nbd.md"
+# bench-nbd writes a document of its own (bench/nbd-fio.sh's): its title becomes a section here, its command this one.
+sed -i -e 's/^# /## /' -e "s|^Command: \`bench/nbd-fio.sh\`|Command: \`solar bench-nbd ${nbd[*]}\` (from bench/run-all.sh)|" "$work/nbd.md"
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)

@@ -20,7 +20,7 @@ internal static class OverheadBench
     public static async Task<int> RunAsync(string[] args)
     {
         var cli = new CliArgs(args);
-        var iterations = Int(cli, "--iterations", 20);
+        var iterations = Int(cli, "--iterations", 100);
         var warmup = Int(cli, "--warmup", 2);
         var media = (cli.Value("--media") ?? "file,nbd,tmpfs").Split(',', StringSplitOptions.RemoveEmptyEntries);
         var bytes = (long)Int(cli, "--size-mib", 1024) << 20;
