@@ -11,6 +11,7 @@ quick=false
 results=bench/RESULTS.md
 started=$(date +%s)
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+commit="$(git rev-parse --short HEAD)$([ -n "$(git status --porcelain)" ] && echo ' (with uncommitted changes)' || true)"
 
 # The host tools the driver calls and clang for the NativeAOT link (scripts/install-prereqs.sh), fio for the data path.
 scripts/install-prereqs.sh
@@ -35,9 +36,9 @@ tail -1 "$work/demo.log"
 
 if $quick; then
   overhead=(--iterations 3 --warmup 1); lifecycle=(--volumes 10 --parallel 1,4,10); footprint=(--runs 1 --calls 1000 --idle-seconds 1)
-  conformance=(--rounds 1); nbd=(--seconds 3)
+  conformance=(--rounds 1); nbd=(--seconds 3 --repeats 1)
 else
-  overhead=(); lifecycle=(); footprint=(); conformance=(); nbd=(--seconds 10)
+  overhead=(); lifecycle=(); footprint=(); conformance=(); nbd=(--seconds 5 --repeats 3)
 fi
 
 failed=()
@@ -78,7 +79,7 @@ mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
   echo "| OS, kernel | $PRETTY_NAME, $(uname -r) |"
   echo "| .NET SDK | $(dotnet --version) |"
   echo "| tools | $(fio --version), nbdkit $(nbdkit --version | awk '{print $2}'), $(mkfs.ext4 -V 2>&1 | head -1 | awk '{print $1, $2}') |"
-  echo "| commit | $(git rev-parse --short HEAD)$([ -n "$(git status --porcelain)" ] && echo ' (with uncommitted changes)') |"
+  echo "| commit | $commit |"
   echo "| load average (1/5/15 min) | $load_before at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end |"
   echo
   echo "The machine is shared: another developer's builds and tests may run at the same time, so every figure carries that"

@@ -38,7 +38,7 @@ static int Usage()
                  directory with the plugins' logs for inspection
         usage: solar cluster [--dir DIR] [--nodes N] [--pools-config FILE]
           cluster  the same deployment in the foreground until SIGINT/SIGTERM, printing its sockets
-        usage: solar bench-nbd [--out FILE] [--seconds N]
+        usage: solar bench-nbd [--out FILE] [--seconds N] [--repeats N]
           bench-nbd  fio through a driver-attached NBD volume against a local loop device (see bench/)
         usage: solar bench-overhead|bench-lifecycle|bench-footprint|bench-conformance [--out FILE] [flags in bench/README.md]
           bench-*    the driver's overhead over the raw OS steps, volume lifecycle throughput, plugin start-up and

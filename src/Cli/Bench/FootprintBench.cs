@@ -22,6 +22,8 @@ internal static class FootprintBench
         public Samples ServingMs { get; } = new();
         public Samples ReadyMs { get; } = new();
         public Samples IdleMiB { get; } = new();
+        public Samples IdleFileMiB { get; } = new();
+        public Samples IdleAnonMiB { get; } = new();
         public Samples AfterMiB { get; } = new();
         public Samples CallsPerSecond { get; } = new();
     }
@@ -119,13 +121,18 @@ internal static class FootprintBench
             controller.ReadyMs.AddMs(controllerStart.TotalMilliseconds + clock.Elapsed.TotalMilliseconds);
 
             await Task.Delay(TimeSpan.FromSeconds(idleSeconds));
-            controller.IdleMiB.AddMs(PluginFootprint.RssBytes(controllerProcess.Id) / 1048576.0);
-            node.IdleMiB.AddMs(PluginFootprint.RssBytes(nodeProcess.Id) / 1048576.0);
+            foreach (var (figures, process) in new[] { (controller, controllerProcess), (node, nodeProcess) })
+            {
+                var idle = PluginFootprint.Rss(process.Id);
+                figures.IdleMiB.AddMs(idle.Total);
+                figures.IdleFileMiB.AddMs(idle.File);
+                figures.IdleAnonMiB.AddMs(idle.Anonymous);
+            }
 
             node.CallsPerSecond.AddMs(await PluginFootprint.HammerAsync(calls, concurrency, NodeMix(nodeChannel, kubelet)));
             controller.CallsPerSecond.AddMs(await PluginFootprint.HammerAsync(calls, concurrency, ControllerMix(controllerChannel)));
-            controller.AfterMiB.AddMs(PluginFootprint.RssBytes(controllerProcess.Id) / 1048576.0);
-            node.AfterMiB.AddMs(PluginFootprint.RssBytes(nodeProcess.Id) / 1048576.0);
+            controller.AfterMiB.AddMs(PluginFootprint.Rss(controllerProcess.Id).Total);
+            node.AfterMiB.AddMs(PluginFootprint.Rss(nodeProcess.Id).Total);
         }
         finally
         {
@@ -209,6 +216,16 @@ internal static class FootprintBench
                               $"{Spread(f.AfterMiB, "0.0", " MiB")} | {Spread(f.CallsPerSecond, "0", "")} |");
             }
         }
+        sb.AppendLine();
+        sb.AppendLine("Idle RSS split, median: file-backed pages (the executable's code and data, shared with every process that maps");
+        sb.AppendLine("the same file) / anonymous memory (heap, stacks, runtime data):");
+        sb.AppendLine();
+        foreach (var variant in variants)
+            foreach (var plugin in new[] { "controller", "node" })
+            {
+                var f = figures[(variant.Name, plugin)];
+                sb.AppendLine($"- {plugin}, {variant.Name}: {f.IdleFileMiB.Median:0.0} MiB file-backed / {f.IdleAnonMiB.Median:0.0} MiB anonymous");
+            }
         return sb.ToString();
     }
 }

@@ -11,13 +11,17 @@ namespace SolarCsi.Cli;
 /// <summary>The memory and start-up figures of one plugin process, read from the kernel and from its Probe.</summary>
 internal static class PluginFootprint
 {
-    /// <summary>Resident set size (VmRSS) in bytes, from /proc/PID/status.</summary>
-    public static long RssBytes(int pid)
+    /// <summary>Resident memory in MiB: all of it (VmRSS), the part backed by files (the binary's pages) and the anonymous part.</summary>
+    public sealed record Resident(double Total, double File, double Anonymous);
+
+    /// <summary>Reads VmRSS, RssFile and RssAnon from /proc/PID/status.</summary>
+    public static Resident Rss(int pid)
     {
-        foreach (var line in File.ReadLines($"/proc/{pid}/status"))
-            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-                return long.Parse(line["VmRSS:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
-        throw new InvalidDataException($"/proc/{pid}/status has no VmRSS");
+        var kb = File.ReadLines($"/proc/{pid}/status")
+            .Select(l => l.Split(':', 2))
+            .Where(p => p.Length == 2 && p[0] is "VmRSS" or "RssFile" or "RssAnon")
+            .ToDictionary(p => p[0], p => double.Parse(p[1].Trim().Split(' ')[0], CultureInfo.InvariantCulture));
+        return new Resident(kb["VmRSS"] / 1024, kb["RssFile"] / 1024, kb["RssAnon"] / 1024);
     }
 
     /// <summary>
