@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds a runnable SolarCsi image on this machine without any registry: the self-contained plugin binaries plus
-# the host tools they call, each with the shared libraries ldd lists, imported with `docker import`.
+# Builds a runnable SolarCsi image on this machine without any registry: the NativeAOT binaries (both plugins and the
+# operator CLI) plus the host tools they call, each with the shared libraries ldd lists, imported with `docker import`.
+# The NativeAOT link needs clang (scripts/install-prereqs.sh installs it).
 # Usage: deploy/image/build-local-image.sh [tag] [docker args...]   (default tag solar-csi:local)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -23,10 +24,14 @@ for p in Core Node Controller Cli; do
   mkdir -p "$tree/src/$p"
   tar -C "src/$p" --exclude=./bin --exclude=./obj -c . | tar -C "$tree/src/$p" -x
 done
-dotnet publish "$tree/src/Node" -c Release -r linux-x64 --self-contained -o "$root/solar" -p:DebugType=none >/dev/null
-dotnet publish "$tree/src/Controller" -c Release -r linux-x64 --self-contained -o "$root/solar" -p:DebugType=none >/dev/null
-# The operator CLI (solar node-state, cleanup, call) travels with the plugins, for kubectl exec on a stuck node.
-dotnet publish "$tree/src/Cli" -c Release -r linux-x64 --self-contained -o "$root/solar" -p:DebugType=none >/dev/null
+# Each project is NativeAOT when published (PublishAot in its .csproj): one native executable, no .NET runtime in the
+# image. Each is published on its own and only the executable is copied: a publish also leaves symbol files and the
+# runtimeconfig of referenced projects behind. The operator CLI (solar node-state, cleanup, call) travels with the
+# plugins, for kubectl exec on a stuck node.
+for p in Node:solar-node Controller:solar-controller Cli:solar; do
+  dotnet publish "$tree/src/${p%%:*}" -c Release -r linux-x64 -o "$work/publish/${p%%:*}" -p:DebugType=none >/dev/null
+  cp "$work/publish/${p%%:*}/${p#*:}" "$root/solar/"
+done
 
 # Host tools the plugins run (docs/deploy.md "Host tools"): storage agent, NBD, filesystems, mounts, and the local
 # media: whole disks (wipefs, blkdiscard), LVM (the lv*/vg* commands are symlinks to the one `lvm` binary, copied
@@ -61,22 +66,19 @@ if [ -x "$root/usr/sbin/lvm" ] && [ -f /etc/lvm/lvm.conf ]; then mkdir -p "$root
 for so in /usr/lib/x86_64-linux-gnu/nbdkit/plugins/nbdkit-{file,nbd,memory}-plugin.so /usr/lib/x86_64-linux-gnu/nbdkit/filters/*.so; do
   [ -e "$so" ] && copy_with_libs "$so"
 done
-find "$root/solar" -name '*.so' | while read -r so; do
-  ldd "$so" 2>/dev/null | awk '/=> \//{print $3}' | while read -r lib; do
-    [ -e "$root$lib" ] || { mkdir -p "$root$(dirname "$lib")"; cp -L "$lib" "$root$lib"; }
-  done
-done
 copy_with_libs /lib64/ld-linux-x86-64.so.2
 # .NET loads OpenSSL at run time (hashing, TLS) by name, so ldd cannot see it.
 for lib in /usr/lib/x86_64-linux-gnu/libssl.so.3 /usr/lib/x86_64-linux-gnu/libcrypto.so.3; do copy_with_libs "$lib"; done
-ldd "$root/solar/solar-node" | awk '/=> \//{print $3}' | while read -r lib; do
-  [ -e "$root$lib" ] || { mkdir -p "$root$(dirname "$lib")"; cp -L "$lib" "$root$lib"; }
+for exe in "$root"/solar/*; do
+  ldd "$exe" | awk '/=> \//{print $3}' | while read -r lib; do
+    [ -e "$root$lib" ] || { mkdir -p "$root$(dirname "$lib")"; cp -L "$lib" "$root$lib"; }
+  done
 done
 printf 'root:x:0:0:root:/root:/bin/sh\n' > "$root/etc/passwd"
 [ -e "$root/bin" ] || ln -s usr/bin "$root/bin"
 [ -e "$root/sbin" ] || ln -s usr/sbin "$root/sbin"
 
 tar -C "$root" -c . | "${docker[@]}" import \
-  -c 'ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin DOTNET_gcServer=0' \
+  -c 'ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin' \
   -c 'ENTRYPOINT ["/solar/solar-node"]' - "$tag" >/dev/null
 echo "$tag"

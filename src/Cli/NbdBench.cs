@@ -29,13 +29,14 @@ public static class NbdBench
     {
         var output = args.SkipWhile(a => a != "--out").Skip(1).FirstOrDefault() ?? "bench/RESULTS-nbd.md";
         var seconds = int.Parse(args.SkipWhile(a => a != "--seconds").Skip(1).FirstOrDefault() ?? "15", CultureInfo.InvariantCulture);
+        var repeats = int.Parse(args.SkipWhile(a => a != "--repeats").Skip(1).FirstOrDefault() ?? "1", CultureInfo.InvariantCulture);
         var root = Directory.CreateTempSubdirectory("solar-bench-").FullName;
         // Outside the cluster's directory, whose teardown detaches every loop device over its files.
         var localDir = Directory.CreateTempSubdirectory("solar-bench-local-").FullName;
         var runner = new ProcessRunner(NullLogger<ProcessRunner>.Instance);
         var loops = new LoopDevices(runner);
         string? localLoop = null;
-        var results = new List<(Job Job, Figures Nbd, Figures Local)>();
+        var results = Jobs.ToDictionary(j => j, _ => (Nbd: new List<Figures>(), Local: new List<Figures>()));
         try
         {
             await using var cluster = await LocalCluster.StartAsync(root, ["node-a", "node-b"], Console.WriteLine);
@@ -73,13 +74,20 @@ public static class NbdBench
             localLoop = await loops.AttachAsync(image, readOnly: false, CancellationToken.None);
             Console.WriteLine($"local loop device {localLoop} over {image}");
 
-            foreach (var job in Jobs)
+            for (var repeat = 0; repeat < repeats; repeat++)
             {
-                // Interleaved: each workload runs on both targets back to back, so drift hits both alike.
-                var nbd = await FioAsync(runner, target, job, seconds);
-                var local = await FioAsync(runner, localLoop, job, seconds);
-                Console.WriteLine($"{job.Name}: nbd {nbd} | local {local} | ratio {Ratio(nbd, local, job)}");
-                results.Add((job, nbd, local));
+                foreach (var job in Jobs)
+                {
+                    // Interleaved: each workload runs on both targets back to back, in alternating order across
+                    // repeats, so drift hits both alike.
+                    var nbdFirst = repeat % 2 == 0;
+                    var first = await FioAsync(runner, nbdFirst ? target : localLoop, job, seconds);
+                    var second = await FioAsync(runner, nbdFirst ? localLoop : target, job, seconds);
+                    var (nbd, local) = nbdFirst ? (first, second) : (second, first);
+                    Console.WriteLine($"{job.Name}: nbd {nbd} | local {local} | ratio {Ratio(nbd, local, job)}");
+                    results[job].Nbd.Add(nbd);
+                    results[job].Local.Add(local);
+                }
             }
 
             await consumer.Node.NodeUnpublishVolumeAsync(new NodeUnpublishVolumeRequest { VolumeId = volume.VolumeId, TargetPath = target });
@@ -93,7 +101,7 @@ public static class NbdBench
             Directory.Delete(root, recursive: true);
             Directory.Delete(localDir, recursive: true);
         }
-        await File.WriteAllTextAsync(output, Report(results, seconds));
+        await File.WriteAllTextAsync(output, Report(results, seconds, repeats));
         Console.WriteLine($"wrote {output}");
         return 0;
     }
@@ -118,22 +126,39 @@ public static class NbdBench
         return new Figures(side.GetProperty("bw").GetDouble() / 1024, side.GetProperty("iops").GetDouble());
     }
 
-    private static string Report(IReadOnlyList<(Job Job, Figures Nbd, Figures Local)> results, int seconds)
+    /// <summary>The median run of a workload (by the figure its ratio uses), with the range when it ran more than once.</summary>
+    private static (Figures Median, string Text) Summarise(List<Figures> runs, Job job)
+    {
+        double Key(Figures f) => job.BlockSize == "4k" ? f.Iops : f.MiBps;
+        var sorted = runs.OrderBy(Key).ToArray();
+        var median = sorted[(sorted.Length - 1) / 2];
+        var range = sorted.Length > 1
+            ? job.BlockSize == "4k" ? $" [{sorted[0].Iops:0}–{sorted[^1].Iops:0} IOPS]" : $" [{sorted[0].MiBps:0}–{sorted[^1].MiBps:0} MiB/s]"
+            : "";
+        return (median, median + range);
+    }
+
+    private static string Report(Dictionary<Job, (List<Figures> Nbd, List<Figures> Local)> results, int seconds, int repeats)
     {
         var cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim();
         var sb = new StringBuilder();
         sb.AppendLine("# NBD data path vs local loop device");
         sb.AppendLine();
         sb.AppendLine($"Run {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC on {Environment.ProcessorCount} cores ({cpu}), {Environment.OSVersion}.");
-        sb.AppendLine($"Command: `bench/nbd-fio.sh` (fio libaio, direct I/O, {seconds} s per job after 2 s ramp, 512 MiB span).");
+        sb.AppendLine($"Command: `bench/nbd-fio.sh` (fio libaio, direct I/O, {seconds} s per job after 2 s ramp, 512 MiB span, {repeats} run(s) of each");
+        sb.AppendLine("workload on each target; with several, the median run and [min–max]).");
         sb.AppendLine("NBD: a raw-block `nbd` volume created, published and staged through the driver on the node that does not hold");
         sb.AppendLine("the image (nbdkit with TLS-PSK on 127.0.0.1 → attach path chosen by the node plugin). Local: a direct-io loop device");
         sb.AppendLine("over an image on the same filesystem. Each workload runs on both targets back to back.");
         sb.AppendLine();
         sb.AppendLine("| workload | NBD | local loop | ratio (IOPS for 4k, MiB/s for 1M) |");
         sb.AppendLine("|---|---|---|---|");
-        foreach (var (job, nbd, local) in results)
-            sb.AppendLine($"| {job.Name} | {nbd} | {local} | {Ratio(nbd, local, job)} |");
+        foreach (var (job, (nbdRuns, localRuns)) in results)
+        {
+            var (nbd, nbdText) = Summarise(nbdRuns, job);
+            var (local, localText) = Summarise(localRuns, job);
+            sb.AppendLine($"| {job.Name} | {nbdText} | {localText} | {Ratio(nbd, local, job)} |");
+        }
         sb.AppendLine();
         sb.AppendLine("Goals (issue #7): 4k random read ≥ 0.5 × local, sequential ≥ 0.9 × local.");
         sb.AppendLine();

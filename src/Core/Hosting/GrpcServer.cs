@@ -2,8 +2,6 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Serilog;
 
 namespace SolarCsi.Core.Hosting;
 
@@ -12,15 +10,13 @@ public static class GrpcServer
 {
     public static WebApplication Build(GrpcEndpoint endpoint, Serilog.ILogger logger, Action<IServiceCollection> services, Action<WebApplication> map)
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
-        builder.Host.UseSerilog(logger, dispose: false);
+        var builder = PluginHost.CreateBuilder(logger);
         builder.Services.AddGrpc(o =>
         {
             o.Interceptors.Add<CallLoggingInterceptor>();
             o.EnableDetailedErrors = true;
             o.MaxReceiveMessageSize = 4 * 1024 * 1024;
         });
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
         services(builder.Services);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {

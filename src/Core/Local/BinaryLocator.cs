@@ -12,6 +12,12 @@ public static class BinaryLocator
     {
         if (Environment.GetEnvironmentVariable("SOLAR_BIN_DIR") is { Length: > 0 } dir)
             return Require(Path.Combine(dir, "solar-controller"), Path.Combine(dir, "solar-node"), Path.Combine(dir, "solar"));
+        return FromCheckout();
+    }
+
+    /// <summary>The build output of this checkout, whatever $SOLAR_BIN_DIR says (the footprint bench compares both).</summary>
+    public static PluginBinaries FromCheckout()
+    {
         var baseDir = AppContext.BaseDirectory;
         var configuration = baseDir.Contains("/bin/Release/", StringComparison.Ordinal) ? "Release" : "Debug";
         var repo = new DirectoryInfo(baseDir);

@@ -19,6 +19,8 @@ public sealed partial class PluginProcess
     }
 
     public string Name { get; }
+    /// <summary>The process id (for /proc/PID: memory figures in the benches).</summary>
+    public int Id => _process.Id;
     public bool HasExited => _process.HasExited;
     public int ExitCode => _process.ExitCode;
 

@@ -2,8 +2,6 @@ using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Hosting;
-using Serilog;
 
 namespace SolarCsi.Core.Metrics;
 
@@ -15,17 +13,21 @@ public static class MetricsServer
 {
     public static WebApplication Build(IPEndPoint address, Serilog.ILogger logger, PluginMetrics metrics)
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
-        builder.Host.UseSerilog(logger, dispose: false);
+        var builder = SolarCsi.Core.Hosting.PluginHost.CreateBuilder(logger);
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(address));
         var app = builder.Build();
-        app.MapGet("/metrics", async (HttpContext http) =>
-        {
-            var text = await metrics.RenderAsync(http.RequestAborted);
-            return Results.Text(text, "text/plain; version=0.0.4; charset=utf-8");
-        });
-        app.MapGet("/healthz", () => Results.Text("ok\n"));
+        // RequestDelegate handlers, not minimal-API delegates: those are bound by reflection (RequestDelegateFactory),
+        // which the NativeAOT plugins cannot rely on, and two fixed texts need no binding.
+        app.MapGet("/metrics", async http =>
+            await WriteTextAsync(http, await metrics.RenderAsync(http.RequestAborted), "text/plain; version=0.0.4; charset=utf-8"));
+        app.MapGet("/healthz", http => WriteTextAsync(http, "ok\n", "text/plain; charset=utf-8"));
         return app;
+    }
+
+    private static Task WriteTextAsync(HttpContext http, string text, string contentType)
+    {
+        http.Response.ContentType = contentType;
+        return http.Response.WriteAsync(text, http.RequestAborted);
     }
 
     /// <summary>HOST:PORT, e.g. 0.0.0.0:9808 or 127.0.0.1:9808; FormatException otherwise.</summary>
