@@ -17,7 +17,7 @@ public sealed partial class ImageToolsTests
         ["sh"] = "dash", ["env"] = "coreutils", ["cp"] = "coreutils", ["setsid"] = "util-linux",
         ["losetup"] = "mount", ["mount"] = "mount", ["umount"] = "mount",
         ["blkid"] = "util-linux", ["wipefs"] = "util-linux", ["blkdiscard"] = "util-linux", ["fsfreeze"] = "util-linux",
-        ["mkfs.ext4"] = "e2fsprogs", ["resize2fs"] = "e2fsprogs", ["mkfs.xfs"] = "xfsprogs", ["xfs_growfs"] = "xfsprogs",
+        ["mkfs.ext4"] = "e2fsprogs", ["resize2fs"] = "e2fsprogs", ["e2fsck"] = "e2fsprogs", ["dumpe2fs"] = "e2fsprogs", ["mkfs.xfs"] = "xfsprogs", ["xfs_growfs"] = "xfsprogs",
         ["nbdkit"] = "nbdkit", ["nbdfuse"] = "libnbd-bin", ["nbdinfo"] = "libnbd-bin", ["nbd-client"] = "nbd-client", ["fusermount3"] = "fuse3",
         ["lvm"] = "lvm2", ["lvcreate"] = "lvm2", ["lvremove"] = "lvm2", ["lvextend"] = "lvm2", ["lvchange"] = "lvm2", ["lvs"] = "lvm2", ["vgs"] = "lvm2",
         ["ndctl"] = "ndctl",
