@@ -33,8 +33,9 @@ public sealed class RemoteStorageHostFixture : IAsyncLifetime
 
         var repo = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(BinaryLocator.Find().Controller)!, "../../../../.."));
         const string image = "solar-csi:test";
-        await Runner.RunAsync(Path.Combine(repo, "deploy/image/build-local-image.sh"), [image, "-H", _engine.Endpoint], CancellationToken.None,
-            TimeSpan.FromMinutes(10));
+        // Only the node plugin runs in the storage-host container: the controller and CLI are not linked for it.
+        await Runner.RunAsync("env", ["SOLAR_IMAGE_PROJECTS=Node", Path.Combine(repo, "deploy/image/build-local-image.sh"), image, "-H", _engine.Endpoint],
+            CancellationToken.None, TimeSpan.FromMinutes(15));
 
         var registryPort = LocalCluster.FreePort();
         Cluster = await LocalCluster.StartAsync(_root, [ClusterFixture.NodeA], registryEndpoint: $"tcp://127.0.0.1:{registryPort}");
