@@ -106,6 +106,10 @@ public sealed class NodeReconciler(
             if (!ours.TryGetValue(loop.BackingFile, out var volumeId)) continue;
             using var slot = TryAcquire(volumeId);
             if (slot is null || journal.Get(volumeId) is not null) continue;
+            // The listing is a moment old: since then the volume may have been unstaged and its device taken by
+            // another volume's stage (here, or by another plugin on this host). Only a device still bound to this
+            // volume's file is residue; under the volume's slot nothing can unbind and re-bind it before the detach.
+            if (!(await loops.FindByBackingFileAsync(loop.BackingFile, ct)).Any(d => d.Name == loop.Name)) continue;
             if ((await mounter.ListAsync(ct)).Any(m => m.Shows(loop.Name)))
             {
                 logger.LogWarning("{Device} over {File} ({VolumeId}) has no journal entry but is mounted; leaving it", loop.Name, loop.BackingFile, volumeId);
