@@ -19,29 +19,15 @@ internal sealed class RawFileCycle(RawSteps os, string dir, long bytes, string f
         image.SetLength(bytes);
     }
 
-    public async Task StageAsync()
-    {
-        _device = await os.AttachLoopAsync(Image);
-        await os.FormatAsync(_device, fsType);
-        await os.MountAsync(_device, Staging, fsType);
-    }
+    public async Task StageAsync() => _device = await os.StageFileAsync(Image, Staging, fsType);
 
-    public async Task PublishAsync()
-    {
-        Directory.CreateDirectory(Target);
-        await os.BindAsync(Staging, Target);
-    }
+    public Task PublishAsync() => os.PublishAsync(Staging, Target);
 
-    public async Task UnpublishAsync()
-    {
-        await os.UnmountAsync(Target);
-        Directory.Delete(Target);
-    }
+    public Task UnpublishAsync() => os.UnpublishAsync(Target);
 
     public async Task UnstageAsync()
     {
-        await os.UnmountAsync(Staging);
-        await os.DetachLoopAsync(_device!);
+        await os.UnstageDeviceAsync(Staging, _device!);
         _device = null;
     }
 

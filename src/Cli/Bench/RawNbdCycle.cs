@@ -39,27 +39,16 @@ internal sealed class RawNbdCycle(RawSteps os, DaemonLauncher launcher, DriverVo
     {
         _nbdfuse = await launcher.StartAsync("nbdfuse", NbdFuseAttacher.FuseArguments(dir, _endpoint!), PidFile, Path.Combine(dir, "nbdfuse.log"),
             TimeSpan.FromSeconds(15), CancellationToken.None);
-        _device = await os.AttachLoopAsync(FuseFile);
-        await os.FormatAsync(_device, fsType);
-        await os.MountAsync(_device, Staging, fsType);
+        _device = await os.StageFileAsync(FuseFile, Staging, fsType);
     }
 
-    public async Task PublishAsync()
-    {
-        Directory.CreateDirectory(Target);
-        await os.BindAsync(Staging, Target);
-    }
+    public Task PublishAsync() => os.PublishAsync(Staging, Target);
 
-    public async Task UnpublishAsync()
-    {
-        await os.UnmountAsync(Target);
-        Directory.Delete(Target);
-    }
+    public Task UnpublishAsync() => os.UnpublishAsync(Target);
 
     public async Task UnstageAsync()
     {
-        await os.UnmountAsync(Staging);
-        await os.DetachLoopAsync(_device!);
+        await os.UnstageDeviceAsync(Staging, _device!);
         await os.UnmountFuseAsync(FuseDir);
         // nbdfuse leaves by itself a moment after its FUSE mount goes; the driver stops it the same way.
         await Pid.StopAsync(_nbdfuse, kill: false, TimeSpan.FromSeconds(5), CancellationToken.None);

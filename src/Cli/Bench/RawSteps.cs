@@ -37,4 +37,33 @@ internal sealed class RawSteps(IProcessRunner runner)
         runner.RunAsync("fusermount3", ["-u", directory], CancellationToken.None, TimeSpan.FromSeconds(30));
 
     public Task DetachLoopAsync(string device) => runner.RunAsync("losetup", ["--detach", device], CancellationToken.None);
+
+    // The four kubelet steps as the raw cycles run them, shared so file, NBD and tmpfs differ only where the media do.
+
+    /// <summary>Attach <paramref name="file"/> as a loop device, format it, mount it at the staging path; returns the device.</summary>
+    public async Task<string> StageFileAsync(string file, string staging, string fsType)
+    {
+        var device = await AttachLoopAsync(file);
+        await FormatAsync(device, fsType);
+        await MountAsync(device, staging, fsType);
+        return device;
+    }
+
+    public async Task UnstageDeviceAsync(string staging, string device)
+    {
+        await UnmountAsync(staging);
+        await DetachLoopAsync(device);
+    }
+
+    public async Task PublishAsync(string staging, string target)
+    {
+        Directory.CreateDirectory(target);
+        await BindAsync(staging, target);
+    }
+
+    public async Task UnpublishAsync(string target)
+    {
+        await UnmountAsync(target);
+        Directory.Delete(target);
+    }
 }

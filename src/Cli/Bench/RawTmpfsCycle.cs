@@ -20,17 +20,9 @@ internal sealed class RawTmpfsCycle(RawSteps os, string dir, string source, long
 
     public Task StageAsync() => os.BindAsync(Home, Staging);
 
-    public async Task PublishAsync()
-    {
-        Directory.CreateDirectory(Target);
-        await os.BindAsync(Staging, Target);
-    }
+    public Task PublishAsync() => os.PublishAsync(Staging, Target);
 
-    public async Task UnpublishAsync()
-    {
-        await os.UnmountAsync(Target);
-        Directory.Delete(Target);
-    }
+    public Task UnpublishAsync() => os.UnpublishAsync(Target);
 
     public Task UnstageAsync() => os.UnmountAsync(Staging);
 
