@@ -41,9 +41,10 @@ public sealed class GroupSnapshotTests(ClusterFixture fx)
             {
                 Name = "group-" + Guid.NewGuid().ToString("N"), SourceVolumeIds = { local.VolumeId, remote.VolumeId },
             });
-            // Thawed: the writer goes on.
+            // Thawed: the writer goes on (polled, with a bound that only keeps a broken run finite).
             var progress = ReadSequence(Path.Combine(onA.Target, "seq"));
-            await Task.Delay(500);
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (ReadSequence(Path.Combine(onA.Target, "seq")) == progress && DateTime.UtcNow < deadline) await Task.Delay(50);
             Assert.True(ReadSequence(Path.Combine(onA.Target, "seq")) > progress, "the writer did not get going again after the group snapshot");
             await stop.CancelAsync();
             Assert.True(await writer > 10, "the writer barely wrote");

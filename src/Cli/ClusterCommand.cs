@@ -7,18 +7,18 @@ namespace SolarCsi.Cli;
 /// Runs the single-machine deployment in the foreground until interrupted, for tools that want live sockets
 /// (the upstream csi-sanity, csc, a debugger).
 /// </summary>
-public static class ClusterCommand
+internal static class ClusterCommand
 {
-    public static async Task<int> RunAsync(string[] args)
+    public static async Task<int> RunAsync(CliArgs args)
     {
-        var dir = Value(args, "--dir") ?? Directory.CreateTempSubdirectory("solar-cluster-").FullName;
-        var nodes = int.Parse(Value(args, "--nodes") ?? "1");
+        var dir = args.Value("--dir") ?? Directory.CreateTempSubdirectory("solar-cluster-").FullName;
+        var nodes = int.Parse(args.Value("--nodes") ?? "1");
         Directory.CreateDirectory(dir);
         var stop = new TaskCompletionSource();
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); });
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.TrySetResult(); });
         // Local media pools (tmpfs, lvm, disk, pmem) for node-a, as its --pools-config file would declare them.
-        var pools = Value(args, "--pools-config") is { } file
+        var pools = args.Value("--pools-config") is { } file
             ? new Dictionary<string, string> { ["node-a"] = await File.ReadAllTextAsync(file) }
             : null;
         await using var cluster = await LocalCluster.StartAsync(dir, Enumerable.Range(0, nodes).Select(i => $"node-{(char)('a' + i)}").ToArray(),
@@ -30,11 +30,5 @@ public static class ClusterCommand
         await stop.Task;
         Console.WriteLine("stopping");
         return 0;
-    }
-
-    private static string? Value(string[] args, string flag)
-    {
-        var i = Array.IndexOf(args, flag);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     }
 }

@@ -5,7 +5,7 @@ try
     return args switch
     {
         ["demo", .. var rest] => await Demo.RunAsync(rest),
-        ["cluster", .. var rest] => await ClusterCommand.RunAsync(rest),
+        ["cluster", .. var rest] => await ClusterCommand.RunAsync(new CliArgs(rest)),
         ["bench-nbd", .. var rest] => await NbdBench.RunAsync(rest),
         ["bench-overhead", .. var rest] => await OverheadBench.RunAsync(rest),
         ["bench-lifecycle", .. var rest] => await LifecycleBench.RunAsync(rest),

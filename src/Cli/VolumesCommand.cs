@@ -16,7 +16,7 @@ internal static class VolumesCommand
         {
             var page = await controller.ListVolumesAsync(new ListVolumesRequest { MaxEntries = 100, StartingToken = token }, deadline: DateTime.UtcNow.AddSeconds(60));
             rows.AddRange(page.Entries.Select(e => new VolumeRow(
-                e.Volume.VolumeId, e.Volume.CapacityBytes, e.Volume.VolumeContext.GetValueOrDefault("solar.csi.dev/media", ""),
+                e.Volume.VolumeId, e.Volume.CapacityBytes, e.Volume.VolumeContext.GetValueOrDefault(Core.Validation.VolumeContextKeys.Media, ""),
                 e.Status?.PublishedNodeIds.ToArray() ?? [], e.Status?.VolumeCondition is { Abnormal: true } c ? c.Message : "")));
             token = page.NextToken;
         } while (token.Length > 0);

@@ -54,8 +54,7 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
     /// <summary>What the storage host itself can see is wrong with a volume.</summary>
     private string? ProblemOf(VolumeRecord record, IMediaPool pool)
     {
-        // An inactive LV has no device node until its next stage activates it: that is not a fault.
-        if (pool.Media != VolumeParameters.LvmMedia && !Path.Exists(pool.BackingPathOf(record.VolumeId))) return $"the volume's backing ({pool.BackingPathOf(record.VolumeId)}) is missing on node {pools.NodeId}";
+        if (pool.BackingProblem(record) is { } problem) return $"{problem} on node {pools.NodeId}";
         if (pool.Media == VolumeParameters.NbdMedia && record.Publications.Count > 0 && !exports.IsRunning(record.VolumeId))
             return "the NBD export is not running on the storage host";
         return null;

@@ -37,6 +37,10 @@ public interface IMediaPool
     /// </summary>
     Task<string> PrepareBackingAsync(string volumeId, CancellationToken ct);
 
+    /// <summary>What is wrong with the volume's backing as this node sees it (for volume_condition); null when nothing is.</summary>
+    string? BackingProblem(VolumeRecord record) =>
+        Path.Exists(BackingPathOf(record.VolumeId)) ? null : $"the volume's backing ({BackingPathOf(record.VolumeId)}) is missing";
+
     /// <summary>Whether the node must grow the device or filesystem after <see cref="ExpandVolumeAsync"/>.</summary>
     bool NodeExpansionRequired { get; }
 }

@@ -28,7 +28,8 @@ public sealed class DiskInventory(IReadOnlyList<string> patterns, long minSizeBy
             if (size <= 0 || size < minSizeBytes) continue;
             if (found.Any(d => d.KernelName == kernel)) continue;
             var majorMinor = DeviceNames.MajorMinor(path, sysBlock);
-            var inUse = mounts.Any(m => m.MajorMinor == majorMinor || m.Shows(path) || m.Source == "/dev/" + kernel)
+            // A filesystem on it (same major:minor) or the device node itself bound somewhere (raw block).
+            var inUse = mounts.Any(m => m.MajorMinor == majorMinor || m.Shows("/dev/" + kernel))
                         || HasEntries(System.IO.Path.Combine(dir, "holders"))
                         || Directory.EnumerateDirectories(dir, kernel + "*").Any();
             var blank = !inUse && (await devices.ProbeAsync(path, ct)).Count == 0;

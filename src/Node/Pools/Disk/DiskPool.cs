@@ -51,7 +51,9 @@ public sealed class DiskPool : IMediaPool
 
     public PoolInfo Describe()
     {
-        if (Environment.TickCount64 - Interlocked.Read(ref _lastScanTicks) > 5000)
+        // Every heartbeat asks; a scan probes each candidate disk with blkid, so it runs at most every 30 s (creates
+        // and deletes rescan at once, and only they change what this pool hands out).
+        if (Environment.TickCount64 - Interlocked.Read(ref _lastScanTicks) > 30_000)
         {
             Interlocked.Exchange(ref _lastScanTicks, Environment.TickCount64);
             _ = Task.Run(async () =>
@@ -122,7 +124,7 @@ public sealed class DiskPool : IMediaPool
         try
         {
             var path = record.Backing![PathKey];
-            if (await CurrentIdentityAsync(path) != record.Backing[IdentityKey])
+            if (CurrentIdentity(path) != record.Backing[IdentityKey])
             {
                 // The disk behind the path is not ours any more (replaced, or names moved): wiping it would destroy
                 // someone else's data. Our disk is gone from this path, so the volume is too.
@@ -160,18 +162,17 @@ public sealed class DiskPool : IMediaPool
         throw CsiErrors.OutOfRange($"volume {volumeId} is a whole disk of {record.CapacityBytes} bytes; whole disks cannot grow");
     }
 
-    public async Task<string> PrepareBackingAsync(string volumeId, CancellationToken ct)
+    public Task<string> PrepareBackingAsync(string volumeId, CancellationToken ct)
     {
         var record = GetVolume(volumeId) ?? throw CsiErrors.NotFound($"volume {volumeId} not found");
         var path = record.Backing![PathKey];
-        var identity = await CurrentIdentityAsync(path);
+        var identity = CurrentIdentity(path);
         if (identity != record.Backing[IdentityKey])
             throw CsiErrors.FailedPrecondition($"{path} is not the disk handed out for {volumeId} (expected {record.Backing[IdentityKey]}, found {identity ?? "nothing"}); refusing to use it");
-        return path;
+        return Task.FromResult(path);
     }
 
-    private static Task<string?> CurrentIdentityAsync(string path) =>
-        Task.FromResult(Path.Exists(path) ? DiskIdentity.Of(DeviceNames.KernelName(path)) : null);
+    private static string? CurrentIdentity(string path) => Path.Exists(path) ? DiskIdentity.Of(DeviceNames.KernelName(path)) : null;
 
     public Task<SnapshotRecord> CreateSnapshotAsync(string snapshotId, string name, string sourceVolumeId, CancellationToken ct) =>
         throw CsiErrors.FailedPrecondition($"volume {sourceVolumeId} is a whole disk; whole-disk volumes cannot be snapshotted");

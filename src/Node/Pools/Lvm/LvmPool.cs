@@ -50,6 +50,12 @@ public sealed class LvmPool : IMediaPool
 
     public string BackingPathOf(string volumeId) => $"/dev/{_vg}/{PoolRecords.NameOf(volumeId)}";
 
+    /// <summary>
+    /// An inactive LV has no device node until its next stage activates it, which is not a fault; a missing LV is
+    /// reported by that stage (PrepareBackingAsync), which reads lvs rather than a path.
+    /// </summary>
+    public string? BackingProblem(VolumeRecord record) => null;
+
     public VolumeRecord? GetVolume(string volumeId) => _records.GetVolume(volumeId);
     public IReadOnlyList<VolumeRecord> ListVolumes() => _records.ListVolumes();
     public IReadOnlyList<SnapshotRecord> ListSnapshots() => _records.ListSnapshots();
