@@ -24,6 +24,9 @@ aot="$work/aot"
 # The benches run from the JIT build of the CLI; the plugins they start are the NativeAOT binaries, as in the image.
 echo "== build"
 dotnet build src/Cli -c Release -nologo -v quiet
+# Relink and strip the native executables every time: a publish interrupted between the link and the strip leaves an
+# unstripped binary that the next publish takes as up to date.
+rm -rf src/Node/bin/Release/net10.0/linux-x64/native src/Controller/bin/Release/net10.0/linux-x64/native
 dotnet publish src/Node -c Release -r linux-x64 -o "$aot" -nologo -v quiet
 dotnet publish src/Controller -c Release -r linux-x64 -o "$aot" -nologo -v quiet
 export SOLAR_BIN_DIR="$aot"

@@ -39,7 +39,7 @@ public static class NbdBench
         var results = Jobs.ToDictionary(j => j, _ => (Nbd: new List<Figures>(), Local: new List<Figures>()));
         try
         {
-            await using var cluster = await LocalCluster.StartAsync(root, ["node-a", "node-b"], Console.WriteLine);
+            await using var cluster = await LocalCluster.StartAsync(root, ["node-a", "node-b"], Console.WriteLine, nbdFirstPort: BenchPorts.Nbd);
             var capability = new VolumeCapability
             {
                 Block = new VolumeCapability.Types.BlockVolume(), AccessMode = new VolumeCapability.Types.AccessMode { Mode = AccessMode.SingleNodeWriter },

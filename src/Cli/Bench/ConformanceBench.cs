@@ -40,7 +40,8 @@ internal static class ConformanceBench
         try
         {
             var pools = new Dictionary<string, string> { ["node-a"] = """{ "tmpfs": [ { "name": "default", "capacity": "1Gi" } ] }""" };
-            await using var cluster = await LocalCluster.StartAsync(root, ["node-a", "node-b"], Console.WriteLine, poolsConfig: pools);
+            await using var cluster = await LocalCluster.StartAsync(root, ["node-a", "node-b"], Console.WriteLine, poolsConfig: pools,
+                nbdFirstPort: BenchPorts.Conformance);
             var logDir = Path.Combine(root, "logs");
             // One unmeasured round: the client's first calls and the tools' first runs warm caches on both sides.
             await new Sequence(cluster, "warm").RunAsync();

@@ -105,7 +105,7 @@ internal static class FootprintBench
             nodeProcess = PluginProcess.Start("node-a", variant.Node, [
                 "--endpoint", "unix://" + nodeCsi, "--node-id", "node-a", "--state-dir", Path.Combine(dir, "node-a", "state"),
                 "--agent-endpoint", $"unix://{dir}/node-a/agent.sock", "--controller-endpoint", "unix://" + registry, "--allowed-root", kubelet,
-                "--file-pool-capacity", "16Gi", "--nbd-address", "127.0.0.1", "--nbd-port-range", "23000-23099",
+                "--file-pool-capacity", "16Gi", "--nbd-address", "127.0.0.1", "--nbd-port-range", $"{BenchPorts.Footprint}-{BenchPorts.Footprint + 99}",
                 "--metrics-address", $"127.0.0.1:{LocalCluster.FreePort()}",
             ], Path.Combine(logs, "node-a.log"));
             var nodeProcessRef = nodeProcess;

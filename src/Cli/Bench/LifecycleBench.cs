@@ -38,7 +38,8 @@ internal static class LifecycleBench
         try
         {
             var pools = new Dictionary<string, string> { ["node-a"] = $$"""{ "tmpfs": [ { "name": "default", "capacity": "{{bytes * volumes}}" } ] }""" };
-            await using var cluster = await LocalCluster.StartAsync(root, ["node-a"], Console.WriteLine, poolsConfig: pools);
+            await using var cluster = await LocalCluster.StartAsync(root, ["node-a"], Console.WriteLine, poolsConfig: pools,
+                nbdFirstPort: BenchPorts.Lifecycle);
             var node = cluster.Nodes[0];
             foreach (var parallel in levels)
             {

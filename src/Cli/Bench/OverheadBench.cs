@@ -40,7 +40,8 @@ internal static class OverheadBench
         try
         {
             var pools = new Dictionary<string, string> { ["node-a"] = """{ "tmpfs": [ { "name": "default", "capacity": "1Gi" } ] }""" };
-            await using var cluster = await LocalCluster.StartAsync(root, ["node-a", "node-b"], Console.WriteLine, poolsConfig: pools);
+            await using var cluster = await LocalCluster.StartAsync(root, ["node-a", "node-b"], Console.WriteLine, poolsConfig: pools,
+                nbdFirstPort: BenchPorts.Overhead);
             for (var i = -warmup; i < iterations; i++)
             {
                 foreach (var m in media)

@@ -42,16 +42,18 @@ public sealed class LocalCluster : IAsyncDisposable
     /// </summary>
     /// <param name="poolsConfig">per node id, the JSON of its --pools-config (local media pools); nodes not named get none.</param>
     /// <param name="nodeArgs">per node id, extra flags for its node plugin (e.g. --max-volumes).</param>
+    /// <param name="nbdFirstPort">the first NBD export port of the first node; each node gets the next 100. Two clusters
+    /// on one machine (a bench beside a test run) need ranges apart: an export picks a port that is free when it looks.</param>
     public static async Task<LocalCluster> StartAsync(string root, IReadOnlyList<string> nodeIds, Action<string>? progress = null,
         string driverName = PluginIdentity.DefaultDriverName, string? registryEndpoint = null,
         IReadOnlyDictionary<string, string>? poolsConfig = null, IReadOnlyDictionary<string, IReadOnlyList<string>>? nodeArgs = null,
-        CancellationToken ct = default)
+        CancellationToken ct = default, int nbdFirstPort = 21000)
     {
         var cluster = new LocalCluster(root, driverName);
         try
         {
             await cluster.LaunchAsync(nodeIds, progress ?? (_ => { }), registryEndpoint, poolsConfig ?? new Dictionary<string, string>(),
-                nodeArgs ?? new Dictionary<string, IReadOnlyList<string>>(), ct);
+                nodeArgs ?? new Dictionary<string, IReadOnlyList<string>>(), nbdFirstPort, ct);
             return cluster;
         }
         catch
@@ -62,7 +64,8 @@ public sealed class LocalCluster : IAsyncDisposable
     }
 
     private async Task LaunchAsync(IReadOnlyList<string> nodeIds, Action<string> progress, string? registryEndpoint,
-        IReadOnlyDictionary<string, string> poolsConfig, IReadOnlyDictionary<string, IReadOnlyList<string>> nodeArgs, CancellationToken ct)
+        IReadOnlyDictionary<string, string> poolsConfig, IReadOnlyDictionary<string, IReadOnlyList<string>> nodeArgs, int nbdFirstPort,
+        CancellationToken ct)
     {
         var bin = BinaryLocator.Find();
         var controllerDir = Path.Combine(Root, "controller");
@@ -78,7 +81,7 @@ public sealed class LocalCluster : IAsyncDisposable
         var nodes = new List<NodePlugin>();
         foreach (var (nodeId, index) in nodeIds.Select((n, i) => (n, i)))
         {
-            var firstPort = 21000 + 100 * index;
+            var firstPort = nbdFirstPort + 100 * index;
             var dir = Path.Combine(Root, nodeId);
             var nodeCsi = $"unix://{dir}/csi.sock";
             progress($"starting node plugin {nodeId} ({nodeCsi})");
