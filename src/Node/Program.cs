@@ -46,7 +46,7 @@ var loops = new LoopDevices(runner);
 var mounter = new LinuxMounter(runner);
 var inFlight = new InFlightTracker();
 var journal = new NodeJournal(Path.Combine(options.StateDir, "node"));
-var launcher = new DaemonLauncher(runner);
+var launcher = new DaemonLauncher(runner, await SolarCsi.Core.Nbd.TlsCipherPolicy.EnvironmentAsync(options.StateDir, CancellationToken.None));
 var nbdAttacher = NbdKernelAttacher.IsSupported()
     ? (IBlockAttacher)new NbdKernelAttacher(runner, launcher, loggerFactory.CreateLogger<NbdKernelAttacher>())
     : new NbdFuseAttacher(loops, mounter, runner, launcher, loggerFactory.CreateLogger<NbdFuseAttacher>());

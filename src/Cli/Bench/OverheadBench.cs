@@ -31,7 +31,8 @@ internal static class OverheadBench
         var root = Directory.CreateTempSubdirectory("solar-bench-overhead-").FullName;
         var runner = new ProcessRunner(NullLogger<ProcessRunner>.Instance);
         var os = new RawSteps(runner);
-        var launcher = new DaemonLauncher(runner);
+        // The same cipher policy the node gives its helpers, so that raw and driver cycles encrypt alike.
+        var launcher = new DaemonLauncher(runner, await SolarCsi.Core.Nbd.TlsCipherPolicy.EnvironmentAsync(root, CancellationToken.None));
         var samples = new SampleSet();
         var retries = 0;
         SampleSet? parts = null;

@@ -6,17 +6,20 @@ namespace SolarCsi.Core.Processes;
 /// Starts long-lived helpers (nbdkit, nbdfuse) in their own session so they outlive a plugin restart, with
 /// stdio on a log file rather than on pipes that would break with the plugin. The shell line is a constant:
 /// program and arguments travel as positional parameters, never spliced into a string.
+/// <paramref name="environment"/> holds "NAME=value" assignments every daemon gets (the TLS cipher policy).
 /// </summary>
-public sealed class DaemonLauncher(IProcessRunner runner)
+public sealed class DaemonLauncher(IProcessRunner runner, IReadOnlyList<string>? environment = null)
 {
-    public static IReadOnlyList<string> Arguments(string logFile, string program, IReadOnlyList<string> args) =>
-        ["SOLAR_DAEMON_LOG=" + logFile, "setsid", "--fork", "sh", "-c", "exec \"$0\" \"$@\" </dev/null >>\"$SOLAR_DAEMON_LOG\" 2>&1", program, .. args];
+    public IReadOnlyList<string> Environment { get; } = environment ?? [];
+
+    public static IReadOnlyList<string> Arguments(string logFile, string program, IReadOnlyList<string> args, IReadOnlyList<string>? environment = null) =>
+        [.. environment ?? [], "SOLAR_DAEMON_LOG=" + logFile, "setsid", "--fork", "sh", "-c", "exec \"$0\" \"$@\" </dev/null >>\"$SOLAR_DAEMON_LOG\" 2>&1", program, .. args];
 
     /// <summary>Starts the daemon and waits until it writes <paramref name="pidFile"/> (its own readiness signal).</summary>
     public async Task<int> StartAsync(string program, IReadOnlyList<string> args, string pidFile, string logFile, TimeSpan readyTimeout, CancellationToken ct)
     {
         if (File.Exists(pidFile)) File.Delete(pidFile);
-        await runner.RunAsync("env", Arguments(logFile, program, args), ct, TimeSpan.FromSeconds(30));
+        await runner.RunAsync("env", Arguments(logFile, program, args, Environment), ct, TimeSpan.FromSeconds(30));
         var deadline = DateTime.UtcNow + readyTimeout;
         while (DateTime.UtcNow < deadline)
         {
