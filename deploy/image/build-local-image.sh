@@ -18,7 +18,7 @@ chmod 1777 "$root/tmp"
 # while other test projects are still building).
 tree="$work/tree"
 mkdir -p "$tree"
-cp -r Directory.Build.props Directory.Packages.props proto "$tree/"
+cp -r Directory.Build.props Directory.Packages.props proto native "$tree/"
 mkdir -p "$tree/src"
 for p in Core Node Controller Cli; do
   mkdir -p "$tree/src/$p"
@@ -36,6 +36,8 @@ for p in Node:solar-node Controller:solar-controller Cli:solar; do
   dotnet publish "$tree/src/${p%%:*}" -c Release -r linux-x64 -o "$work/publish/${p%%:*}" -p:DebugType=none >/dev/null
   cp "$work/publish/${p%%:*}/${p#*:}" "$root/solar/"
 done
+# The node's request-rate filter (built with it against this machine's nbdkit; solar-node looks beside itself).
+if [ -f "$work/publish/Node/nbdkit-solar-iops-filter.so" ]; then cp "$work/publish/Node/nbdkit-solar-iops-filter.so" "$root/solar/"; fi
 
 # Host tools the plugins run (docs/deploy.md "Host tools"): storage agent, NBD, filesystems, mounts, and the local
 # media: whole disks (wipefs, blkdiscard), LVM (the lv*/vg* commands are symlinks to the one `lvm` binary, copied

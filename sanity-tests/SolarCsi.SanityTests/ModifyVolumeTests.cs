@@ -7,8 +7,9 @@ using SolarCsi.Core.Processes;
 namespace SolarCsi.SanityTests;
 
 /// <summary>
-/// ControllerModifyVolume (VolumeAttributesClass): an NBD volume's bandwidth limit changes while a node has it
-/// attached and writing, without restarting its export. How fast the limit makes it is measured in bench/, not here.
+/// ControllerModifyVolume (VolumeAttributesClass): an NBD volume's bandwidth and request-rate limits change while a
+/// node has it attached and writing, without restarting its export. How fast the volume is is measured in bench/;
+/// here only that a limit holds (a lower bound on time no machine can beat) and that lifting it takes effect.
 /// </summary>
 [Collection(ClusterCollection.Name)]
 public sealed class ModifyVolumeTests(ClusterFixture fx)
@@ -66,6 +67,55 @@ public sealed class ModifyVolumeTests(ClusterFixture fx)
     }
 
     [Fact]
+    public async Task TheRequestRateLimitHoldsAndIsLiftedOnALiveAttachedVolume()
+    {
+        var capability = ClusterFixture.Block();
+        var request = ClusterFixture.NewVolumeOf("nbd", 16 << 20, capability);
+        request.MutableParameters["iopsLimit"] = "10";
+        var volume = await fx.CreateAsync(request);
+        var steps = new NodeSteps(fx, volume, capability, fx.B);
+        var host = fx.Cluster.Nodes.Single(n => n.NodeId == StorageId.ParseVolume(volume.VolumeId).Node);
+        var export = Path.Combine(host.Directory, "state", "exports", volume.VolumeId);
+        try
+        {
+            await steps.ControllerPublishAsync();
+            await steps.AttachAsync();
+            var pid = Pid.Read(Path.Combine(export, "nbdkit.pid"))!.Value;
+            Assert.Contains("iops-file=" + Path.Combine(export, "iops"), Pid.CommandLine(pid)!);
+            Assert.Equal("10", (await File.ReadAllTextAsync(Path.Combine(export, "iops"))).Trim());
+
+            // 30 direct 4 KiB reads are 30 NBD requests: at 10 per second they cannot take less than 2.9 s.
+            var limited = ReadDirect(steps.Target, 30);
+            Assert.True(limited >= TimeSpan.FromSeconds(2.5), $"30 requests at 10/s took {limited.TotalSeconds:0.00} s");
+
+            await fx.Controller.ControllerModifyVolumeAsync(new ControllerModifyVolumeRequest
+            {
+                VolumeId = volume.VolumeId, MutableParameters = { ["iopsLimit"] = "unlimited" },
+            });
+            Assert.Equal("0", (await File.ReadAllTextAsync(Path.Combine(export, "iops"))).Trim());
+            await Task.Delay(TimeSpan.FromSeconds(1.2)); // the filter re-reads its file at most once a second
+            ReadDirect(steps.Target, 1);
+            var unlimited = ReadDirect(steps.Target, 30);
+            Assert.True(unlimited < limited / 2, $"after lifting the limit 30 requests took {unlimited.TotalSeconds:0.00} s (limited: {limited.TotalSeconds:0.00} s)");
+            // Same server process: the attached node was never cut off.
+            Assert.Equal(pid, Pid.Read(Path.Combine(export, "nbdkit.pid")));
+        }
+        finally
+        {
+            await steps.DetachQuietlyAsync();
+            await fx.DeleteAsync(volume.VolumeId);
+        }
+        Assert.True((await fx.Cluster.FindLeftoversAsync()).IsEmpty);
+    }
+
+    private static TimeSpan ReadDirect(string device, int requests)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        HostCommand.Run("dd", $"if={device}", "of=/dev/null", "bs=4096", $"count={requests}", "iflag=direct", "status=none");
+        return clock.Elapsed;
+    }
+
+    [Fact]
     public async Task WhatCannotBeModifiedIsRefusedAndChangesNothing()
     {
         var nbd = await fx.CreateAsync(ClusterFixture.NewVolumeOf("nbd", 16 << 20, ClusterFixture.Mount()));
@@ -80,7 +130,9 @@ public sealed class ModifyVolumeTests(ClusterFixture fx)
             }
             await ModifyAsync(StatusCode.InvalidArgument, nbd.VolumeId);
             await ModifyAsync(StatusCode.InvalidArgument, "", ("bandwidthLimit", "8Mi"));
-            await ModifyAsync(StatusCode.InvalidArgument, nbd.VolumeId, ("iopsLimit", "100"));
+            await ModifyAsync(StatusCode.InvalidArgument, nbd.VolumeId, ("iops", "100"));
+            await ModifyAsync(StatusCode.InvalidArgument, nbd.VolumeId, ("iopsLimit", "lots"));
+            await ModifyAsync(StatusCode.InvalidArgument, nbd.VolumeId, ("iopsLimit", "0"));
             await ModifyAsync(StatusCode.InvalidArgument, nbd.VolumeId, ("bandwidthLimit", "fast"));
             await ModifyAsync(StatusCode.InvalidArgument, nbd.VolumeId, ("bandwidthLimit", "1"));
             await ModifyAsync(StatusCode.InvalidArgument, file.VolumeId, ("bandwidthLimit", "8Mi"));

@@ -34,6 +34,7 @@ public sealed record NodeOptions(
         ["heartbeat-seconds"] = "how often the agent announces itself (default 5)",
         ["nbd-address"] = "address this node's NBD exports listen on, as other nodes reach it (default 127.0.0.1)",
         ["nbd-port-range"] = "TCP ports for NBD exports (default 10809-10999)",
+        ["nbd-iops-filter"] = $"the nbdkit request-rate filter for iopsLimit (default: {Nbd.NbdServerOptions.RequestRateFilterFile} beside solar-node)",
         ["pools-config"] = "JSON file declaring this node's tmpfs, lvm, disk and pmem pools (see docs/local-media.md)",
         ["metrics-address"] = "serve Prometheus /metrics and /healthz over HTTP here, e.g. 0.0.0.0:9809 (default: off)",
         ["reconcile-seconds"] = "how often residual mounts and devices are looked for after start-up (default 60, 0 = never)",
@@ -56,7 +57,8 @@ public sealed record NodeOptions(
             cl.GetInt("max-volumes", 128),
             cl.Get("file-pool-capacity") is { } cap ? Quantity.Parse(cap) : null,
             TimeSpan.FromSeconds(cl.GetInt("heartbeat-seconds", 5)),
-            Nbd.NbdServerOptions.Parse(cl.Get("nbd-address", "127.0.0.1"), cl.Get("nbd-port-range", "10809-10999")),
+            Nbd.NbdServerOptions.Parse(cl.Get("nbd-address", "127.0.0.1"), cl.Get("nbd-port-range", "10809-10999"),
+                Nbd.NbdServerOptions.FindRequestRateFilter(cl.Get("nbd-iops-filter"))),
             TimeSpan.FromSeconds(cl.GetInt("reconcile-seconds", 60)),
             cl.Get("pools-config") is { } poolsFile ? SolarCsi.Node.Pools.PoolConfig.Load(poolsFile) : SolarCsi.Node.Pools.PoolConfig.Empty,
             cl.Get("metrics-address") is { } metrics ? SolarCsi.Core.Metrics.MetricsServer.ParseAddress(metrics) : null);

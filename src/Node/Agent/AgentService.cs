@@ -28,6 +28,7 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
             if (!StorageId.TryParse(sourceId, out var parsed) || parsed.Node != pools.NodeId || parsed.Pool != pool.Name)
                 throw CsiErrors.InvalidArgument($"content source {sourceId} is not in pool {pool.Name} on node {pools.NodeId}");
         }
+        if (pool.Media == VolumeParameters.NbdMedia) exports.RequireEnforceable(null, MutableParameters.Limits(request.Parameters));
         var record = await pool.CreateVolumeAsync(id, request.Name, request.CapacityBytes, request.LimitBytes, new Dictionary<string, string>(request.Parameters), source, Detached(context));
         return AgentMapping.ToInfo(record, pool);
     }
@@ -102,7 +103,7 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
         {
             var readOnly = p.Readonly || PublicationRules.IsReadOnlyMode(p.AccessMode);
             var connection = await exports.AdmitAsync(request.VolumeId, pool.BackingPathOf(request.VolumeId), p.NodeId, readOnly,
-                MutableParameters.BandwidthLimit(record.Parameters), Detached(context));
+                MutableParameters.Limits(record.Parameters), Detached(context));
             response.PublishContext.Add(connection.ToContext());
         }
         if (admitted.Count != record.Publications.Count)
@@ -198,11 +199,12 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
         var changes = MutableParameters.Parse(pool.Media, request.MutableParameters);
         var parameters = new Dictionary<string, string>(record.Parameters);
         foreach (var (key, value) in changes) parameters[key] = value;
+        if (pool.Media == VolumeParameters.NbdMedia) exports.RequireEnforceable(request.VolumeId, MutableParameters.Limits(parameters));
         // Record first: an export (re)started from now on comes up with the new limit; then the live one.
         var modified = record with { Parameters = parameters };
         await pool.SaveVolumeAsync(modified, Detached(context));
         if (pool.Media == VolumeParameters.NbdMedia && exports.Get(request.VolumeId) is not null)
-            await exports.SetBandwidthAsync(request.VolumeId, MutableParameters.BandwidthLimit(parameters), Detached(context));
+            await exports.SetLimitsAsync(request.VolumeId, MutableParameters.Limits(parameters), Detached(context));
         return AgentMapping.ToInfo(modified, pool);
     }
 

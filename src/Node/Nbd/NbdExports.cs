@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging;
 using SolarCsi.Core.Nbd;
 using SolarCsi.Core.Processes;
 using SolarCsi.Core.Storage;
+using SolarCsi.Core.Validation;
 
 namespace SolarCsi.Node.Nbd;
 
@@ -27,18 +28,56 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
     private string PidOf(string volumeId) => Path.Combine(DirOf(volumeId), "nbdkit.pid");
     private string RateOf(string volumeId) => Path.Combine(DirOf(volumeId), "rate");
 
+    private string IopsOf(string volumeId) => Path.Combine(DirOf(volumeId), "iops");
+
     /// <summary>nbdkit's rate filter takes bits per second; "no limit" is a rate no network reaches.</summary>
     public const long UnlimitedBits = 1L << 50;
 
     public static string RateText(long? bytesPerSecond) =>
         (bytesPerSecond is { } b ? b * 8 : UnlimitedBits).ToString(System.Globalization.CultureInfo.InvariantCulture);
 
+    /// <summary>Our request-rate filter's file: requests per second, 0 = unlimited.</summary>
+    public static string IopsText(long? requestsPerSecond) =>
+        (requestsPerSecond ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture);
+
     /// <summary>
-    /// Sets the export's bandwidth limit while it serves: the rate filter re-reads the file (about once a second),
-    /// so no client is disconnected. Written atomically, as the filter's manual asks.
+    /// Refuses limits this storage host cannot enforce: a request rate without the filter installed, or on a
+    /// running export of <paramref name="volumeId"/> that was started without it.
     /// </summary>
-    public Task SetBandwidthAsync(string volumeId, long? bytesPerSecond, CancellationToken ct) =>
-        AtomicFile.WriteAsync(RateOf(volumeId), System.Text.Encoding.ASCII.GetBytes(RateText(bytesPerSecond) + "\n"), ct);
+    public void RequireEnforceable(string? volumeId, NbdLimits limits)
+    {
+        if (limits.RequestsPerSecond is null) return;
+        if (server.RequestRateFilter is null)
+            throw Core.Errors.CsiErrors.InvalidArgument($"mutable parameter '{MutableParameters.IopsLimitKey}' cannot be enforced on this storage host: " +
+                $"{NbdServerOptions.RequestRateFilterFile} is not installed (see docs/deploy.md)");
+        if (volumeId is not null && IsRunning(volumeId) && !RunsRequestRateFilter(volumeId))
+            throw Core.Errors.CsiErrors.FailedPrecondition($"the export of {volumeId} was started before the request-rate filter was installed; " +
+                "unpublish and publish the volume again to enforce an iopsLimit");
+    }
+
+    /// <summary>
+    /// Sets the export's limits while it serves: both filters re-read their file (about once a second), so no
+    /// client is disconnected. Written atomically, as the rate filter's manual asks.
+    /// </summary>
+    public async Task SetLimitsAsync(string volumeId, NbdLimits limits, CancellationToken ct)
+    {
+        RequireEnforceable(volumeId, limits);
+        await AtomicFile.WriteAsync(RateOf(volumeId), Encoding.ASCII.GetBytes(RateText(limits.BytesPerSecond) + "\n"), ct);
+        await AtomicFile.WriteAsync(IopsOf(volumeId), Encoding.ASCII.GetBytes(IopsText(limits.RequestsPerSecond) + "\n"), ct);
+    }
+
+    private bool RunsRequestRateFilter(string volumeId)
+    {
+        if (Pid.Read(PidOf(volumeId)) is not { } pid) return false;
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline").Split('\0').Contains("--filter=" + server.RequestRateFilter, StringComparer.Ordinal);
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
 
     public NbdExportRecord? Get(string volumeId) =>
         File.Exists(RecordOf(volumeId)) ? JsonSerializer.Deserialize(File.ReadAllBytes(RecordOf(volumeId)), NbdJson.Default.NbdExportRecord) : null;
@@ -51,8 +90,9 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
     public bool IsRunning(string volumeId) => Pid.Read(PidOf(volumeId)) is { } pid && Pid.IsRunning(pid, "nbdkit", PidOf(volumeId));
 
     /// <summary>Lets <paramref name="nodeId"/> connect; returns what its NodeStage needs.</summary>
-    public async Task<NbdConnection> AdmitAsync(string volumeId, string image, string nodeId, bool readOnly, long? bandwidth, CancellationToken ct)
+    public async Task<NbdConnection> AdmitAsync(string volumeId, string image, string nodeId, bool readOnly, NbdLimits limits, CancellationToken ct)
     {
+        RequireEnforceable(null, limits);
         await _gate.WaitAsync(ct);
         try
         {
@@ -74,7 +114,7 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
             record = record with { Identities = keys.Keys.Order(StringComparer.Ordinal).ToList() };
             await WriteKeysAsync(volumeId, keys, ct);
             await SaveAsync(record, ct);
-            await SetBandwidthAsync(volumeId, bandwidth, ct);
+            await SetLimitsAsync(volumeId, limits, ct);
             await EnsureRunningAsync(record, ct);
             return new NbdConnection(server.Address, record.Port, nodeId, key, readOnly);
         }
@@ -149,7 +189,8 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
     private async Task EnsureRunningAsync(NbdExportRecord record, CancellationToken ct)
     {
         if (IsRunning(record.VolumeId)) return;
-        var args = ServerArguments(record, server.Address, PskOf(record.VolumeId), PidOf(record.VolumeId), RateOf(record.VolumeId));
+        var args = ServerArguments(record, server.Address, PskOf(record.VolumeId), PidOf(record.VolumeId), RateOf(record.VolumeId),
+            server.RequestRateFilter, IopsOf(record.VolumeId));
         var pid = await launcher.StartAsync("nbdkit", args, PidOf(record.VolumeId), Path.Combine(DirOf(record.VolumeId), "nbdkit.log"),
             TimeSpan.FromSeconds(10), ct);
         // The pid file says nbdkit started; only an accepted connection says it is serving this port.
@@ -162,7 +203,8 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
             record.ReadOnly ? "read-only" : "read-write", pid);
     }
 
-    public static IReadOnlyList<string> ServerArguments(NbdExportRecord record, string address, string pskFile, string pidFile, string rateFile)
+    public static IReadOnlyList<string> ServerArguments(NbdExportRecord record, string address, string pskFile, string pidFile, string rateFile,
+        string? requestRateFilter, string iopsFile)
     {
         var args = new List<string>
         {
@@ -173,8 +215,12 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
         // The rate filter is always there, so a limit can be set or lifted later without restarting the export
         // (which would cut the attached node). rate= is only its fallback: the file, written before the start,
         // holds the current limit.
-        args.AddRange(["--filter=rate", "file", "file=" + record.Image, "rate=" + UnlimitedBits.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        // The request-rate filter, where installed, likewise: iops=0 (unlimited) until its file says otherwise.
+        args.Add("--filter=rate");
+        if (requestRateFilter is not null) args.Add("--filter=" + requestRateFilter);
+        args.AddRange(["file", "file=" + record.Image, "rate=" + UnlimitedBits.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "rate-file=" + rateFile]);
+        if (requestRateFilter is not null) args.AddRange(["iops=0", "iops-file=" + iopsFile]);
         return args;
     }
 

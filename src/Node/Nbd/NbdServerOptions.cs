@@ -1,15 +1,30 @@
 namespace SolarCsi.Node.Nbd;
 
 /// <summary>Where this storage host's exports listen.</summary>
-public sealed record NbdServerOptions(string Address, int FirstPort, int LastPort)
+/// <param name="RequestRateFilter">nbdkit-solar-iops-filter.so (native/nbdkit-iops-filter), or null where it is not
+/// installed: then an iopsLimit cannot be enforced and is refused.</param>
+public sealed record NbdServerOptions(string Address, int FirstPort, int LastPort, string? RequestRateFilter = null)
 {
-    public static NbdServerOptions Parse(string address, string range)
+    public const string RequestRateFilterFile = "nbdkit-solar-iops-filter.so";
+
+    /// <summary>
+    /// The filter given by --nbd-iops-filter (which must exist), else the one published beside the executable.
+    /// </summary>
+    public static string? FindRequestRateFilter(string? configured)
+    {
+        if (configured is not null)
+            return File.Exists(configured) ? Path.GetFullPath(configured) : throw new FormatException($"request-rate filter '{configured}' does not exist");
+        var beside = Path.Combine(AppContext.BaseDirectory, RequestRateFilterFile);
+        return File.Exists(beside) ? beside : null;
+    }
+
+    public static NbdServerOptions Parse(string address, string range, string? requestRateFilter = null)
     {
         var parts = range.Split('-');
         if (parts.Length != 2 || !int.TryParse(parts[0], out var first) || !int.TryParse(parts[1], out var last) ||
             first is < 1 or > 65535 || last < first || last > 65535)
             throw new FormatException($"NBD port range '{range}' must look like 10809-10999");
         if (!System.Net.IPAddress.TryParse(address, out _)) throw new FormatException($"NBD address '{address}' must be an IP address");
-        return new NbdServerOptions(address, first, last);
+        return new NbdServerOptions(address, first, last, requestRateFilter);
     }
 }

@@ -55,8 +55,16 @@ public sealed class NbdCommandLineTests
         Assert.Equal(
             ["--foreground", "--pidfile", "/e/nbdkit.pid", "--ipaddr", "127.0.0.1", "--port", "10810", "--tls=require", "--tls-psk=/e/keys.psk",
              "--readonly", "--filter=rate", "file", "file=/s/v.img", "rate=1125899906842624", "rate-file=/e/rate"],
-            NbdExports.ServerArguments(record, "127.0.0.1", "/e/keys.psk", "/e/nbdkit.pid", "/e/rate"));
-        Assert.DoesNotContain("--readonly", NbdExports.ServerArguments(record with { ReadOnly = false }, "127.0.0.1", "/e/keys.psk", "/e/nbdkit.pid", "/e/rate"));
+            NbdExports.ServerArguments(record, "127.0.0.1", "/e/keys.psk", "/e/nbdkit.pid", "/e/rate", null, "/e/iops"));
+        Assert.DoesNotContain("--readonly", NbdExports.ServerArguments(record with { ReadOnly = false }, "127.0.0.1", "/e/keys.psk", "/e/nbdkit.pid", "/e/rate", null, "/e/iops"));
+        // With the request-rate filter installed it is always in the chain, unlimited until its file says otherwise.
+        Assert.Equal(
+            ["--foreground", "--pidfile", "/e/nbdkit.pid", "--ipaddr", "127.0.0.1", "--port", "10810", "--tls=require", "--tls-psk=/e/keys.psk",
+             "--readonly", "--filter=rate", "--filter=/opt/solar/nbdkit-solar-iops-filter.so", "file", "file=/s/v.img", "rate=1125899906842624",
+             "rate-file=/e/rate", "iops=0", "iops-file=/e/iops"],
+            NbdExports.ServerArguments(record, "127.0.0.1", "/e/keys.psk", "/e/nbdkit.pid", "/e/rate", "/opt/solar/nbdkit-solar-iops-filter.so", "/e/iops"));
+        Assert.Equal("0", NbdExports.IopsText(null));
+        Assert.Equal("250", NbdExports.IopsText(250));
         // Bytes per second in the API, bits per second for the filter.
         Assert.Equal("838860800", NbdExports.RateText(100L << 20));
         Assert.Equal("1125899906842624", NbdExports.RateText(null));
@@ -103,5 +111,34 @@ public sealed class NbdCommandLineTests
     {
         if (valid) Assert.Equal(address, NbdServerOptions.Parse(address, range).Address);
         else Assert.Throws<FormatException>(() => NbdServerOptions.Parse(address, range));
+    }
+
+    [Fact]
+    public void AStorageHostWithoutTheRequestRateFilterRefusesARequestRateLimit()
+    {
+        using var dir = new TempDir();
+        var runner = new ProcessRunner(Microsoft.Extensions.Logging.Abstractions.NullLogger<ProcessRunner>.Instance);
+        var exports = new NbdExports(dir.Path, new NbdServerOptions("127.0.0.1", 10809, 10810), new DaemonLauncher(runner),
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<NbdExports>.Instance);
+        exports.RequireEnforceable(null, new SolarCsi.Core.Validation.NbdLimits(8L << 20, null));
+        var e = Assert.Throws<Grpc.Core.RpcException>(() => exports.RequireEnforceable(null, new SolarCsi.Core.Validation.NbdLimits(null, 100)));
+        Assert.Equal(Grpc.Core.StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Contains(NbdServerOptions.RequestRateFilterFile, e.Status.Detail);
+        var x = Assert.Throws<Grpc.Core.RpcException>(() =>
+            new NbdExports(dir.Path, new NbdServerOptions("127.0.0.1", 10809, 10810), new DaemonLauncher(runner),
+                Microsoft.Extensions.Logging.Abstractions.NullLogger<NbdExports>.Instance).AdmitAsync("v", "/img", "node-b", false,
+                new SolarCsi.Core.Validation.NbdLimits(null, 5), CancellationToken.None).GetAwaiter().GetResult());
+        Assert.Equal(Grpc.Core.StatusCode.InvalidArgument, x.StatusCode);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(dir.Path));
+    }
+
+    [Fact]
+    public void AConfiguredFilterPathMustExist()
+    {
+        Assert.Throws<FormatException>(() => NbdServerOptions.FindRequestRateFilter("/nonexistent/filter.so"));
+        using var dir = new TempDir();
+        var filter = Path.Combine(dir.Path, "f.so");
+        File.WriteAllBytes(filter, []);
+        Assert.Equal(filter, NbdServerOptions.FindRequestRateFilter(filter));
     }
 }
