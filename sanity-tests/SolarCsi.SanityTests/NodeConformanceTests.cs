@@ -290,16 +290,22 @@ public sealed class NodeConformanceTests(ClusterFixture fx)
         }
     }
 
-    [Fact]
-    public async Task RestoredAndClonedVolumesCarryTheData()
+    /// <summary>Restore and clone on every pool that snapshots (file, and NBD images on their storage host), into a bigger size.</summary>
+    [Theory]
+    [InlineData("file")]
+    [InlineData("nbd")]
+    public async Task RestoredAndClonedVolumesCarryTheData(string media)
     {
         var capability = ClusterFixture.Mount();
-        var source = await fx.CreateAsync(ClusterFixture.NewVolume(bytes: 64 << 20, capability: capability));
+        // NBD volumes are attached from the node that does not hold them when placement allows, as in production.
+        var node = media == "nbd" ? fx.B : fx.Cluster.Nodes[0];
+        var source = await fx.CreateAsync(ClusterFixture.NewVolumeOf(media, 64 << 20, capability));
         var created = new List<string> { source.VolumeId };
         string? snapshotId = null;
+        var steps = new NodeSteps(fx, source, capability, node);
         try
         {
-            var steps = new NodeSteps(fx, source, capability);
+            await steps.ControllerPublishAsync();
             await steps.AttachAsync();
             await File.WriteAllTextAsync(Path.Combine(steps.Target, "note.txt"), "before the snapshot");
             // Taken while mounted: the node freezes the filesystem for the copy.
@@ -307,34 +313,36 @@ public sealed class NodeConformanceTests(ClusterFixture fx)
             await File.WriteAllTextAsync(Path.Combine(steps.Target, "note.txt"), "after the snapshot");
             await steps.UnpublishAsync();
             await steps.UnstageAsync();
+            await steps.ControllerUnpublishAsync();
 
-            var fromSnapshot = ClusterFixture.NewVolume(bytes: 128 << 20, capability: capability);
+            var fromSnapshot = ClusterFixture.NewVolumeOf(media, 128 << 20, capability);
             fromSnapshot.VolumeContentSource = new VolumeContentSource { Snapshot = new VolumeContentSource.Types.SnapshotSource { SnapshotId = snapshotId } };
             var restored = await fx.CreateAsync(fromSnapshot);
             created.Add(restored.VolumeId);
             Assert.Equal(snapshotId, restored.ContentSource.Snapshot.SnapshotId);
             Assert.Equal(128 << 20, restored.CapacityBytes);
 
-            var fromVolume = ClusterFixture.NewVolume(bytes: 0, capability: capability);
+            var fromVolume = ClusterFixture.NewVolumeOf(media, 0, capability);
             fromVolume.CapacityRange = null;
             fromVolume.VolumeContentSource = new VolumeContentSource { Volume = new VolumeContentSource.Types.VolumeSource { VolumeId = source.VolumeId } };
             var clone = await fx.CreateAsync(fromVolume);
             created.Add(clone.VolumeId);
             Assert.True(clone.CapacityBytes >= source.CapacityBytes);
 
-            var tooSmall = ClusterFixture.NewVolume(bytes: 0, capability: capability);
+            var tooSmall = ClusterFixture.NewVolumeOf(media, 0, capability);
             tooSmall.CapacityRange = new CapacityRange { LimitBytes = 32 << 20 };
             tooSmall.VolumeContentSource = fromVolume.VolumeContentSource;
             await Expect.Code(StatusCode.OutOfRange, async () => await fx.Controller.CreateVolumeAsync(tooSmall));
-            var missing = ClusterFixture.NewVolume(capability: capability);
-            missing.VolumeContentSource = new VolumeContentSource { Snapshot = new VolumeContentSource.Types.SnapshotSource { SnapshotId = StorageId.ForSnapshot("file", "default", ClusterFixture.NodeA, "gone").ToString() } };
+            var missing = ClusterFixture.NewVolumeOf(media, 64 << 20, capability);
+            missing.VolumeContentSource = new VolumeContentSource { Snapshot = new VolumeContentSource.Types.SnapshotSource { SnapshotId = StorageId.ForSnapshot(media, "default", ClusterFixture.NodeA, "gone").ToString() } };
             await Expect.Code(StatusCode.NotFound, async () => await fx.Controller.CreateVolumeAsync(missing));
 
             foreach (var (volume, expected) in new[] { (restored, "before the snapshot"), (clone, "after the snapshot") })
             {
-                var s = new NodeSteps(fx, volume, capability);
+                var s = new NodeSteps(fx, volume, capability, node);
                 try
                 {
+                    await s.ControllerPublishAsync();
                     await s.AttachAsync();
                     Assert.Equal(expected, await File.ReadAllTextAsync(Path.Combine(s.Target, "note.txt")));
                     // The filesystem fills the bigger volume, not the 64 MiB it was copied from.
@@ -348,6 +356,7 @@ public sealed class NodeConformanceTests(ClusterFixture fx)
         }
         finally
         {
+            await steps.DetachQuietlyAsync();
             if (snapshotId is not null) await fx.Controller.DeleteSnapshotAsync(new DeleteSnapshotRequest { SnapshotId = snapshotId });
             foreach (var id in created) await fx.DeleteAsync(id);
         }

@@ -234,10 +234,18 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
             return new CreateSnapshotResponse { Snapshot = CsiMapping.ToCsi(existing) };
         }
         var source = StorageId.ParseVolume(request.SourceVolumeId, "source_volume_id");
-        await inventory.GetVolumeAsync(source, Work);
-        var created = await directory.ClientFor(source.Node).CreateSnapshotAsync(
-            new A.CreateSnapshotRequest { Name = name, SourceVolumeId = source.ToString() },
-            deadline: Inventory.Deadline(Inventory.LongCall), cancellationToken: Work);
+        var volume = await inventory.GetVolumeAsync(source, Work);
+        var create = new A.CreateSnapshotRequest { Name = name, SourceVolumeId = source.ToString() };
+        // A local volume's agent freezes its own mount for the copy. An NBD volume is mounted elsewhere: its writers
+        // are held on the nodes that attach it read-write while the storage host copies the image.
+        var sites = VolumeParameters.IsLocal(source.Media) ? [] : WriterFreeze.Sites([source], [volume]);
+        await using var freeze = new WriterFreeze(directory, StorageId.ForSnapshot(source.Media, source.Pool, source.Node, name).ToString());
+        if (sites.Count > 0)
+        {
+            await freeze.FreezeAsync(sites, Work);
+            create.FreezeToken = freeze.Token;
+        }
+        var created = await directory.ClientFor(source.Node).CreateSnapshotAsync(create, deadline: Inventory.Deadline(Inventory.LongCall), cancellationToken: Work);
         return new CreateSnapshotResponse { Snapshot = CsiMapping.ToCsi(created) };
     }
 

@@ -18,7 +18,6 @@ namespace SolarCsi.Controller.Csi;
 /// </summary>
 public sealed class GroupControllerService(AgentDirectory directory, Inventory inventory, InFlightTracker inFlight) : GroupControllerBase
 {
-    private static readonly TimeSpan FreezeLease = TimeSpan.FromMinutes(5);
     private static CancellationToken Work => CancellationToken.None;
     private static readonly HashSet<string> SnapshotMedia = [VolumeParameters.FileMedia, VolumeParameters.NbdMedia, VolumeParameters.LvmMedia];
 
@@ -61,49 +60,36 @@ public sealed class GroupControllerService(AgentDirectory directory, Inventory i
         var home = sources[0];
         var groupId = StorageId.ForGroupSnapshot(home.Media, home.Pool, home.Node, name).ToString();
 
-        var frozen = new List<string>();
         var members = new List<A.SnapshotInfo>();
-        try
+        await using (var freeze = new WriterFreeze(directory, groupId))
         {
-            foreach (var (node, ids) in FreezeSites(sources, volumes))
+            try
             {
-                var freeze = new A.FreezeRequest { Token = groupId, LeaseSeconds = (int)FreezeLease.TotalSeconds };
-                freeze.VolumeIds.AddRange(ids);
-                if (!directory.IsKnown(node)) throw CsiErrors.Unavailable($"node {node}, which mounts a member, has not announced itself");
-                await directory.ClientFor(node).FreezeAsync(freeze, deadline: Inventory.Deadline(Inventory.ShortCall), cancellationToken: Work);
-                frozen.Add(node);
-            }
-            foreach (var source in sources)
-            {
-                // Named after the group and the source, so a retried create finds the members already cut.
-                var member = new A.CreateSnapshotRequest
+                await freeze.FreezeAsync(WriterFreeze.Sites(sources, volumes), Work);
+                foreach (var source in sources)
                 {
-                    Name = "group-member-" + NameHash.Of($"{name}/{source}"), SourceVolumeId = source.ToString(), GroupSnapshotId = groupId,
-                };
-                members.Add(await directory.ClientFor(source.Node).CreateSnapshotAsync(member, deadline: Inventory.Deadline(Inventory.LongCall), cancellationToken: Work));
-            }
-        }
-        catch
-        {
-            // No group without all its members: the ones already cut go, or they would belong to a group nobody can name.
-            foreach (var cut in members)
-            {
-                try
-                {
-                    await directory.ClientFor(StorageId.ParseSnapshot(cut.SnapshotId).Node).DeleteSnapshotAsync(
-                        new A.DeleteSnapshotRequest { SnapshotId = cut.SnapshotId, GroupSnapshotId = groupId },
-                        deadline: Inventory.Deadline(Inventory.ShortCall), cancellationToken: Work);
+                    // Named after the group and the source, so a retried create finds the members already cut.
+                    var member = new A.CreateSnapshotRequest
+                    {
+                        Name = "group-member-" + NameHash.Of($"{name}/{source}"), SourceVolumeId = source.ToString(), GroupSnapshotId = groupId,
+                    };
+                    members.Add(await directory.ClientFor(source.Node).CreateSnapshotAsync(member, deadline: Inventory.Deadline(Inventory.LongCall), cancellationToken: Work));
                 }
-                catch (RpcException) { /* reported by the create's own error; a retry with the same name finds and reuses it */ }
             }
-            throw;
-        }
-        finally
-        {
-            foreach (var node in frozen)
+            catch
             {
-                try { await directory.ClientFor(node).ThawAsync(new A.ThawRequest { Token = groupId }, deadline: Inventory.Deadline(Inventory.ShortCall), cancellationToken: Work); }
-                catch (RpcException) { /* the lease thaws it; the create's own outcome is what the CO must see */ }
+                // No group without all its members: the ones already cut go, or they would belong to a group nobody can name.
+                foreach (var cut in members)
+                {
+                    try
+                    {
+                        await directory.ClientFor(StorageId.ParseSnapshot(cut.SnapshotId).Node).DeleteSnapshotAsync(
+                            new A.DeleteSnapshotRequest { SnapshotId = cut.SnapshotId, GroupSnapshotId = groupId },
+                            deadline: Inventory.Deadline(Inventory.ShortCall), cancellationToken: Work);
+                    }
+                    catch (RpcException) { /* reported by the create's own error; a retry with the same name finds and reuses it */ }
+                }
+                throw;
             }
         }
 
@@ -112,27 +98,6 @@ public sealed class GroupControllerService(AgentDirectory directory, Inventory i
         record.SourceVolumeIds.AddRange(sources.Select(s => s.ToString()));
         await directory.ClientFor(home.Node).SaveGroupSnapshotAsync(record, deadline: Inventory.Deadline(Inventory.ShortCall), cancellationToken: Work);
         return new CreateVolumeGroupSnapshotResponse { GroupSnapshot = ToCsi(record, members) };
-    }
-
-    /// <summary>
-    /// Where each member's writers are: a local volume on its own node; an NBD volume on every node it is attached
-    /// to read-write (its storage host needs no freeze: nothing mounts the image there).
-    /// </summary>
-    private static IEnumerable<(string Node, List<string> Ids)> FreezeSites(IReadOnlyList<StorageId> sources, IReadOnlyList<A.VolumeInfo> volumes)
-    {
-        var sites = new SortedDictionary<string, List<string>>(StringComparer.Ordinal);
-        for (var i = 0; i < sources.Count; i++)
-        {
-            var nodes = VolumeParameters.IsLocal(sources[i].Media)
-                ? [sources[i].Node]
-                : volumes[i].Publications.Where(p => !p.Readonly).Select(p => p.NodeId).ToArray();
-            foreach (var node in nodes)
-            {
-                if (!sites.TryGetValue(node, out var ids)) sites[node] = ids = [];
-                ids.Add(sources[i].ToString());
-            }
-        }
-        return sites.Select(kv => (kv.Key, kv.Value));
     }
 
     public override async Task<GetVolumeGroupSnapshotResponse> GetVolumeGroupSnapshot(GetVolumeGroupSnapshotRequest request, ServerCallContext context)

@@ -142,10 +142,11 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
         var source = StorageId.ParseVolume(request.SourceVolumeId, "source_volume_id");
         var id = StorageId.ForSnapshot(source.Media, source.Pool, source.Node, request.Name).ToString();
         var member = request.GroupSnapshotId.Length > 0;
-        // A group member's slot is already held by the group's freeze when the freeze ran on this node.
-        using var slot = member && freezes.Holds(request.GroupSnapshotId, request.SourceVolumeId) ? null : inFlight.Acquire(request.SourceVolumeId, "CreateSnapshot");
-        // A group snapshot's caller has frozen the writer wherever it mounts the volume; a lone snapshot cannot.
-        if (!member && pool.Media == VolumeParameters.NbdMedia && pool.GetVolume(request.SourceVolumeId) is { Publications: [_, ..] pubs } &&
+        // The caller of a group member or of a lone snapshot with a freeze token has frozen the writers wherever they
+        // mount the volume; when one of those freezes ran on this node, it already holds the volume's slot.
+        var token = member ? request.GroupSnapshotId : request.FreezeToken;
+        using var slot = token.Length > 0 && freezes.Holds(token, request.SourceVolumeId) ? null : inFlight.Acquire(request.SourceVolumeId, "CreateSnapshot");
+        if (token.Length == 0 && pool.Media == VolumeParameters.NbdMedia && pool.GetVolume(request.SourceVolumeId) is { Publications: [_, ..] pubs } &&
             pubs.Any(p => !p.ReadOnly && !PublicationRules.IsReadOnlyMode(p.AccessMode)))
             throw CsiErrors.FailedPrecondition($"volume {request.SourceVolumeId} is attached read-write on {pubs[0].NodeId} over NBD; a copy taken now would be torn. Detach it first");
         if (pool.ListSnapshots().FirstOrDefault(s => s.SnapshotId == id) is { } existing && existing.SourceVolumeId != request.SourceVolumeId)
