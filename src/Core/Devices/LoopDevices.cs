@@ -9,7 +9,11 @@ public sealed class LoopDevices(IProcessRunner runner)
     // Two concurrent "losetup --find" calls can race for the same free device; the loser sees EBUSY.
     private static readonly ResiliencePipeline AttachRetry = CommandRetry.WhenStderrContains("busy", 5, TimeSpan.FromMilliseconds(100));
 
-    public async Task<IReadOnlyList<LoopDevice>> ListAsync(CancellationToken ct)
+    /// <summary>The bound loop devices: read from sysfs and the devices themselves, or from losetup where we cannot.</summary>
+    public async Task<IReadOnlyList<LoopDevice>> ListAsync(CancellationToken ct) =>
+        LoopStatus.TryList() ?? await ListWithLosetupAsync(ct);
+
+    public async Task<IReadOnlyList<LoopDevice>> ListWithLosetupAsync(CancellationToken ct)
     {
         var result = await runner.RunAsync("losetup", ["--list", "--json", "--output", string.Join(',', LosetupParser.Columns)], ct);
         return LosetupParser.Parse(result.StandardOutput);

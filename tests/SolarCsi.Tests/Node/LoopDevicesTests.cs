@@ -47,4 +47,45 @@ public sealed class LoopDevicesTests : IDisposable
         _attached.Remove(device);
         Assert.DoesNotContain(await _loops.ListAsync(CancellationToken.None), d => d.Name == device);
     }
+
+    /// <summary>
+    /// The direct reading (sysfs + LOOP_GET_STATUS64) must say exactly what losetup says, for every kind of binding
+    /// the node meets: read-write with direct I/O, read-only, buffered, a backing file deleted or renamed while bound.
+    /// </summary>
+    [Fact]
+    public async Task TheDirectReadingMatchesLosetup()
+    {
+        var runner = new ProcessRunner(NullLogger<ProcessRunner>.Instance);
+        async Task<string> AttachAsync(string name, params string[] extra)
+        {
+            var image = Path.Combine(_dir.Path, name);
+            await using (var f = File.Create(image)) f.SetLength(4 << 20);
+            var device = (await runner.RunAsync("losetup", ["--find", "--show", .. extra, "--", image], CancellationToken.None)).StandardOutput.Trim();
+            _attached.Add(device);
+            return image;
+        }
+        await AttachAsync("rw.img", "--direct-io=on");
+        await AttachAsync("ro.img", "--read-only");
+        await AttachAsync("buffered.img");
+        File.Delete(await AttachAsync("deleted.img"));
+        var renamed = await AttachAsync("renamed.img", "--direct-io=on");
+        File.Move(renamed, renamed + ".moved");
+
+        var direct = LoopStatus.TryList();
+        Assert.NotNull(direct);
+        var ours = direct.Where(d => _attached.Contains(d.Name)).OrderBy(d => d.Name).ToArray();
+        var losetup = (await _loops.ListWithLosetupAsync(CancellationToken.None)).Where(d => _attached.Contains(d.Name)).OrderBy(d => d.Name).ToArray();
+        Assert.Equal(5, losetup.Length);
+        Assert.Equal(losetup, ours);
+        Assert.Contains(ours, d => d.ReadOnly && d.BackingFile.EndsWith("ro.img", StringComparison.Ordinal));
+        Assert.Contains(ours, d => !d.DirectIo && d.BackingFile.EndsWith("buffered.img", StringComparison.Ordinal));
+        Assert.Contains(ours, d => d.BackingFile.EndsWith("renamed.img.moved", StringComparison.Ordinal) && d.BackingInode == FileIdentity.InodeOf(renamed + ".moved"));
+    }
+
+    [Theory]
+    [InlineData(0xfe00UL, "254:0")]
+    [InlineData(0x0701UL, "7:1")]
+    [InlineData(0x100300UL, "3:256")] // minor above 255 lands in the high bits
+    [InlineData(0x1000_0000_0000UL, "4096:0")]
+    public void DeviceNumbersDecodeAsGlibcDoes(ulong dev, string expected) => Assert.Equal(expected, LoopStatus.MajorMinor(dev));
 }
