@@ -4,14 +4,18 @@ using SolarCsi.Core.Processes;
 namespace SolarCsi.Core.Devices;
 
 /// <summary>losetup, with identity checks: a loop device is reused only if it is bound to the very same file.</summary>
-public sealed class LoopDevices(IProcessRunner runner)
+/// <param name="directListing">How bound devices are read without losetup (default <see cref="LoopStatus.TryList"/>);
+/// tests that script losetup's answers pass one that returns null.</param>
+public sealed class LoopDevices(IProcessRunner runner, Func<IReadOnlyList<LoopDevice>?>? directListing = null)
 {
+    private readonly Func<IReadOnlyList<LoopDevice>?> _directListing = directListing ?? (() => LoopStatus.TryList());
+
     // Two concurrent "losetup --find" calls can race for the same free device; the loser sees EBUSY.
     private static readonly ResiliencePipeline AttachRetry = CommandRetry.WhenStderrContains("busy", 5, TimeSpan.FromMilliseconds(100));
 
     /// <summary>The bound loop devices: read from sysfs and the devices themselves, or from losetup where we cannot.</summary>
     public async Task<IReadOnlyList<LoopDevice>> ListAsync(CancellationToken ct) =>
-        LoopStatus.TryList() ?? await ListWithLosetupAsync(ct);
+        _directListing() ?? await ListWithLosetupAsync(ct);
 
     public async Task<IReadOnlyList<LoopDevice>> ListWithLosetupAsync(CancellationToken ct)
     {

@@ -36,7 +36,7 @@ public sealed class ReconcilerResidueTests : IDisposable
                 // The reconciler's listing, then its check under the volume's slot.
                 ? new ProcessResult(0, Listing(++listings == 1 || stillBound ? image : "/elsewhere/another-volume.img"), "")
                 : new ProcessResult(0, "", ""));
-        var loops = new LoopDevices(runner);
+        var loops = new LoopDevices(runner, directListing: () => null);
         var mountInfo = Path.Combine(_dir.Path, "mountinfo");
         await File.WriteAllTextAsync(mountInfo, "");
         var mounter = new LinuxMounter(runner, mountInfo);
