@@ -30,15 +30,17 @@ public static partial class LoopStatus
                 dio = File.ReadAllText(Path.Combine(dir, "loop", "dio")).Trim();
                 ro = File.ReadAllText(Path.Combine(dir, "ro")).Trim();
             }
-            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+            catch (IOException)
             {
-                continue; // not bound, or unbound while we looked
+                // Not bound (no loop/ directory), or unbound while we looked: sysfs then answers ENOENT or ENODEV
+                // (bench-lifecycle met the latter with 100 volumes in flight).
+                continue;
             }
             if (backing.EndsWith(DeletedSuffix, StringComparison.Ordinal)) backing = backing[..^DeletedSuffix.Length];
             var status = GetStatus(Path.Combine(devDir, name), out var errno);
             if (status is null)
             {
-                if (errno is Enxio or Enoent) continue; // unbound (or gone) between the sysfs read and the ioctl
+                if (errno is Enxio or Enoent or Enodev) continue; // unbound (or gone) between the sysfs read and the ioctl
                 return null;
             }
             devices.Add(new LoopDevice(Path.Combine(devDir, name), backing, status.Value.Inode, MajorMinor(status.Value.Device), ro == "1", dio == "1"));
@@ -56,6 +58,7 @@ public static partial class LoopStatus
 
     private const int Enoent = 2;
     private const int Enxio = 6;
+    private const int Enodev = 19;
     private const int ORdonly = 0, OCloexec = 0x80000;
     private const nuint LoopGetStatus64 = 0x4C05;
 
