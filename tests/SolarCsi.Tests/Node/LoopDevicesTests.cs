@@ -82,6 +82,38 @@ public sealed class LoopDevicesTests : IDisposable
         Assert.Contains(ours, d => d.BackingFile.EndsWith("renamed.img.moved", StringComparison.Ordinal) && d.BackingInode == FileIdentity.InodeOf(renamed + ".moved"));
     }
 
+    /// <summary>
+    /// Devices bound and unbound while the listing reads them must be skipped, not fail the listing: sysfs answers
+    /// ENODEV for a device torn down mid-read (seen in bench-lifecycle with 100 volumes in flight).
+    /// </summary>
+    [Fact]
+    public async Task ListingWhileDevicesComeAndGoNeverFails()
+    {
+        var runner = new ProcessRunner(NullLogger<ProcessRunner>.Instance);
+        var image = Path.Combine(_dir.Path, "churn.img");
+        await using (var f = File.Create(image)) f.SetLength(1 << 20);
+        using var stop = new CancellationTokenSource();
+        var listings = 0;
+        var reader = Task.Run(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                Assert.NotNull(LoopStatus.TryList());
+                listings++;
+            }
+        });
+        for (var i = 0; i < 60; i++)
+        {
+            var device = (await runner.RunAsync("losetup", ["--find", "--show", "--", image], CancellationToken.None)).StandardOutput.Trim();
+            _attached.Add(device);
+            await runner.RunAsync("losetup", ["--detach", device], CancellationToken.None);
+            _attached.Remove(device);
+        }
+        await stop.CancelAsync();
+        await reader;
+        Assert.True(listings > 60, $"only {listings} listings ran beside 60 attach/detach cycles");
+    }
+
     [Theory]
     [InlineData(0xfe00UL, "254:0")]
     [InlineData(0x0701UL, "7:1")]
