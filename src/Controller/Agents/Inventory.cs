@@ -31,21 +31,25 @@ public sealed class Inventory(AgentDirectory directory)
             deadline: Deadline(ShortCall), cancellationToken: ct);
     }
 
-    public async Task<IReadOnlyList<VolumeInfo>> AllVolumesAsync(CancellationToken ct)
-    {
-        var all = new List<VolumeInfo>();
-        foreach (var agent in directory.Live())
-            all.AddRange((await directory.ClientFor(agent).ListVolumesAsync(new ListVolumesRequest(), deadline: Deadline(ShortCall), cancellationToken: ct)).Volumes);
-        return all;
-    }
+    public async Task<IReadOnlyList<VolumeInfo>> AllVolumesAsync(CancellationToken ct) =>
+        (await OnEveryLiveAgentAsync(async agent =>
+            (await agent.ListVolumesAsync(new ListVolumesRequest(), deadline: Deadline(ShortCall), cancellationToken: ct)).Volumes)).SelectMany(v => v).ToArray();
 
-    public async Task<IReadOnlyList<SnapshotInfo>> AllSnapshotsAsync(CancellationToken ct)
-    {
-        var all = new List<SnapshotInfo>();
-        foreach (var agent in directory.Live())
-            all.AddRange((await directory.ClientFor(agent).ListSnapshotsAsync(new ListSnapshotsRequest(), deadline: Deadline(ShortCall), cancellationToken: ct)).Snapshots);
-        return all;
-    }
+    public async Task<IReadOnlyList<SnapshotInfo>> AllSnapshotsAsync(CancellationToken ct) =>
+        (await OnEveryLiveAgentAsync(async agent =>
+            (await agent.ListSnapshotsAsync(new ListSnapshotsRequest(), deadline: Deadline(ShortCall), cancellationToken: ct)).Snapshots)).SelectMany(s => s).ToArray();
+
+    /// <summary>Volumes published to <paramref name="nodeId"/> on every live agent, <paramref name="exceptVolumeId"/> aside.</summary>
+    public async Task<int> PublicationsOnAsync(string nodeId, string exceptVolumeId, CancellationToken ct) =>
+        (await OnEveryLiveAgentAsync(async agent => (await agent.CountPublicationsAsync(
+            new CountPublicationsRequest { NodeId = nodeId, ExceptVolumeId = exceptVolumeId }, deadline: Deadline(ShortCall), cancellationToken: ct)).Count)).Sum();
+
+    /// <summary>
+    /// Asks every live agent at once: a cluster-wide question costs one agent round trip, not one per node. Results
+    /// come back in the directory's order.
+    /// </summary>
+    private Task<T[]> OnEveryLiveAgentAsync<T>(Func<Agent.V1.Agent.AgentClient, Task<T>> call) =>
+        Task.WhenAll(directory.Live().Select(agent => call(directory.ClientFor(agent))));
 
     public async Task<SnapshotInfo> GetSnapshotAsync(StorageId id, CancellationToken ct)
     {

@@ -7,7 +7,8 @@ namespace SolarCsi.Controller.Agents;
 /// <summary>
 /// ControllerPublish beyond a node's attach limit is RESOURCE_EXHAUSTED. Publishes to one node are serialised
 /// (they wait, they are not aborted) so two of them cannot both take the last slot; publishes to different
-/// nodes run in parallel. The count is asked from the agents, which record every publication.
+/// nodes run in parallel. The count is asked from the agents, which record every publication (each counts its own,
+/// all at once).
 /// </summary>
 public sealed class NodeAttachLimits(AgentDirectory directory, Inventory inventory)
 {
@@ -23,8 +24,7 @@ public sealed class NodeAttachLimits(AgentDirectory directory, Inventory invento
             // A repeated publish takes no new slot.
             if (limit > 0 && volume.Publications.All(p => p.NodeId != nodeId))
             {
-                var attached = (await inventory.AllVolumesAsync(ct))
-                    .Count(v => v.VolumeId != volumeId && v.Publications.Any(p => p.NodeId == nodeId));
+                var attached = await inventory.PublicationsOnAsync(nodeId, volumeId, ct);
                 if (attached >= limit)
                     throw CsiErrors.ResourceExhausted($"node {nodeId} already has {attached} volumes published, its limit is {limit}");
             }

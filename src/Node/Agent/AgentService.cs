@@ -72,6 +72,14 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
         return Task.FromResult(new FindVolumeByNameResponse { Found = false });
     }
 
+    public override Task<CountPublicationsResponse> CountPublications(CountPublicationsRequest request, ServerCallContext context)
+    {
+        if (request.NodeId.Length == 0) throw CsiErrors.InvalidArgument("node_id is required");
+        var count = pools.All.SelectMany(p => p.ListVolumes())
+            .Count(v => v.VolumeId != request.ExceptVolumeId && v.Publications.Any(p => p.NodeId == request.NodeId));
+        return Task.FromResult(new CountPublicationsResponse { Count = count });
+    }
+
     public override Task<ListVolumesResponse> ListVolumes(ListVolumesRequest request, ServerCallContext context)
     {
         var response = new ListVolumesResponse();
