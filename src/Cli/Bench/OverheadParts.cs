@@ -23,7 +23,7 @@ internal static class OverheadParts
     /// </summary>
     public static readonly (string Step, int LosetupList, int Blkid, int JournalWrites, int MountinfoReads)[] FileCounts =
     [
-        ("NodeStage", 2, 1, 4, 1),
+        ("NodeStage", 2, 1, 3, 1),
         ("NodePublish", 1, 0, 1, 1),
         ("NodeUnpublish", 0, 0, 1, 2),
         ("NodeUnstage", 2, 0, 2, 3),

@@ -154,8 +154,9 @@ public sealed class NodeVolumes(
             FaultPoints.Fail("mkfs");
             await filesystems.FormatAsync(device, request.FsType, request.MkfsOptions ?? [], ct);
             FaultPoints.Hit("stage:after-format");
+            // Recorded with the staged entry, not on its own: nothing reads it back to recover (a re-stage after a
+            // crash here probes the device and finds the filesystem), so a separate fsync'd write would only cost time.
             entry = entry with { Formatted = true };
-            await journal.SaveAsync(entry, ct);
         }
         else if (!signatures.TryGetValue("TYPE", out var found) || found != request.FsType)
         {
