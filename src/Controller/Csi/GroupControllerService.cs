@@ -19,7 +19,6 @@ namespace SolarCsi.Controller.Csi;
 public sealed class GroupControllerService(AgentDirectory directory, Inventory inventory, InFlightTracker inFlight) : GroupControllerBase
 {
     private static CancellationToken Work => CancellationToken.None;
-    private static readonly HashSet<string> SnapshotMedia = [VolumeParameters.FileMedia, VolumeParameters.NbdMedia, VolumeParameters.LvmMedia];
 
     public override Task<GroupControllerGetCapabilitiesResponse> GroupControllerGetCapabilities(GroupControllerGetCapabilitiesRequest request, ServerCallContext context) =>
         Task.FromResult(new GroupControllerGetCapabilitiesResponse
@@ -53,8 +52,9 @@ public sealed class GroupControllerService(AgentDirectory directory, Inventory i
         var volumes = new List<A.VolumeInfo>();
         foreach (var source in sources)
         {
-            if (!SnapshotMedia.Contains(source.Media))
-                throw CsiErrors.InvalidArgument($"volume {source} is {source.Media} media, which cannot be snapshotted");
+            // Checked before anything is frozen. Each pool says whether it snapshots (an LVM pool only with a thin pool).
+            if (directory.Find(source.Node)?.Pools.FirstOrDefault(p => p.Media == source.Media && p.Name == source.Pool) is { SupportsSnapshots: false })
+                throw CsiErrors.InvalidArgument($"volume {source} is in {source.Media} pool '{source.Pool}', which cannot take snapshots");
             volumes.Add(await inventory.GetVolumeAsync(source, Work));
         }
         var home = sources[0];
