@@ -162,8 +162,8 @@ public static class NbdBench
         sb.AppendLine();
         sb.AppendLine("Goals (issue #7): 4k random read ≥ 0.5 × local, sequential ≥ 0.9 × local.");
         sb.AppendLine();
-        sb.AppendLine("The local image is sparse, so local reads of never-written blocks are served without touching the disk; the");
-        sb.AppendLine("write rows are the fairer comparison. See bench/README.md for what limits the NBD path today.");
+        sb.AppendLine("Both images start sparse, but the sequential write runs first on each target and loops over the whole span for");
+        sb.AppendLine("its ramp and run time, so every read finds written blocks on both. See bench/README.md for what limits the NBD path.");
         return sb.ToString();
     }
 }
