@@ -39,10 +39,10 @@ public sealed class Inventory(AgentDirectory directory)
         (await OnEveryLiveAgentAsync(async agent =>
             (await agent.ListSnapshotsAsync(new ListSnapshotsRequest(), deadline: Deadline(ShortCall), cancellationToken: ct)).Snapshots)).SelectMany(s => s).ToArray();
 
-    /// <summary>Volumes published to <paramref name="nodeId"/> on every live agent, <paramref name="exceptVolumeId"/> aside.</summary>
-    public async Task<int> PublicationsOnAsync(string nodeId, string exceptVolumeId, CancellationToken ct) =>
+    /// <summary>Volumes published to <paramref name="nodeId"/> on every live agent, <paramref name="except"/> aside.</summary>
+    public async Task<int> PublicationsOnAsync(string nodeId, IReadOnlyList<string> except, CancellationToken ct) =>
         (await OnEveryLiveAgentAsync(async agent => (await agent.CountPublicationsAsync(
-            new CountPublicationsRequest { NodeId = nodeId, ExceptVolumeId = exceptVolumeId }, deadline: Deadline(ShortCall), cancellationToken: ct)).Count)).Sum();
+            new CountPublicationsRequest { NodeId = nodeId, ExceptVolumeIds = { except } }, deadline: Deadline(ShortCall), cancellationToken: ct)).Count)).Sum();
 
     /// <summary>
     /// Asks every live agent at once: a cluster-wide question costs one agent round trip, not one per node. Results

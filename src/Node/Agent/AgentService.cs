@@ -75,8 +75,9 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
     public override Task<CountPublicationsResponse> CountPublications(CountPublicationsRequest request, ServerCallContext context)
     {
         if (request.NodeId.Length == 0) throw CsiErrors.InvalidArgument("node_id is required");
+        var except = request.ExceptVolumeIds.ToHashSet(StringComparer.Ordinal);
         var count = pools.All.SelectMany(p => p.ListVolumes())
-            .Count(v => v.VolumeId != request.ExceptVolumeId && v.Publications.Any(p => p.NodeId == request.NodeId));
+            .Count(v => !except.Contains(v.VolumeId) && v.Publications.Any(p => p.NodeId == request.NodeId));
         return Task.FromResult(new CountPublicationsResponse { Count = count });
     }
 
