@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using SolarCsi.Core.Interop;
 
 namespace SolarCsi.Core.Devices;
 
@@ -8,7 +9,7 @@ namespace SolarCsi.Core.Devices;
 /// device gives the backing file's inode and device, which identify the file even if it was replaced or renamed.
 /// A losetup process costs about 6 ms here and the node asks several times per stage (bench/RESULTS.md).
 /// </summary>
-public static partial class LoopStatus
+public static class LoopStatus
 {
     private const string DeletedSuffix = " (deleted)";
 
@@ -59,12 +60,11 @@ public static partial class LoopStatus
     private const int Enoent = 2;
     private const int Enxio = 6;
     private const int Enodev = 19;
-    private const int ORdonly = 0, OCloexec = 0x80000;
     private const nuint LoopGetStatus64 = 0x4C05;
 
-    private static LoopInfo64? GetStatus(string device, out int errno)
+    private static unsafe LoopInfo64? GetStatus(string device, out int errno)
     {
-        var fd = Open(device, ORdonly | OCloexec);
+        var fd = Libc.Open(device, Libc.ReadOnly | Libc.CloseOnExec);
         if (fd < 0)
         {
             errno = Marshal.GetLastPInvokeError();
@@ -73,7 +73,7 @@ public static partial class LoopStatus
         try
         {
             var info = default(LoopInfo64);
-            if (Ioctl(fd, LoopGetStatus64, ref info) != 0)
+            if (Libc.Ioctl(fd, LoopGetStatus64, &info) != 0)
             {
                 errno = Marshal.GetLastPInvokeError();
                 return null;
@@ -83,7 +83,7 @@ public static partial class LoopStatus
         }
         finally
         {
-            Close(fd);
+            _ = Libc.Close(fd);
         }
     }
 
@@ -94,13 +94,4 @@ public static partial class LoopStatus
         public ulong Device;
         public ulong Inode;
     }
-
-    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int Open(string path, int flags);
-
-    [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
-    private static partial int Ioctl(int fd, nuint request, ref LoopInfo64 info);
-
-    [LibraryImport("libc", EntryPoint = "close")]
-    private static partial int Close(int fd);
 }

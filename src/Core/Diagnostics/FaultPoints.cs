@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 
 namespace SolarCsi.Core.Diagnostics;
 
@@ -7,7 +6,7 @@ namespace SolarCsi.Core.Diagnostics;
 /// SIGKILL itself on reaching it (no cleanup, no flush: a node losing power, the OOM killer); "fail:NAME" makes
 /// the step NAME fail as a tool would. Unset (always, outside tests) it costs one set lookup.
 /// </summary>
-public static partial class FaultPoints
+public static class FaultPoints
 {
     public const string Variable = "SOLAR_FAULT_POINTS";
 
@@ -20,7 +19,7 @@ public static partial class FaultPoints
         if (Armed.Count == 0 || !Armed.Contains(point)) return;
         Console.Error.WriteLine($"fault point {point} reached: SIGKILL");
         Console.Error.Flush();
-        _ = Kill(Environment.ProcessId, 9);
+        Processes.Pid.Signal(Environment.ProcessId, 9);
     }
 
     /// <summary>Throws as a failing external tool would, when "fail:<paramref name="step"/>" is armed.</summary>
@@ -28,7 +27,4 @@ public static partial class FaultPoints
     {
         if (Armed.Count > 0 && Armed.Contains("fail:" + step)) throw new IOException($"injected failure of {step}");
     }
-
-    [LibraryImport("libc", EntryPoint = "kill")]
-    private static partial int Kill(int pid, int signal);
 }

@@ -1,10 +1,9 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 
 namespace SolarCsi.Core.Local;
 
 /// <summary>A plugin running as a child process, its output captured to a log file.</summary>
-public sealed partial class PluginProcess
+public sealed class PluginProcess
 {
     private readonly Process _process;
     private readonly StreamWriter _log;
@@ -52,7 +51,7 @@ public sealed partial class PluginProcess
     {
         if (!_process.HasExited)
         {
-            _ = Kill(_process.Id, graceful ? 15 : 9);
+            Processes.Pid.Signal(_process.Id, graceful ? 15 : 9);
             using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(15));
             try { await _process.WaitForExitAsync(grace.Token); }
             catch (OperationCanceledException) { _process.Kill(entireProcessTree: true); await _process.WaitForExitAsync(); }
@@ -64,7 +63,4 @@ public sealed partial class PluginProcess
         lock (_log) _log.Dispose();
         _process.Dispose();
     }
-
-    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static partial int Kill(int pid, int signal);
 }

@@ -1,9 +1,8 @@
-using System.Runtime.InteropServices;
 
 namespace SolarCsi.Core.Processes;
 
 /// <summary>Pid files and liveness checks that also confirm the pid still belongs to the program we started.</summary>
-public static partial class Pid
+public static class Pid
 {
     public static int? Read(string pidFile)
     {
@@ -35,7 +34,7 @@ public static partial class Pid
     public static bool IsRunning(int pid, string program, string marker) =>
         CommandLine(pid) is { Count: > 0 } argv && Path.GetFileName(argv[0]) == program && argv.Contains(marker);
 
-    public static void Signal(int pid, int signal) => _ = Kill(pid, signal);
+    public static void Signal(int pid, int signal) => _ = Interop.Libc.Kill(pid, signal);
 
     /// <summary>Sends SIGTERM (or SIGKILL) and waits for the process to leave the process table.</summary>
     public static async Task StopAsync(int pid, bool kill, TimeSpan wait, CancellationToken ct)
@@ -49,7 +48,4 @@ public static partial class Pid
             while (CommandLine(pid) is not null && DateTime.UtcNow < deadline + TimeSpan.FromSeconds(5)) await Task.Delay(20, ct);
         }
     }
-
-    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static partial int Kill(int pid, int signal);
 }

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using SolarCsi.Core.Interop;
 
 namespace SolarCsi.Core.Storage;
 
@@ -41,25 +42,15 @@ public static partial class AtomicFile
     /// <summary>Makes a rename or unlink in <paramref name="dir"/> durable (.NET cannot open a directory handle).</summary>
     private static void FsyncDirectory(string dir)
     {
-        const int ReadOnly = 0, Directory = 0x10000, CloseOnExec = 0x80000;
-        var fd = Open(dir, ReadOnly | Directory | CloseOnExec);
+        var fd = Libc.Open(dir, Libc.ReadOnly | Libc.Directory | Libc.CloseOnExec);
         if (fd < 0) throw new IOException($"open {dir} failed: errno {Marshal.GetLastPInvokeError()}");
         try
         {
-            if (Fsync(fd) != 0) throw new IOException($"fsync {dir} failed: errno {Marshal.GetLastPInvokeError()}");
+            if (Libc.Fsync(fd) != 0) throw new IOException($"fsync {dir} failed: errno {Marshal.GetLastPInvokeError()}");
         }
         finally
         {
-            _ = Close(fd);
+            _ = Libc.Close(fd);
         }
     }
-
-    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int Open(string path, int flags);
-
-    [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
-    private static partial int Fsync(int fd);
-
-    [LibraryImport("libc", EntryPoint = "close")]
-    private static partial int Close(int fd);
 }
