@@ -57,27 +57,17 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
 
     /// <summary>
     /// Sets the export's limits while it serves: both filters re-read their file (about once a second), so no
-    /// client is disconnected. Written atomically, as the rate filter's manual asks.
+    /// client is disconnected. Written atomically, as the rate filter's manual asks. Callers check the limits with
+    /// <see cref="RequireEnforceable"/> before they change anything.
     /// </summary>
     public async Task SetLimitsAsync(string volumeId, NbdLimits limits, CancellationToken ct)
     {
-        RequireEnforceable(volumeId, limits);
         await AtomicFile.WriteAsync(RateOf(volumeId), Encoding.ASCII.GetBytes(RateText(limits.BytesPerSecond) + "\n"), ct);
         await AtomicFile.WriteAsync(IopsOf(volumeId), Encoding.ASCII.GetBytes(IopsText(limits.RequestsPerSecond) + "\n"), ct);
     }
 
-    private bool RunsRequestRateFilter(string volumeId)
-    {
-        if (Pid.Read(PidOf(volumeId)) is not { } pid) return false;
-        try
-        {
-            return File.ReadAllText($"/proc/{pid}/cmdline").Split('\0').Contains("--filter=" + server.RequestRateFilter, StringComparer.Ordinal);
-        }
-        catch (IOException)
-        {
-            return false;
-        }
-    }
+    private bool RunsRequestRateFilter(string volumeId) =>
+        Pid.Read(PidOf(volumeId)) is { } pid && Pid.CommandLine(pid) is { } argv && argv.Contains("--filter=" + server.RequestRateFilter, StringComparer.Ordinal);
 
     public NbdExportRecord? Get(string volumeId) =>
         File.Exists(RecordOf(volumeId)) ? JsonSerializer.Deserialize(File.ReadAllBytes(RecordOf(volumeId)), NbdJson.Default.NbdExportRecord) : null;
@@ -92,7 +82,7 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
     /// <summary>Lets <paramref name="nodeId"/> connect; returns what its NodeStage needs.</summary>
     public async Task<NbdConnection> AdmitAsync(string volumeId, string image, string nodeId, bool readOnly, NbdLimits limits, CancellationToken ct)
     {
-        RequireEnforceable(null, limits);
+        RequireEnforceable(volumeId, limits);
         await _gate.WaitAsync(ct);
         try
         {
