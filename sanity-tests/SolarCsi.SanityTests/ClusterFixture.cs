@@ -18,6 +18,10 @@ public sealed class ClusterFixture : IAsyncLifetime
     public NodePlugin A => Cluster.Nodes[0];
     public NodePlugin B => Cluster.Nodes[1];
 
+    /// <summary>Where the storage host of an NBD volume keeps its export (pid file, keys, limit files).</summary>
+    public string ExportDirOf(string volumeId) =>
+        Path.Combine(Cluster.Nodes.Single(n => n.NodeId == Core.Ids.StorageId.ParseVolume(volumeId).Node).Directory, "state", "exports", volumeId);
+
     public const long TmpfsPoolBytes = 512L << 20;
     /// <summary>node-b's attach limit, low enough for a test to reach it.</summary>
     public const int NodeBMaxVolumes = 4;

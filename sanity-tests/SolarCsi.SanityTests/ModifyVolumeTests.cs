@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
 using Csi.V1;
 using Grpc.Core;
-using SolarCsi.Core.Ids;
 using SolarCsi.Core.Processes;
 
 namespace SolarCsi.SanityTests;
@@ -17,13 +16,7 @@ public sealed class ModifyVolumeTests(ClusterFixture fx)
     [Fact]
     public async Task TheBandwidthLimitChangesOnALiveAttachedVolume()
     {
-        var capability = ClusterFixture.Mount();
-        var request = ClusterFixture.NewVolumeOf("nbd", 64 << 20, capability);
-        request.MutableParameters["bandwidthLimit"] = "8Mi";
-        var volume = await fx.CreateAsync(request);
-        var steps = new NodeSteps(fx, volume, capability, fx.B);
-        var host = fx.Cluster.Nodes.Single(n => n.NodeId == StorageId.ParseVolume(volume.VolumeId).Node);
-        var export = Path.Combine(host.Directory, "state", "exports", volume.VolumeId);
+        var (volume, steps, export) = await CreateLimitedAsync(ClusterFixture.Mount(), 64 << 20, "bandwidthLimit", "8Mi");
         try
         {
             await steps.ControllerPublishAsync();
@@ -69,13 +62,7 @@ public sealed class ModifyVolumeTests(ClusterFixture fx)
     [Fact]
     public async Task TheRequestRateLimitHoldsAndIsLiftedOnALiveAttachedVolume()
     {
-        var capability = ClusterFixture.Block();
-        var request = ClusterFixture.NewVolumeOf("nbd", 16 << 20, capability);
-        request.MutableParameters["iopsLimit"] = "10";
-        var volume = await fx.CreateAsync(request);
-        var steps = new NodeSteps(fx, volume, capability, fx.B);
-        var host = fx.Cluster.Nodes.Single(n => n.NodeId == StorageId.ParseVolume(volume.VolumeId).Node);
-        var export = Path.Combine(host.Directory, "state", "exports", volume.VolumeId);
+        var (volume, steps, export) = await CreateLimitedAsync(ClusterFixture.Block(), 16 << 20, "iopsLimit", "10");
         try
         {
             await steps.ControllerPublishAsync();
@@ -106,6 +93,15 @@ public sealed class ModifyVolumeTests(ClusterFixture fx)
             await fx.DeleteAsync(volume.VolumeId);
         }
         Assert.True((await fx.Cluster.FindLeftoversAsync()).IsEmpty);
+    }
+
+    /// <summary>An NBD volume created with one limit, to be attached on node-b; the export lives on its storage host.</summary>
+    private async Task<(Volume Volume, NodeSteps Steps, string Export)> CreateLimitedAsync(VolumeCapability capability, long bytes, string key, string value)
+    {
+        var request = ClusterFixture.NewVolumeOf("nbd", bytes, capability);
+        request.MutableParameters[key] = value;
+        var volume = await fx.CreateAsync(request);
+        return (volume, new NodeSteps(fx, volume, capability, fx.B), fx.ExportDirOf(volume.VolumeId));
     }
 
     private static TimeSpan ReadDirect(string device, int requests)

@@ -210,7 +210,7 @@ public sealed class NbdConformanceTests(ClusterFixture fx)
             await WriteAsync(steps, before);
 
             // The storage host's NBD server dies mid-write.
-            var pidFile = Path.Combine(host.Directory, "state", "exports", volume.VolumeId, "nbdkit.pid");
+            var pidFile = Path.Combine(fx.ExportDirOf(volume.VolumeId), "nbdkit.pid");
             await Pid.StopAsync(Pid.Read(pidFile)!.Value, kill: true, TimeSpan.FromSeconds(5), CancellationToken.None);
             Assert.True(await Expect.WritesFailWithinAsync(TimeSpan.FromSeconds(30), () => WriteFileAsync(steps, "after.bin")),
                 "writes kept succeeding with the NBD server gone");
