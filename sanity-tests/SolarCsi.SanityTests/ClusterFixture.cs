@@ -22,6 +22,13 @@ public sealed class ClusterFixture : IAsyncLifetime
     public string ExportDirOf(string volumeId) =>
         Path.Combine(Cluster.Nodes.Single(n => n.NodeId == Core.Ids.StorageId.ParseVolume(volumeId).Node).Directory, "state", "exports", volumeId);
 
+    /// <summary>The owning node's record of a volume (its pool's JSON file).</summary>
+    public string RecordOf(string volumeId)
+    {
+        var id = Core.Ids.StorageId.ParseVolume(volumeId);
+        return Path.Combine(Cluster.Nodes.Single(n => n.NodeId == id.Node).Directory, "state", "pools", id.Media, id.Pool, "volumes", id.Name + ".json");
+    }
+
     public const long TmpfsPoolBytes = 512L << 20;
     /// <summary>node-b's attach limit, low enough for a test to reach it.</summary>
     public const int NodeBMaxVolumes = 4;

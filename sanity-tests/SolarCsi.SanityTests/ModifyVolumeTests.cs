@@ -114,17 +114,26 @@ public sealed class ModifyVolumeTests(ClusterFixture fx)
     [Fact]
     public async Task WhatCannotBeModifiedIsRefusedAndChangesNothing()
     {
-        var nbd = await fx.CreateAsync(ClusterFixture.NewVolumeOf("nbd", 16 << 20, ClusterFixture.Mount()));
+        var limited = ClusterFixture.NewVolumeOf("nbd", 16 << 20, ClusterFixture.Mount());
+        limited.MutableParameters["bandwidthLimit"] = "64Mi";
+        var nbd = await fx.CreateAsync(limited);
         var file = await fx.CreateAsync(ClusterFixture.NewVolume(16 << 20));
+        var recordBefore = await File.ReadAllTextAsync(fx.RecordOf(nbd.VolumeId));
+        Assert.Contains("67108864", recordBefore);
         try
         {
             async Task ModifyAsync(StatusCode code, string volumeId, params (string Key, string Value)[] parameters)
             {
                 var modify = new ControllerModifyVolumeRequest { VolumeId = volumeId };
                 foreach (var (key, value) in parameters) modify.MutableParameters[key] = value;
-                await Expect.Code(code, async () => await fx.Controller.ControllerModifyVolumeAsync(modify));
+                if (code == StatusCode.OK) await fx.Controller.ControllerModifyVolumeAsync(modify);
+                else await Expect.Code(code, async () => await fx.Controller.ControllerModifyVolumeAsync(modify));
             }
-            await ModifyAsync(StatusCode.InvalidArgument, nbd.VolumeId);
+            // An empty set (a VolumeAttributesClass without parameters) is no change, not an error; on a volume that
+            // does not exist it is still NOT_FOUND.
+            await ModifyAsync(StatusCode.OK, nbd.VolumeId);
+            await ModifyAsync(StatusCode.OK, file.VolumeId);
+            await ModifyAsync(StatusCode.NotFound, nbd.VolumeId.Replace("~v", "~v0").Remove(nbd.VolumeId.Length));
             await ModifyAsync(StatusCode.InvalidArgument, "", ("bandwidthLimit", "8Mi"));
             await ModifyAsync(StatusCode.InvalidArgument, nbd.VolumeId, ("iops", "100"));
             await ModifyAsync(StatusCode.InvalidArgument, nbd.VolumeId, ("iopsLimit", "lots"));
@@ -136,6 +145,7 @@ public sealed class ModifyVolumeTests(ClusterFixture fx)
             var create = ClusterFixture.NewVolume(16 << 20);
             create.MutableParameters["bandwidthLimit"] = "8Mi";
             await Expect.Code(StatusCode.InvalidArgument, async () => await fx.Controller.CreateVolumeAsync(create));
+            Assert.Equal(recordBefore, await File.ReadAllTextAsync(fx.RecordOf(nbd.VolumeId)));
         }
         finally
         {

@@ -76,15 +76,94 @@ public sealed class TmpfsConformanceTests(ClusterFixture fx)
         onB.AccessibilityRequirements = ClusterFixture.On(ClusterFixture.NodeB);
         await Expect.Code(StatusCode.ResourceExhausted, async () => await C.CreateVolumeAsync(onB));
 
-        var volume = await fx.CreateAsync(NewTmpfs(16L << 20));
+    }
+
+    [Fact]
+    public async Task SnapshotsRestoreAndClonesCarryTheFilesAndAreRefusedWhileAPodMountsTheVolume()
+    {
+        var volume = await fx.CreateAsync(NewTmpfs(32L << 20));
+        var steps = new NodeSteps(fx, volume, ClusterFixture.Mount(""));
+        var payload = RandomNumberGenerator.GetBytes(4 << 20);
+        var snapshotName = "snap-" + Guid.NewGuid().ToString("N");
+        var created = new List<string>();
+        string? snapshotId = null;
         try
         {
-            await Expect.Code(StatusCode.FailedPrecondition, async () => await C.CreateSnapshotAsync(new CreateSnapshotRequest { Name = "snap-" + Guid.NewGuid().ToString("N"), SourceVolumeId = volume.VolumeId }));
+            await steps.AttachAsync();
+            Directory.CreateDirectory(Path.Combine(steps.Target, "dir"));
+            await File.WriteAllBytesAsync(Path.Combine(steps.Target, "dir", "data.bin"), payload);
+            File.CreateSymbolicLink(Path.Combine(steps.Target, "link"), "dir/data.bin");
+            File.SetUnixFileMode(Path.Combine(steps.Target, "dir", "data.bin"), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+
+            // tmpfs cannot be frozen: while a pod mounts it, a copy could be torn, so none is taken.
+            var inUse = await Expect.Code(StatusCode.FailedPrecondition, async () =>
+                await C.CreateSnapshotAsync(new CreateSnapshotRequest { Name = snapshotName, SourceVolumeId = volume.VolumeId }));
+            Assert.Contains("frozen", inUse.Status.Detail);
+            var cloneWhileInUse = NewTmpfs(32L << 20);
+            cloneWhileInUse.VolumeContentSource = new VolumeContentSource { Volume = new VolumeContentSource.Types.VolumeSource { VolumeId = volume.VolumeId } };
+            await Expect.Code(StatusCode.FailedPrecondition, async () => await C.CreateVolumeAsync(cloneWhileInUse));
+            Assert.Empty((await C.ListSnapshotsAsync(new ListSnapshotsRequest { SourceVolumeId = volume.VolumeId })).Entries);
+
+            await steps.UnpublishAsync();
+            await steps.UnstageAsync();
+            var snapshot = (await C.CreateSnapshotAsync(new CreateSnapshotRequest { Name = snapshotName, SourceVolumeId = volume.VolumeId })).Snapshot;
+            snapshotId = snapshot.SnapshotId;
+            Assert.True(snapshot.ReadyToUse);
+            Assert.Equal(32L << 20, snapshot.SizeBytes);
+            // The original changes afterwards; the snapshot keeps the moment it was taken.
+            await steps.AttachAsync();
+            await File.WriteAllTextAsync(Path.Combine(steps.Target, "dir", "data.bin"), "overwritten");
+            await steps.DetachQuietlyAsync();
+
+            // A volume no bigger than 16 MiB cannot hold a 32 MiB snapshot.
+            var tooSmall = NewTmpfs(0);
+            tooSmall.CapacityRange = new CapacityRange { LimitBytes = 16L << 20 };
+            tooSmall.VolumeContentSource = new VolumeContentSource { Snapshot = new VolumeContentSource.Types.SnapshotSource { SnapshotId = snapshot.SnapshotId } };
+            await Expect.Code(StatusCode.OutOfRange, async () => await C.CreateVolumeAsync(tooSmall));
+
+            var restoreRequest = NewTmpfs(64L << 20);
+            restoreRequest.VolumeContentSource = tooSmall.VolumeContentSource;
+            var restored = await fx.CreateAsync(restoreRequest);
+            created.Add(restored.VolumeId);
+            Assert.Equal(64L << 20, restored.CapacityBytes);
+            var cloneRequest = NewTmpfs(32L << 20);
+            cloneRequest.VolumeContentSource = cloneWhileInUse.VolumeContentSource;
+            var clone = await fx.CreateAsync(cloneRequest);
+            created.Add(clone.VolumeId);
+
+            var restoredSteps = new NodeSteps(fx, restored, ClusterFixture.Mount(""));
+            await restoredSteps.AttachAsync();
+            try
+            {
+                var file = Path.Combine(restoredSteps.Target, "dir", "data.bin");
+                Assert.Equal(SHA256.HashData(payload), SHA256.HashData(await File.ReadAllBytesAsync(file)));
+                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file));
+                Assert.Equal("dir/data.bin", new FileInfo(Path.Combine(restoredSteps.Target, "link")).LinkTarget);
+                Assert.Equal(64L << 20, (await StatsAsync(restored.VolumeId, restoredSteps.Target)).Total);
+            }
+            finally
+            {
+                await restoredSteps.DetachQuietlyAsync();
+            }
+            var cloneSteps = new NodeSteps(fx, clone, ClusterFixture.Mount(""));
+            await cloneSteps.AttachAsync();
+            try
+            {
+                Assert.Equal("overwritten", await File.ReadAllTextAsync(Path.Combine(cloneSteps.Target, "dir", "data.bin")));
+            }
+            finally
+            {
+                await cloneSteps.DetachQuietlyAsync();
+            }
         }
         finally
         {
+            await steps.DetachQuietlyAsync();
+            foreach (var id in created) await fx.DeleteAsync(id);
+            if (snapshotId is not null) await C.DeleteSnapshotAsync(new DeleteSnapshotRequest { SnapshotId = snapshotId });
             await fx.DeleteAsync(volume.VolumeId);
         }
+        Assert.Empty((await C.ListSnapshotsAsync(new ListSnapshotsRequest { SourceVolumeId = volume.VolumeId })).Entries);
     }
 
     [Fact]

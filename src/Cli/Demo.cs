@@ -206,7 +206,7 @@ public static class Demo
     /// <summary>One volume on one node, attached and detached in kubelet's order.</summary>
     private sealed class Attachment(LocalCluster cluster, NodePlugin node, string volumeId, VolumeCapability capability, string pod)
     {
-        private readonly Controller.ControllerClient _controller = cluster.Controller.Controller;
+        private readonly Csi.V1.Controller.ControllerClient _controller = cluster.Controller.Controller;
         public NodePlugin Node => node;
         public string Staging { get; } = Path.Combine(cluster.KubeletDir, "plugins", "staging", node.NodeId, volumeId);
         public string Target { get; } = Path.Combine(cluster.KubeletDir, "pods", pod, "volumes", "data");

@@ -9,7 +9,7 @@ internal static class VolumesCommand
     public static async Task<int> RunAsync(CliArgs args)
     {
         using var channel = GrpcChannels.Create(GrpcEndpoint.Parse(args.Require("--controller")));
-        var controller = new Controller.ControllerClient(channel);
+        var controller = new Csi.V1.Controller.ControllerClient(channel);
         var rows = new List<VolumeRow>();
         var token = "";
         do

@@ -5,6 +5,8 @@ namespace SolarCsi.Controller;
 public sealed record ControllerOptions(string DriverName, GrpcEndpoint CsiEndpoint, GrpcEndpoint RegistryEndpoint, TimeSpan AgentTimeout,
     System.Net.IPEndPoint? MetricsAddress = null)
 {
+    public static readonly TimeSpan DefaultAgentTimeout = TimeSpan.FromSeconds(20);
+
     public static readonly IReadOnlyDictionary<string, string> Flags = new Dictionary<string, string>
     {
         ["endpoint"] = "CSI endpoint (unix:///path/csi.sock or tcp://127.0.0.1:PORT)",
@@ -20,6 +22,6 @@ public sealed record ControllerOptions(string DriverName, GrpcEndpoint CsiEndpoi
         CsiDriverName.Require(cl.Get("driver-name", PluginIdentity.DefaultDriverName)),
         GrpcEndpoint.Parse(cl.Get("endpoint") ?? throw new FormatException("--endpoint is required")),
         GrpcEndpoint.Parse(cl.Get("registry-endpoint") ?? throw new FormatException("--registry-endpoint is required")),
-        TimeSpan.FromSeconds(cl.GetInt("agent-timeout-seconds", 20)),
+        TimeSpan.FromSeconds(cl.GetInt("agent-timeout-seconds", (int)DefaultAgentTimeout.TotalSeconds)),
         cl.Get("metrics-address") is { } metrics ? SolarCsi.Core.Metrics.MetricsServer.ParseAddress(metrics) : null);
 }

@@ -16,13 +16,19 @@ public sealed record NodeOptions(
     Nbd.NbdServerOptions NbdServer,
     TimeSpan ReconcileInterval,
     Pools.PoolConfig Pools,
-    System.Net.IPEndPoint? MetricsAddress)
+    System.Net.IPEndPoint? MetricsAddress,
+    bool AllInOne = false)
 {
+    public const string NodeMode = "node";
+    public const string AllInOneMode = "all-in-one";
+
     public Dictionary<string, string> Topology => SolarCsi.Core.Ids.NodeTopology.Of(NodeId);
 
     public static readonly IReadOnlyDictionary<string, string> Flags = new Dictionary<string, string>
     {
         ["endpoint"] = "CSI endpoint (unix:///path/csi.sock or tcp://127.0.0.1:PORT)",
+        ["mode"] = $"'{NodeMode}' (default) or '{AllInOneMode}': the controller too, on the same CSI endpoint, for a single-node " +
+                   "install; its agent API and registry then stay on unix sockets in the state dir",
         ["node-id"] = "this node's id, as Kubernetes names it (default: host name)",
         ["driver-name"] = $"CSI driver name (default {PluginIdentity.DefaultDriverName})",
         ["state-dir"] = "where pools and the node journal live (default /var/lib/solar-csi)",
@@ -46,13 +52,29 @@ public sealed record NodeOptions(
         var nodeId = cl.Get("node-id", Environment.MachineName.ToLowerInvariant());
         if (!SolarCsi.Core.Ids.StorageId.IsValidNode(nodeId)) throw new FormatException($"node id '{nodeId}' must be a lowercase DNS name");
         var roots = cl.GetAll("allowed-root");
+        var allInOne = cl.Get("mode", NodeMode) switch
+        {
+            NodeMode => false,
+            AllInOneMode => true,
+            var other => throw new FormatException($"--mode must be '{NodeMode}' or '{AllInOneMode}', not '{other}'"),
+        };
+        var agentEndpoint = GrpcEndpoint.Parse(cl.Get("agent-endpoint", $"unix://{stateDir}/agent.sock"));
+        var controllerEndpoint = cl.Get("controller-endpoint") is { } c ? GrpcEndpoint.Parse(c) : null;
+        if (allInOne)
+        {
+            // One process serves the controller and its only node: nothing has to cross the network, so nothing
+            // listens on it (a TCP agent API would let anyone who reaches the port drive the storage).
+            if (!agentEndpoint.IsUnix) throw new FormatException($"--mode {AllInOneMode} keeps the agent API on a unix socket; --agent-endpoint must be unix://");
+            if (controllerEndpoint is not null) throw new FormatException($"--mode {AllInOneMode} serves its own registry; drop --controller-endpoint");
+            controllerEndpoint = GrpcEndpoint.Parse($"unix://{stateDir}/registry.sock");
+        }
         return new NodeOptions(
             nodeId,
             CsiDriverName.Require(cl.Get("driver-name", PluginIdentity.DefaultDriverName)),
             stateDir,
             GrpcEndpoint.Parse(cl.Get("endpoint") ?? throw new FormatException("--endpoint is required")),
-            GrpcEndpoint.Parse(cl.Get("agent-endpoint", $"unix://{stateDir}/agent.sock")),
-            cl.Get("controller-endpoint") is { } c ? GrpcEndpoint.Parse(c) : null,
+            agentEndpoint,
+            controllerEndpoint,
             roots.Count > 0 ? roots.Select(Path.GetFullPath).ToArray() : ["/var/lib/kubelet"],
             cl.GetInt("max-volumes", 128),
             cl.Get("file-pool-capacity") is { } cap ? Quantity.Parse(cap) : null,
@@ -61,6 +83,7 @@ public sealed record NodeOptions(
                 Nbd.NbdServerOptions.FindRequestRateFilter(cl.Get("nbd-iops-filter"))),
             TimeSpan.FromSeconds(cl.GetInt("reconcile-seconds", 60)),
             cl.Get("pools-config") is { } poolsFile ? SolarCsi.Node.Pools.PoolConfig.Load(poolsFile) : SolarCsi.Node.Pools.PoolConfig.Empty,
-            cl.Get("metrics-address") is { } metrics ? SolarCsi.Core.Metrics.MetricsServer.ParseAddress(metrics) : null);
+            cl.Get("metrics-address") is { } metrics ? SolarCsi.Core.Metrics.MetricsServer.ParseAddress(metrics) : null,
+            allInOne);
     }
 }

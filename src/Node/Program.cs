@@ -58,7 +58,7 @@ IMediaPool NewPool(string media) => new FilePool(media, VolumeParameters.Default
     Path.Combine(options.StateDir, "pools", media, VolumeParameters.DefaultPool), options.FilePoolCapacity, runner, loops,
     (id, ct) => volumes!.QuiesceAsync(id, ct), loggerFactory.CreateLogger<FilePool>());
 string PoolRoot(string media, string name) => Path.Combine(options.StateDir, "pools", media, name);
-var tmpfsPools = options.Pools.TmpfsPools.Select(p => new TmpfsPool(p.Name, PoolRoot(VolumeParameters.TmpfsMedia, p.Name), p.CapacityBytes, mounter,
+var tmpfsPools = options.Pools.TmpfsPools.Select(p => new TmpfsPool(p.Name, PoolRoot(VolumeParameters.TmpfsMedia, p.Name), p.CapacityBytes, mounter, runner,
     loggerFactory.CreateLogger<TmpfsPool>())).ToArray();
 var diskPools = options.Pools.DiskPools.Select(p => new DiskPool(p.Name, PoolRoot(VolumeParameters.DiskMedia, p.Name),
     new DiskInventory(p.Paths, p.MinSizeBytes, blockDevices, mounter), mounter, runner, loggerFactory.CreateLogger<DiskPool>())).ToArray();
@@ -72,7 +72,13 @@ var exports = new NbdExports(Path.Combine(options.StateDir, "exports"), options.
 volumes = new NodeVolumes(pools, journal, attachers, nbdClientRoot, mounter, blockDevices, new Filesystems(runner), runner, inFlight,
     loggerFactory.CreateLogger<NodeVolumes>());
 var readiness = new Readiness();
+// All-in-one: the controller runs in this process, on this CSI endpoint, and hears from this node's agent only.
+using var controllerPlane = options.AllInOne
+    ? new SolarCsi.Controller.ControllerPlane(new SolarCsi.Controller.ControllerOptions(options.DriverName, options.CsiEndpoint,
+        options.ControllerEndpoint!, SolarCsi.Controller.ControllerOptions.DefaultAgentTimeout), [options.NodeId])
+    : null;
 var identity = new PluginIdentity(options.DriverName, [
+    .. controllerPlane is null ? [] : SolarCsi.Controller.ControllerPlane.PluginCapabilities,
     PluginIdentity.Service(PluginCapability.Types.Service.Types.Type.VolumeAccessibilityConstraints),
     PluginIdentity.OnlineExpansion(),
 ]);
@@ -82,11 +88,14 @@ var csi = GrpcServer.Build(options.CsiEndpoint, log, services =>
 {
     services.AddSingleton(identity).AddSingleton(readiness).AddSingleton(volumes).AddSingleton(options)
         .AddSingleton(new PathRules(options.AllowedRoots));
+    controllerPlane?.AddServices(services);
 }, app =>
 {
     app.MapGrpcService<IdentityService>();
     app.MapGrpcService<NodeService>();
+    if (controllerPlane is not null) SolarCsi.Controller.ControllerPlane.MapServices(app);
 });
+var registry = controllerPlane?.BuildRegistry(log);
 var agent = GrpcServer.Build(options.AgentEndpoint, log, services =>
 {
     services.AddSingleton(pools).AddSingleton(inFlight).AddSingleton(options).AddSingleton(exports).AddHostedService<AgentAnnouncer>()
@@ -106,23 +115,26 @@ foreach (var (pool, initialize) in lvmPools.Select(p => ((IMediaPool)p, (Func<Ca
 foreach (var pool in diskPools) await pool.ScanAsync(CancellationToken.None);
 
 NodeMetrics.Register(SolarCsi.Core.Metrics.PluginMetrics.Current, pools, journal, volumes);
+controllerPlane?.RegisterMetrics(SolarCsi.Core.Metrics.PluginMetrics.Current);
 var metrics = options.MetricsAddress is { } metricsAddress
     ? SolarCsi.Core.Metrics.MetricsServer.Build(metricsAddress, log, SolarCsi.Core.Metrics.PluginMetrics.Current)
     : null;
 if (metrics is not null) await metrics.StartAsync();
+if (registry is not null) await registry.StartAsync();
 await csi.StartAsync();
 await agent.StartAsync();
-log.Information("node {NodeId} serving CSI on {Csi} and the agent API on {Agent}; NBD attach path: {Attach}", options.NodeId,
-    options.CsiEndpoint, options.AgentEndpoint, nbdAttacher.Kind);
+log.Information("node {NodeId} serving CSI{Controller} on {Csi} and the agent API on {Agent}; NBD attach path: {Attach}", options.NodeId,
+    controllerPlane is null ? "" : " (all-in-one: Controller and GroupController too)", options.CsiEndpoint, options.AgentEndpoint, nbdAttacher.Kind);
 await volumes.ThawAllAsync(CancellationToken.None);
 foreach (var pool in tmpfsPools) await pool.RemoveOrphansAsync(CancellationToken.None);
 await exports.ReconcileAsync(CancellationToken.None);
 await reconciler.RunAsync(CancellationToken.None);
+if (controllerPlane is not null) await controllerPlane.WaitWarmAsync(CancellationToken.None);
 readiness.MarkReady();
 var periodic = new ReconcileLoop(reconciler, options, loggerFactory.CreateLogger<ReconcileLoop>());
 await periodic.StartAsync(CancellationToken.None);
 
-await Task.WhenAny(csi.WaitForShutdownAsync(), agent.WaitForShutdownAsync());
+await Task.WhenAny(csi.WaitForShutdownAsync(), agent.WaitForShutdownAsync(), registry?.WaitForShutdownAsync() ?? Task.Delay(Timeout.Infinite));
 await periodic.StopAsync(CancellationToken.None);
-await Task.WhenAll(csi.StopAsync(), agent.StopAsync(), metrics?.StopAsync() ?? Task.CompletedTask);
+await Task.WhenAll(csi.StopAsync(), agent.StopAsync(), registry?.StopAsync() ?? Task.CompletedTask, metrics?.StopAsync() ?? Task.CompletedTask);
 return 0;

@@ -116,7 +116,7 @@ internal static class ConformanceBench
     {
         public int Calls { get; private set; }
         public List<string> Unexpected { get; } = [];
-        private Controller.ControllerClient Controller => cluster.Controller.Controller;
+        private Csi.V1.Controller.ControllerClient Controller => cluster.Controller.Controller;
 
         private async Task<T?> ExpectAsync<T>(string what, StatusCode expected, Func<Task<T>> call) where T : class
         {

@@ -33,7 +33,7 @@ internal sealed class DriverVolume(LocalCluster cluster, string name, string med
     /// <summary>Calls that came back ABORTED and were repeated, as kubelet and the sidecars repeat them.</summary>
     public int Retries { get; private set; }
 
-    private Controller.ControllerClient Controller => cluster.Controller.Controller;
+    private Csi.V1.Controller.ControllerClient Controller => cluster.Controller.Controller;
 
     public async Task CreateAsync()
     {

@@ -163,7 +163,7 @@ internal static class FootprintBench
     private static IReadOnlyList<Func<Task>> ControllerMix(GrpcChannel channel)
     {
         var identity = new Identity.IdentityClient(channel);
-        var controller = new Controller.ControllerClient(channel);
+        var controller = new Csi.V1.Controller.ControllerClient(channel);
         var topology = new Topology { Segments = { NodeTopology.Of("node-a") } };
         var validate = new ValidateVolumeCapabilitiesRequest
         {

@@ -11,7 +11,7 @@ namespace SolarCsi.Controller.Agents;
 /// The agents that announced themselves, in memory only: after a controller restart the map refills within one
 /// heartbeat. An agent silent for longer than the timeout is treated as unavailable, never as gone.
 /// </summary>
-public sealed class AgentDirectory(TimeProvider clock, TimeSpan timeout) : IDisposable
+public sealed class AgentDirectory(TimeProvider clock, TimeSpan timeout, IReadOnlyCollection<string>? allNodes = null) : IDisposable
 {
     private readonly ConcurrentDictionary<string, AgentState> _agents = new(StringComparer.Ordinal);
     private readonly DateTimeOffset _startedAt = clock.GetUtcNow();
@@ -21,7 +21,7 @@ public sealed class AgentDirectory(TimeProvider clock, TimeSpan timeout) : IDisp
     /// absent node may only be unheard-from, so answers that depend on "not found anywhere" must wait.
     /// </summary>
     public TimeSpan WarmUp => timeout / 2;
-    public bool WarmingUp => clock.GetUtcNow() - _startedAt < WarmUp;
+    public bool WarmingUp => clock.GetUtcNow() - _startedAt < WarmUp && !(allNodes is { Count: > 0 } && allNodes.All(IsKnown));
 
     public void RequireWarm(string what)
     {

@@ -295,11 +295,12 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
     public override async Task<ControllerModifyVolumeResponse> ControllerModifyVolume(ControllerModifyVolumeRequest request, ServerCallContext context)
     {
         if (string.IsNullOrEmpty(request.VolumeId)) throw CsiErrors.InvalidArgument("volume_id is required");
-        if (request.MutableParameters.Count == 0) throw CsiErrors.InvalidArgument("mutable_parameters is required");
         var id = StorageId.ParseVolume(request.VolumeId);
         MutableParameters.Parse(id.Media, request.MutableParameters);
         using var slot = inFlight.Acquire(id.ToString(), "ControllerModifyVolume");
         await inventory.GetVolumeAsync(id, Work);
+        // The spec lets a CO send an empty set (a VolumeAttributesClass without parameters): nothing to change.
+        if (request.MutableParameters.Count == 0) return new ControllerModifyVolumeResponse();
         var modify = new A.ModifyVolumeRequest { VolumeId = id.ToString() };
         modify.MutableParameters.Add(request.MutableParameters);
         await directory.ClientFor(id.Node).ModifyVolumeAsync(modify, deadline: Inventory.Deadline(Inventory.ShortCall), cancellationToken: Work);

@@ -4,6 +4,8 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
+using Polly;
+using Polly.Retry;
 using SolarCsi.Core.Nbd;
 using SolarCsi.Core.Processes;
 using SolarCsi.Core.Storage;
@@ -176,21 +178,71 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
         }
     }
 
+    /// <summary>A server that dies at start (seen here: about one start in 500, silently, right after its pid file)
+    /// is started again; a port someone else took is not retried (the probe would only meet the stranger).</summary>
+    private static readonly ResiliencePipeline StartRetry = new ResiliencePipelineBuilder()
+        .AddRetry(new RetryStrategyOptions
+        {
+            ShouldHandle = new PredicateBuilder().Handle<ExportStartException>(e => !e.PortTaken),
+            MaxRetryAttempts = 2,
+            Delay = TimeSpan.FromMilliseconds(50),
+        })
+        .Build();
+
     private async Task EnsureRunningAsync(NbdExportRecord record, CancellationToken ct)
     {
         if (IsRunning(record.VolumeId)) return;
+        try
+        {
+            await StartRetry.ExecuteAsync(async token => await StartServingAsync(record, token), ct);
+        }
+        catch (ExportStartException e)
+        {
+            throw e.PortTaken
+                ? Core.Errors.CsiErrors.ResourceExhausted($"the export of {record.VolumeId} cannot listen: {e.Message}")
+                : Core.Errors.CsiErrors.Unavailable($"the export of {record.VolumeId} did not start serving: {e.Message}");
+        }
+    }
+
+    private async Task StartServingAsync(NbdExportRecord record, CancellationToken ct)
+    {
+        var logFile = Path.Combine(DirOf(record.VolumeId), "nbdkit.log");
         var args = ServerArguments(record, server.Address, PskOf(record.VolumeId), PidOf(record.VolumeId), RateOf(record.VolumeId),
             server.RequestRateFilter, IopsOf(record.VolumeId));
-        var pid = await launcher.StartAsync("nbdkit", args, PidOf(record.VolumeId), Path.Combine(DirOf(record.VolumeId), "nbdkit.log"),
-            TimeSpan.FromSeconds(10), ct);
-        // The pid file says nbdkit started; only an accepted connection says it is serving this port.
-        if (await NbdReachability.ProblemAsync(server.Address, record.Port, TimeSpan.FromSeconds(5), ct) is { } problem)
+        int pid;
+        try
         {
-            await Pid.StopAsync(pid, kill: true, TimeSpan.FromSeconds(5), ct);
-            throw Core.Errors.CsiErrors.Unavailable($"the export of {record.VolumeId} did not start serving: {problem}");
+            pid = await launcher.StartAsync("nbdkit", args, PidOf(record.VolumeId), logFile, TimeSpan.FromSeconds(10), ct);
         }
-        logger.LogInformation("exporting {VolumeId} on {Address}:{Port} ({Mode}) as pid {Pid}", record.VolumeId, server.Address, record.Port,
-            record.ReadOnly ? "read-only" : "read-write", pid);
+        catch (Grpc.Core.RpcException e)
+        {
+            throw new ExportStartException(e.Status.Detail, e.Status.Detail.Contains("Address already in use", StringComparison.Ordinal));
+        }
+        // The pid file says nbdkit bound its port; only an accepted connection from a live server says it serves it.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        string? problem;
+        while ((problem = await NbdReachability.ProblemAsync(server.Address, record.Port, TimeSpan.FromSeconds(2), ct)) is not null)
+        {
+            if (Pid.CommandLine(pid) is null || DateTime.UtcNow >= deadline) break;
+            await Task.Delay(20, ct);
+        }
+        if (problem is null && Pid.CommandLine(pid) is not null)
+        {
+            logger.LogInformation("exporting {VolumeId} on {Address}:{Port} ({Mode}) as pid {Pid}", record.VolumeId, server.Address, record.Port,
+                record.ReadOnly ? "read-only" : "read-write", pid);
+            return;
+        }
+        var alive = Pid.CommandLine(pid) is not null;
+        await Pid.StopAsync(pid, kill: true, TimeSpan.FromSeconds(5), ct);
+        var tail = File.Exists(logFile) ? string.Join(" | ", File.ReadLines(logFile).TakeLast(3)) : "";
+        logger.LogWarning("nbdkit for {VolumeId} (pid {Pid}) {What}: {Problem}; its log: {Tail}", record.VolumeId, pid,
+            alive ? "does not accept connections" : "exited after start", problem ?? "it exited", tail);
+        throw new ExportStartException(alive ? problem ?? "not serving" : $"nbdkit exited right after it started ({tail})", PortTaken: false);
+    }
+
+    private sealed class ExportStartException(string message, bool PortTaken) : Exception(message)
+    {
+        public bool PortTaken { get; } = PortTaken;
     }
 
     public static IReadOnlyList<string> ServerArguments(NbdExportRecord record, string address, string pskFile, string pidFile, string rateFile,

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using SolarCsi.Agent.V1;
 using SolarCsi.Core.Errors;
 using SolarCsi.Core.Mounts;
+using SolarCsi.Core.Processes;
 using SolarCsi.Core.Validation;
 
 namespace SolarCsi.Node.Pools;
@@ -11,6 +12,9 @@ namespace SolarCsi.Node.Pools;
 /// bind-mounts it. The data lives in memory: it is gone on delete, and on a reboot (the volume then comes back
 /// empty at its next stage, as an emptyDir with medium Memory would). Capacity is what the configuration grants,
 /// accounted by provisioned size, because tmpfs allocates lazily and would otherwise overcommit RAM.
+/// A snapshot is a tar archive of the volume's files on the node's disk (the state directory), restored or cloned
+/// into a new tmpfs. tmpfs cannot be frozen, so a volume is snapshotted or cloned only while no pod mounts it: a
+/// copy taken under a writer could be torn.
 /// </summary>
 public sealed class TmpfsPool : IMediaPool
 {
@@ -21,10 +25,11 @@ public sealed class TmpfsPool : IMediaPool
     private readonly string _mounts;
     private readonly long _capacity;
     private readonly IMounter _mounter;
+    private readonly IProcessRunner _runner;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _allocation = new(1, 1);
 
-    public TmpfsPool(string name, string root, long capacityBytes, IMounter mounter, ILogger logger)
+    public TmpfsPool(string name, string root, long capacityBytes, IMounter mounter, IProcessRunner runner, ILogger logger)
     {
         Name = name;
         _records = new PoolRecords(root);
@@ -32,8 +37,14 @@ public sealed class TmpfsPool : IMediaPool
         Directory.CreateDirectory(_mounts);
         _capacity = capacityBytes;
         _mounter = mounter;
+        _runner = runner;
         _logger = logger;
+        // An archive still being written when the plugin stopped is incomplete; its snapshot was never recorded.
+        foreach (var partial in Directory.EnumerateFiles(_records.SnapshotsDir, "*" + PartialSuffix)) File.Delete(partial);
     }
+
+    private const string PartialSuffix = ".creating";
+    private static readonly TimeSpan CopyTimeout = TimeSpan.FromMinutes(30);
 
     public string Name { get; }
     public string Media => VolumeParameters.TmpfsMedia;
@@ -44,13 +55,17 @@ public sealed class TmpfsPool : IMediaPool
     public PoolInfo Describe()
     {
         var free = Math.Max(0, _capacity - ListVolumes().Sum(v => v.CapacityBytes));
-        return new PoolInfo { Name = Name, Media = Media, TotalBytes = _capacity, FreeBytes = free, LargestFreeBytes = free, SupportsBlock = false };
+        return new PoolInfo
+        {
+            Name = Name, Media = Media, TotalBytes = _capacity, FreeBytes = free, LargestFreeBytes = free, SupportsBlock = false, SupportsSnapshots = true,
+        };
     }
 
     public string BackingPathOf(string volumeId) => Path.Combine(_mounts, PoolRecords.NameOf(volumeId));
     public VolumeRecord? GetVolume(string volumeId) => _records.GetVolume(volumeId);
     public IReadOnlyList<VolumeRecord> ListVolumes() => _records.ListVolumes();
-    public IReadOnlyList<SnapshotRecord> ListSnapshots() => [];
+    public IReadOnlyList<SnapshotRecord> ListSnapshots() => _records.ListSnapshots();
+    private string ArchiveOf(string snapshotId) => Path.Combine(_records.SnapshotsDir, PoolRecords.NameOf(snapshotId) + ".tar");
     public Task SaveVolumeAsync(VolumeRecord record, CancellationToken ct) => _records.SaveVolumeAsync(record, ct);
 
     public async Task<VolumeRecord> CreateVolumeAsync(string volumeId, string name, long capacityBytes, long limitBytes,
@@ -60,12 +75,24 @@ public sealed class TmpfsPool : IMediaPool
         try
         {
             if (GetVolume(volumeId) is { } existing) return existing;
-            if (source is not null) throw CsiErrors.InvalidArgument("tmpfs volumes cannot be created from a snapshot or another volume");
+            var (copyFrom, sourceSize) = await ContentOfAsync(source, ct);
+            if (copyFrom is not null && capacityBytes < sourceSize)
+                throw CsiErrors.OutOfRange($"requested capacity {capacityBytes} is smaller than the source ({sourceSize} bytes)");
             var free = Describe().FreeBytes;
             if (free < capacityBytes) throw CsiErrors.ResourceExhausted($"tmpfs pool {Name} has {free} bytes free, {capacityBytes} requested");
             // Mount first, record last: a crash in between leaves an unrecorded mount, which start-up removes.
             await MountAsync(volumeId, capacityBytes, ct);
-            var record = new VolumeRecord(volumeId, name, capacityBytes, parameters, null, null, DateTimeOffset.UtcNow, []);
+            if (copyFrom is not null)
+            {
+                try { await copyFrom(BackingPathOf(volumeId)); }
+                catch
+                {
+                    await UnmountAsync(BackingPathOf(volumeId), volumeId, CancellationToken.None);
+                    throw;
+                }
+            }
+            var record = new VolumeRecord(volumeId, name, capacityBytes, parameters, source?.SnapshotId is { Length: > 0 } s ? s : null,
+                source?.VolumeId is { Length: > 0 } v ? v : null, DateTimeOffset.UtcNow, []);
             await SaveVolumeAsync(record, ct);
             _logger.LogInformation("pool {Pool}: created tmpfs volume {VolumeId} ({Bytes} bytes) for {Name}", Name, volumeId, capacityBytes, name);
             return record;
@@ -157,8 +184,64 @@ public sealed class TmpfsPool : IMediaPool
         }
     }
 
-    public Task<SnapshotRecord> CreateSnapshotAsync(string snapshotId, string name, string sourceVolumeId, CancellationToken ct) =>
-        throw CsiErrors.FailedPrecondition($"volume {sourceVolumeId} is a tmpfs volume; tmpfs volumes cannot be snapshotted");
+    /// <summary>How to fill a new volume from <paramref name="source"/> (null: it starts empty), and the source's size.</summary>
+    private async Task<(Func<string, Task>? Copy, long Size)> ContentOfAsync(ContentSource? source, CancellationToken ct)
+    {
+        if (source?.SnapshotId is { Length: > 0 } snapshotId)
+        {
+            var snapshot = _records.GetSnapshot(snapshotId) ?? throw CsiErrors.NotFound($"snapshot {snapshotId} not found");
+            return (target => _runner.RunAsync("tar", ["--extract", "--file", ArchiveOf(snapshotId), "--directory", target, "--numeric-owner",
+                "--same-permissions", "--xattrs", "--acls"], ct, CopyTimeout), snapshot.SizeBytes);
+        }
+        if (source?.VolumeId is { Length: > 0 } volumeId)
+        {
+            var volume = GetVolume(volumeId) ?? throw CsiErrors.NotFound($"source volume {volumeId} not found");
+            await RequireNotInUseAsync(volumeId, "cloned", ct);
+            var from = await PrepareBackingAsync(volumeId, ct);
+            return (target => _runner.RunAsync("cp", ["--archive", "--", from + "/.", target], ct, CopyTimeout), volume.CapacityBytes);
+        }
+        return (null, 0);
+    }
 
-    public Task DeleteSnapshotAsync(string snapshotId, CancellationToken ct) => Task.CompletedTask;
+    /// <summary>tmpfs has no freeze: a copy of a volume a pod mounts could be torn, so it is refused, not taken.</summary>
+    private async Task RequireNotInUseAsync(string volumeId, string what, CancellationToken ct)
+    {
+        var users = (await _mounter.ListAsync(ct)).Where(m => m.Source == SourceOf(volumeId) && m.MountPoint != BackingPathOf(volumeId)).ToArray();
+        if (users.Length > 0)
+            throw CsiErrors.FailedPrecondition($"tmpfs volume {volumeId} is mounted by a pod and tmpfs cannot be frozen, so it can be {what} only " +
+                "while nothing mounts it (a copy taken under a writer could be torn)");
+    }
+
+    public async Task<SnapshotRecord> CreateSnapshotAsync(string snapshotId, string name, string sourceVolumeId, CancellationToken ct)
+    {
+        if (_records.GetSnapshot(snapshotId) is { } existing) return existing;
+        var volume = GetVolume(sourceVolumeId) ?? throw CsiErrors.NotFound($"source volume {sourceVolumeId} not found");
+        await RequireNotInUseAsync(sourceVolumeId, "snapshotted", ct);
+        var from = await PrepareBackingAsync(sourceVolumeId, ct);
+        var archive = ArchiveOf(snapshotId);
+        var partial = archive + PartialSuffix;
+        try
+        {
+            await _runner.RunAsync("tar", ["--create", "--file", partial, "--directory", from, "--numeric-owner", "--sparse", "--xattrs", "--acls", "."],
+                ct, CopyTimeout);
+            await using (var stream = new FileStream(partial, FileMode.Open, FileAccess.Write)) stream.Flush(flushToDisk: true);
+            File.Move(partial, archive, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(partial)) File.Delete(partial);
+        }
+        var record = new SnapshotRecord(snapshotId, name, sourceVolumeId, volume.CapacityBytes, DateTimeOffset.UtcNow);
+        await _records.SaveSnapshotAsync(record, ct);
+        _logger.LogInformation("pool {Pool}: snapshot {SnapshotId} of tmpfs volume {VolumeId}", Name, snapshotId, sourceVolumeId);
+        return record;
+    }
+
+    public Task DeleteSnapshotAsync(string snapshotId, CancellationToken ct)
+    {
+        // Record first: a crash after this leaves an archive no record names, which is never read again.
+        _records.DeleteSnapshot(snapshotId);
+        if (File.Exists(ArchiveOf(snapshotId))) File.Delete(ArchiveOf(snapshotId));
+        return Task.CompletedTask;
+    }
 }

@@ -1,0 +1,181 @@
+using System.Security.Cryptography;
+using Csi.V1;
+using Grpc.Core;
+using SolarCsi.Core.Hosting;
+using SolarCsi.Core.Local;
+using ServiceType = Csi.V1.PluginCapability.Types.Service.Types.Type;
+
+namespace SolarCsi.SanityTests;
+
+/// <summary>
+/// `solar-node --mode all-in-one`, the single-node install (and what csi-sanity runs against): one CSI endpoint
+/// serves Identity, Controller, GroupController and Node, so a CO that knows one socket gets ControllerPublish's
+/// publish_context into NodeStage. The controller's registry and the node's agent API stay on unix sockets: the
+/// process listens on no TCP port at all.
+/// </summary>
+public sealed class AllInOneTests : IAsyncLifetime
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("solar-aio-").FullName;
+    private PluginProcess? _plugin;
+    private Grpc.Net.Client.GrpcChannel? _channel;
+
+    private string Kubelet => Path.Combine(_root, "kubelet");
+    private string State => Path.Combine(_root, "state");
+    private string Socket => Path.Combine(_root, "csi.sock");
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    private static readonly string[] BaseFlags = ["--mode", "all-in-one", "--node-id", "edge-1", "--file-pool-capacity", "4Gi"];
+
+    private IReadOnlyList<string> Flags(params string[] extra) =>
+        [.. BaseFlags, "--endpoint", $"unix://{Socket}", "--state-dir", State, "--allowed-root", Kubelet, "--nbd-port-range", "24800-24809", .. extra];
+
+    private async Task<Grpc.Net.Client.GrpcChannel> StartAsync()
+    {
+        _plugin = PluginProcess.Start("all-in-one", BinaryLocator.Find().Node, Flags(), Path.Combine(_root, "plugin.log"));
+        _channel = GrpcChannels.Create(GrpcEndpoint.Parse($"unix://{Socket}"));
+        var identity = new Identity.IdentityClient(_channel);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            Assert.False(_plugin.HasExited, _plugin.Tail());
+            try
+            {
+                if ((await identity.ProbeAsync(new ProbeRequest(), deadline: DateTime.UtcNow.AddSeconds(2))).Ready == true) return _channel;
+            }
+            catch (RpcException) { }
+            Assert.True(DateTime.UtcNow < deadline, "the all-in-one plugin did not become ready:\n" + _plugin.Tail());
+            await Task.Delay(100);
+        }
+    }
+
+    [Fact]
+    public async Task OneEndpointCarriesAnNbdVolumeFromCreateToDeleteAndNothingListensOnTheNetwork()
+    {
+        var channel = await StartAsync();
+        var identity = new Identity.IdentityClient(channel);
+        var controller = new Controller.ControllerClient(channel);
+        var node = new Node.NodeClient(channel);
+
+        var services = (await identity.GetPluginCapabilitiesAsync(new GetPluginCapabilitiesRequest())).Capabilities
+            .Where(c => c.Service is not null).Select(c => c.Service.Type).ToHashSet();
+        Assert.Superset(new HashSet<ServiceType> { ServiceType.ControllerService, ServiceType.GroupControllerService, ServiceType.VolumeAccessibilityConstraints }, services);
+        await new GroupController.GroupControllerClient(channel).GroupControllerGetCapabilitiesAsync(new GroupControllerGetCapabilitiesRequest());
+        var nodeId = (await node.NodeGetInfoAsync(new NodeGetInfoRequest())).NodeId;
+        Assert.Equal("edge-1", nodeId);
+
+        // The one place the controller's and the node's halves meet: publish_context. Without ControllerPublish the
+        // node cannot find the export; with it, the data path works.
+        var capability = ClusterFixture.Mount();
+        var volume = (await controller.CreateVolumeAsync(new CreateVolumeRequest
+        {
+            Name = "aio-" + Guid.NewGuid().ToString("N"), VolumeCapabilities = { capability },
+            CapacityRange = new CapacityRange { RequiredBytes = 32L << 20 }, Parameters = { ["media"] = "nbd" },
+        })).Volume;
+        var staging = KubeletPaths.NewStaging(Kubelet);
+        var target = KubeletPaths.NewTarget(Kubelet);
+        var payload = RandomNumberGenerator.GetBytes(4 << 20);
+        try
+        {
+            var published = await controller.ControllerPublishVolumeAsync(new ControllerPublishVolumeRequest
+            {
+                VolumeId = volume.VolumeId, NodeId = nodeId, VolumeCapability = capability,
+            });
+            Assert.NotEmpty(published.PublishContext);
+            await node.NodeStageVolumeAsync(new NodeStageVolumeRequest
+            {
+                VolumeId = volume.VolumeId, StagingTargetPath = staging, VolumeCapability = capability,
+                PublishContext = { published.PublishContext }, VolumeContext = { volume.VolumeContext },
+            });
+            await node.NodePublishVolumeAsync(new NodePublishVolumeRequest
+            {
+                VolumeId = volume.VolumeId, StagingTargetPath = staging, TargetPath = target, VolumeCapability = capability,
+                PublishContext = { published.PublishContext }, VolumeContext = { volume.VolumeContext },
+            });
+            await File.WriteAllBytesAsync(Path.Combine(target, "data.bin"), payload);
+
+            Assert.Empty(ListeningTcpSocketsOf(_plugin!.Id));
+            foreach (var socket in new[] { Socket, Path.Combine(State, "agent.sock"), Path.Combine(State, "registry.sock") })
+                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(socket));
+
+            await node.NodeUnpublishVolumeAsync(new NodeUnpublishVolumeRequest { VolumeId = volume.VolumeId, TargetPath = target });
+            await node.NodeUnstageVolumeAsync(new NodeUnstageVolumeRequest { VolumeId = volume.VolumeId, StagingTargetPath = staging });
+            await controller.ControllerUnpublishVolumeAsync(new ControllerUnpublishVolumeRequest { VolumeId = volume.VolumeId, NodeId = nodeId });
+
+            // Attached again from scratch, the bytes are the ones written.
+            published = await controller.ControllerPublishVolumeAsync(new ControllerPublishVolumeRequest
+            {
+                VolumeId = volume.VolumeId, NodeId = nodeId, VolumeCapability = capability,
+            });
+            await node.NodeStageVolumeAsync(new NodeStageVolumeRequest
+            {
+                VolumeId = volume.VolumeId, StagingTargetPath = staging, VolumeCapability = capability,
+                PublishContext = { published.PublishContext }, VolumeContext = { volume.VolumeContext },
+            });
+            Assert.Equal(SHA256.HashData(payload), SHA256.HashData(await File.ReadAllBytesAsync(Path.Combine(staging, "data.bin"))));
+            await node.NodeUnstageVolumeAsync(new NodeUnstageVolumeRequest { VolumeId = volume.VolumeId, StagingTargetPath = staging });
+            await controller.ControllerUnpublishVolumeAsync(new ControllerUnpublishVolumeRequest { VolumeId = volume.VolumeId, NodeId = nodeId });
+            await controller.DeleteVolumeAsync(new DeleteVolumeRequest { VolumeId = volume.VolumeId });
+            await Expect.Code(StatusCode.NotFound, async () =>
+                await controller.ControllerGetVolumeAsync(new ControllerGetVolumeRequest { VolumeId = volume.VolumeId }));
+        }
+        finally
+        {
+            await Quietly(() => node.NodeUnpublishVolumeAsync(new NodeUnpublishVolumeRequest { VolumeId = volume.VolumeId, TargetPath = target }).ResponseAsync);
+            await Quietly(() => node.NodeUnstageVolumeAsync(new NodeUnstageVolumeRequest { VolumeId = volume.VolumeId, StagingTargetPath = staging }).ResponseAsync);
+            await Quietly(() => controller.ControllerUnpublishVolumeAsync(new ControllerUnpublishVolumeRequest { VolumeId = volume.VolumeId, NodeId = nodeId }).ResponseAsync);
+            await Quietly(() => controller.DeleteVolumeAsync(new DeleteVolumeRequest { VolumeId = volume.VolumeId }).ResponseAsync);
+        }
+    }
+
+    [Theory]
+    [InlineData("--agent-endpoint", "tcp://127.0.0.1:24899", "unix socket")]
+    [InlineData("--controller-endpoint", "unix:///tmp/elsewhere.sock", "its own registry")]
+    [InlineData("--mode", "everything", "--mode must be")]
+    public async Task FlagsThatWouldOpenItToTheNetworkOrMeanNothingStopTheStart(string flag, string value, string reason)
+    {
+        var plugin = PluginProcess.Start("all-in-one", BinaryLocator.Find().Node, Flags(flag, value), Path.Combine(_root, "refused.log"));
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!plugin.HasExited && DateTime.UtcNow < deadline) await Task.Delay(50);
+        Assert.True(plugin.HasExited, "the plugin started anyway:\n" + plugin.Tail());
+        Assert.Equal(2, plugin.ExitCode);
+        Assert.Contains(reason, plugin.Tail());
+        Assert.False(File.Exists(Socket));
+    }
+
+    /// <summary>TCP sockets in LISTEN state that <paramref name="pid"/> holds (matched by socket inode).</summary>
+    private static IReadOnlyList<string> ListeningTcpSocketsOf(int pid)
+    {
+        var inodes = Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd")
+            .Select(fd => new FileInfo(fd).LinkTarget)
+            .Where(t => t is not null && t.StartsWith("socket:[", StringComparison.Ordinal))
+            .Select(t => t!["socket:[".Length..^1]).ToHashSet();
+        return new[] { "/proc/net/tcp", "/proc/net/tcp6" }
+            .SelectMany(File.ReadLines).Skip(1)
+            .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Where(f => f.Length > 9 && f[3] == "0A" && inodes.Contains(f[9]))
+            .Select(f => f[1]).ToArray();
+    }
+
+    private static async Task Quietly(Func<Task> call)
+    {
+        try { await call(); }
+        catch (RpcException) { }
+    }
+
+    public async Task DisposeAsync()
+    {
+        _channel?.Dispose();
+        if (_plugin is not null) await _plugin.StopAsync();
+        foreach (var mount in File.ReadLines("/proc/self/mountinfo").Select(l => l.Split(' ')[4])
+                     .Where(m => m.StartsWith(_root + "/", StringComparison.Ordinal)).OrderByDescending(m => m.Length))
+            HostCommand.Quietly("umount", "-l", mount);
+        foreach (var line in HostCommand.Run("losetup", "--noheadings", "--output", "NAME,BACK-FILE").Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            if (line.Split(' ', 2, StringSplitOptions.RemoveEmptyEntries) is [var device, var backing] && backing.Trim().StartsWith(_root + "/", StringComparison.Ordinal))
+                HostCommand.Quietly("losetup", "--detach", device);
+        foreach (var pid in Directory.EnumerateDirectories("/proc").Select(d => int.TryParse(Path.GetFileName(d), out var p) ? p : 0)
+                     .Where(p => p > 0 && Core.Processes.Pid.CommandLine(p) is { } argv && argv.Any(a => a.Contains(_root + "/", StringComparison.Ordinal))))
+            Core.Processes.Pid.Signal(pid, 9);
+        Directory.Delete(_root, recursive: true);
+    }
+}
