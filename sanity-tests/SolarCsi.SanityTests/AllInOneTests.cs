@@ -30,9 +30,9 @@ public sealed class AllInOneTests : IAsyncLifetime
     private IReadOnlyList<string> Flags(params string[] extra) =>
         [.. BaseFlags, "--endpoint", $"unix://{Socket}", "--state-dir", State, "--allowed-root", Kubelet, "--nbd-port-range", "24800-24809", .. extra];
 
-    private async Task<Grpc.Net.Client.GrpcChannel> StartAsync()
+    private async Task<Grpc.Net.Client.GrpcChannel> StartAsync(IReadOnlyDictionary<string, string>? environment = null)
     {
-        _plugin = PluginProcess.Start("all-in-one", BinaryLocator.Find().Node, Flags(), Path.Combine(_root, "plugin.log"));
+        _plugin = PluginProcess.Start("all-in-one", BinaryLocator.Find().Node, Flags(), Path.Combine(_root, "plugin.log"), environment);
         _channel = GrpcChannels.Create(GrpcEndpoint.Parse($"unix://{Socket}"));
         var identity = new Identity.IdentityClient(_channel);
         var deadline = DateTime.UtcNow.AddSeconds(60);
@@ -141,6 +141,107 @@ public sealed class AllInOneTests : IAsyncLifetime
         Assert.Equal(2, plugin.ExitCode);
         Assert.Contains(reason, plugin.Tail());
         Assert.False(File.Exists(Socket));
+    }
+
+    [Fact]
+    public async Task AMissingHostToolIsNamedWithItsPackageAndItsMediaIsNotOffered()
+    {
+        // This machine has every tool; the plugin gets a PATH that lacks the NBD server and the NBD client.
+        var channel = await StartAsync(new Dictionary<string, string> { ["PATH"] = PathWithout("nbdkit", "nbdfuse") });
+        var controller = new Controller.ControllerClient(channel);
+        var node = new Node.NodeClient(channel);
+        Assert.Contains("nbd pool 'default' on node edge-1 needs nbdkit (Debian package nbdkit), not installed: not offered", _plugin!.Tail(200));
+        Assert.Contains("NBD volumes cannot be attached on this node (nbdfuse path): missing nbdfuse (Debian package libnbd-bin)", _plugin.Tail(200));
+
+        var capability = ClusterFixture.Mount();
+        CreateVolumeRequest New(string media) => new()
+        {
+            Name = media + "-" + Guid.NewGuid().ToString("N"), VolumeCapabilities = { capability },
+            CapacityRange = new CapacityRange { RequiredBytes = 16L << 20 }, Parameters = { ["media"] = media },
+        };
+        var refused = await Expect.Code(StatusCode.FailedPrecondition, async () => await controller.CreateVolumeAsync(New("nbd")));
+        Assert.Contains("nbdkit (Debian package nbdkit)", refused.Status.Detail);
+        Assert.Equal(0, (await controller.GetCapacityAsync(new GetCapacityRequest { Parameters = { ["media"] = "nbd" } })).AvailableCapacity);
+        Assert.Empty((await controller.ListVolumesAsync(new ListVolumesRequest())).Entries);
+
+        // What needs no missing tool still works: a file volume is created, staged as ext4 and written.
+        var volume = (await controller.CreateVolumeAsync(New("file"))).Volume;
+        var staging = KubeletPaths.NewStaging(Kubelet);
+        try
+        {
+            var published = await controller.ControllerPublishVolumeAsync(new ControllerPublishVolumeRequest
+            {
+                VolumeId = volume.VolumeId, NodeId = "edge-1", VolumeCapability = capability,
+            });
+            await node.NodeStageVolumeAsync(new NodeStageVolumeRequest
+            {
+                VolumeId = volume.VolumeId, StagingTargetPath = staging, VolumeCapability = capability,
+                PublishContext = { published.PublishContext }, VolumeContext = { volume.VolumeContext },
+            });
+            await File.WriteAllTextAsync(Path.Combine(staging, "ok"), "written");
+            await node.NodeUnstageVolumeAsync(new NodeUnstageVolumeRequest { VolumeId = volume.VolumeId, StagingTargetPath = staging });
+        }
+        finally
+        {
+            await Quietly(() => node.NodeUnstageVolumeAsync(new NodeUnstageVolumeRequest { VolumeId = volume.VolumeId, StagingTargetPath = staging }).ResponseAsync);
+            await Quietly(() => controller.ControllerUnpublishVolumeAsync(new ControllerUnpublishVolumeRequest { VolumeId = volume.VolumeId, NodeId = "edge-1" }).ResponseAsync);
+            await controller.DeleteVolumeAsync(new DeleteVolumeRequest { VolumeId = volume.VolumeId });
+        }
+    }
+
+    [Fact]
+    public async Task ANodeWithoutTheNbdClientRefusesToStageBeforeItChangesAnything()
+    {
+        var channel = await StartAsync(new Dictionary<string, string> { ["PATH"] = PathWithout("nbdfuse") });
+        var controller = new Controller.ControllerClient(channel);
+        var node = new Node.NodeClient(channel);
+        var capability = ClusterFixture.Mount();
+        var volume = (await controller.CreateVolumeAsync(new CreateVolumeRequest
+        {
+            Name = "nbd-" + Guid.NewGuid().ToString("N"), VolumeCapabilities = { capability },
+            CapacityRange = new CapacityRange { RequiredBytes = 16L << 20 }, Parameters = { ["media"] = "nbd" },
+        })).Volume;
+        var staging = KubeletPaths.NewStaging(Kubelet);
+        try
+        {
+            var published = await controller.ControllerPublishVolumeAsync(new ControllerPublishVolumeRequest
+            {
+                VolumeId = volume.VolumeId, NodeId = "edge-1", VolumeCapability = capability,
+            });
+            var stage = new NodeStageVolumeRequest
+            {
+                VolumeId = volume.VolumeId, StagingTargetPath = staging, VolumeCapability = capability,
+                PublishContext = { published.PublishContext }, VolumeContext = { volume.VolumeContext },
+            };
+            for (var attempt = 0; attempt < 2; attempt++)
+            {
+                var refused = await Expect.Code(StatusCode.FailedPrecondition, async () => await node.NodeStageVolumeAsync(stage));
+                Assert.Equal("host tool 'nbdfuse' is not installed on this node: install the Debian package 'libnbd-bin'", refused.Status.Detail);
+            }
+            Assert.DoesNotContain(File.ReadLines("/proc/self/mountinfo"), l => l.Contains(_root + "/", StringComparison.Ordinal) && !l.Contains("/pools/", StringComparison.Ordinal));
+            Assert.False(Directory.Exists(Path.Combine(State, "node", "nbd", volume.VolumeId)), "the stage wrote the volume's NBD key before it refused");
+            await node.NodeUnstageVolumeAsync(new NodeUnstageVolumeRequest { VolumeId = volume.VolumeId, StagingTargetPath = staging });
+        }
+        finally
+        {
+            await Quietly(() => controller.ControllerUnpublishVolumeAsync(new ControllerUnpublishVolumeRequest { VolumeId = volume.VolumeId, NodeId = "edge-1" }).ResponseAsync);
+            await controller.DeleteVolumeAsync(new DeleteVolumeRequest { VolumeId = volume.VolumeId });
+        }
+    }
+
+    /// <summary>A PATH of links to every program of this machine's PATH but <paramref name="missing"/>.</summary>
+    private string PathWithout(params string[] missing)
+    {
+        var dir = Path.Combine(_root, "bin");
+        Directory.CreateDirectory(dir);
+        foreach (var source in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries).Where(Directory.Exists))
+        foreach (var program in Directory.EnumerateFiles(source))
+        {
+            var link = Path.Combine(dir, Path.GetFileName(program));
+            if (!missing.Contains(Path.GetFileName(program)) && !File.Exists(link)) File.CreateSymbolicLink(link, program);
+        }
+        foreach (var program in missing) Assert.False(File.Exists(Path.Combine(dir, program)));
+        return dir;
     }
 
     /// <summary>TCP sockets in LISTEN state that <paramref name="pid"/> holds (matched by socket inode).</summary>

@@ -13,13 +13,15 @@ public static class NodeMetrics
     {
         metrics.AddCollector(_ => Task.FromResult(pools.All.SelectMany(p =>
         {
-            var info = p.Describe();
+            var info = pools.Describe(p);
             KeyValuePair<string, string>[] labels = [new("media", p.Media), new("pool", p.Name)];
             return new GaugeSample[]
             {
                 new("solar_pool_capacity_bytes", "bytes a pool can hand out in all", labels, info.TotalBytes),
                 new("solar_pool_free_bytes", "bytes a pool can still hand out", labels, info.FreeBytes),
                 new("solar_pool_volumes", "volumes a pool holds", labels, p.ListVolumes().Count),
+                new("solar_pool_unavailable", "1 while a host tool the pool needs is missing (it takes no volumes)", labels,
+                    info.Unavailable.Length > 0 ? 1 : 0),
             };
         })));
         metrics.AddCollector(async ct =>

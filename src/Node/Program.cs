@@ -54,8 +54,8 @@ var attachers = new AttacherSet(new LoopFileAttacher(loops), nbdAttacher, new Tm
 var blockDevices = new BlockDevices(runner);
 var nbdClientRoot = Path.Combine(options.StateDir, "node", "nbd");
 NodeVolumes? volumes = null;
-IMediaPool NewPool(string media) => new FilePool(media, VolumeParameters.DefaultPool,
-    Path.Combine(options.StateDir, "pools", media, VolumeParameters.DefaultPool), options.FilePoolCapacity, runner, loops,
+IMediaPool NewPool(string media, IReadOnlyList<string> requiredTools) => new FilePool(media, VolumeParameters.DefaultPool,
+    Path.Combine(options.StateDir, "pools", media, VolumeParameters.DefaultPool), options.FilePoolCapacity, requiredTools, runner, loops,
     (id, ct) => volumes!.QuiesceAsync(id, ct), loggerFactory.CreateLogger<FilePool>());
 string PoolRoot(string media, string name) => Path.Combine(options.StateDir, "pools", media, name);
 var tmpfsPools = options.Pools.TmpfsPools.Select(p => new TmpfsPool(p.Name, PoolRoot(VolumeParameters.TmpfsMedia, p.Name), p.CapacityBytes, mounter, runner,
@@ -67,7 +67,7 @@ var lvmPools = options.Pools.LvmPools.Select(p => new LvmPool(p.Name, p.VolumeGr
 var pmemPools = options.Pools.PmemPools.Select(p => new PmemPool(p.Name, p.Region, PoolRoot(VolumeParameters.PmemMedia, p.Name), runner,
     loggerFactory.CreateLogger<PmemPool>())).ToArray();
 var pools = new PoolSet(options.NodeId,
-    [NewPool(VolumeParameters.FileMedia), NewPool(VolumeParameters.NbdMedia), .. tmpfsPools, .. diskPools, .. lvmPools, .. pmemPools]);
+    [NewPool(VolumeParameters.FileMedia, ["losetup", "blkid", "mount", "umount"]), NewPool(VolumeParameters.NbdMedia, ["nbdkit"]), .. tmpfsPools, .. diskPools, .. lvmPools, .. pmemPools]);
 var exports = new NbdExports(Path.Combine(options.StateDir, "exports"), options.NbdServer, launcher, loggerFactory.CreateLogger<NbdExports>());
 volumes = new NodeVolumes(pools, journal, attachers, nbdClientRoot, mounter, blockDevices, new Filesystems(runner), runner, inFlight,
     loggerFactory.CreateLogger<NodeVolumes>());
@@ -112,7 +112,12 @@ foreach (var (pool, initialize) in lvmPools.Select(p => ((IMediaPool)p, (Func<Ca
     try { await initialize(CancellationToken.None); }
     catch (Exception e) { log.Error(e, "{Media} pool {Pool} cannot be used: {Reason}", pool.Media, pool.Name, e.Message); }
 }
-foreach (var pool in diskPools) await pool.ScanAsync(CancellationToken.None);
+foreach (var pool in diskPools)
+{
+    try { await pool.ScanAsync(CancellationToken.None); }
+    catch (Exception e) { log.Error(e, "disk pool {Pool} cannot be scanned: {Reason}", pool.Name, e.Message); }
+}
+HostToolReport.Log(log, pools, attachers);
 
 NodeMetrics.Register(SolarCsi.Core.Metrics.PluginMetrics.Current, pools, journal, volumes);
 controllerPlane?.RegisterMetrics(SolarCsi.Core.Metrics.PluginMetrics.Current);

@@ -22,6 +22,10 @@ public static class PoolPlacement
         if (withPool.Length == 0) throw CsiErrors.InvalidArgument($"no node has a {media} pool named '{pool}'");
         var allowed = withPool.Where(c => Allowed(c.Agent, topology)).ToArray();
         if (allowed.Length == 0) throw CsiErrors.ResourceExhausted($"no {media} pool '{pool}' is accessible from the requested topology");
+        // A pool whose node lacks a host tool is not offered; when no other is, say which tool and package.
+        if (allowed.All(c => c.Pool.Unavailable.Length > 0))
+            throw CsiErrors.FailedPrecondition(string.Join("; ", allowed.Select(c => c.Pool.Unavailable)));
+        allowed = allowed.Where(c => c.Pool.Unavailable.Length == 0).ToArray();
         var fitting = allowed.Where(c => c.Pool.LargestFreeBytes >= bytes).ToArray();
         if (fitting.Length == 0)
             throw CsiErrors.ResourceExhausted($"no {media} pool '{pool}' can hold {bytes} bytes (largest possible: {allowed.Max(c => c.Pool.LargestFreeBytes)})");

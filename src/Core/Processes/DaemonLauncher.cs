@@ -18,6 +18,8 @@ public sealed class DaemonLauncher(IProcessRunner runner, IReadOnlyList<string>?
     /// <summary>Starts the daemon and waits until it writes <paramref name="pidFile"/> (its own readiness signal).</summary>
     public async Task<int> StartAsync(string program, IReadOnlyList<string> args, string pidFile, string logFile, TimeSpan readyTimeout, CancellationToken ct)
     {
+        // The shell line would only say "exec: not found" into the daemon's log; say which package is missing instead.
+        HostTools.Require(program);
         if (File.Exists(pidFile)) File.Delete(pidFile);
         await runner.RunAsync("env", Arguments(logFile, program, args, Environment), ct, TimeSpan.FromSeconds(30));
         var deadline = DateTime.UtcNow + readyTimeout;

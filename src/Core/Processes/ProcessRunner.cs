@@ -13,6 +13,7 @@ public sealed class ProcessRunner(ILogger<ProcessRunner> logger) : IProcessRunne
     public async Task<ProcessResult> RunAsync(string program, IReadOnlyList<string> arguments, CancellationToken ct,
         TimeSpan? timeout = null, IReadOnlyCollection<int>? okExitCodes = null)
     {
+        HostTools.Require(program);
         using var timeoutCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeoutCts.CancelAfter(timeout ?? DefaultTimeout);
         var stdout = new StringBuilder();

@@ -27,7 +27,7 @@ public sealed class AgentAnnouncer(NodeOptions options, PoolSet pools, ILogger<A
                     NodeId = options.NodeId, Endpoint = options.AgentEndpoint.ToString(), Version = "1",
                     MaxVolumes = AttachLimit.Effective(options.MaxVolumes),
                 };
-                announcement.Pools.AddRange(pools.All.Select(p => p.Describe()));
+                announcement.Pools.AddRange(pools.All.Select(pools.Describe));
                 announcement.Topology.Add(options.Topology);
                 await registry.HeartbeatAsync(announcement, deadline: DateTime.UtcNow.AddSeconds(5), cancellationToken: stoppingToken);
                 if (failing) logger.LogInformation("controller at {Endpoint} reachable again", options.ControllerEndpoint);

@@ -16,7 +16,8 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
     public override async Task<VolumeInfo> CreateVolume(CreateVolumeRequest request, ServerCallContext context)
     {
         NameRules.RequireCsiName(request.Name);
-        var pool = pools.Find(request.Media, request.Pool) ?? throw CsiErrors.NotFound($"node {pools.NodeId} has no {request.Media} pool '{request.Pool}'");
+        var pool = pools.RequireAvailable(pools.Find(request.Media, request.Pool)
+                                          ?? throw CsiErrors.NotFound($"node {pools.NodeId} has no {request.Media} pool '{request.Pool}'"));
         var id = StorageId.ForVolume(pool.Media, pool.Name, pools.NodeId, request.Name).ToString();
         using var slot = inFlight.Acquire(id, "CreateVolume");
         if (request.CapacityBytes <= 0 || request.CapacityBytes > CapacityRules.MaxBytes)
@@ -197,7 +198,7 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
     public override Task<GetCapacityResponse> GetCapacity(GetCapacityRequest request, ServerCallContext context)
     {
         var response = new GetCapacityResponse();
-        response.Pools.AddRange(pools.All.Where(p => request.Pool.Length == 0 || p.Name == request.Pool).Select(p => p.Describe()));
+        response.Pools.AddRange(pools.All.Where(p => request.Pool.Length == 0 || p.Name == request.Pool).Select(pools.Describe));
         return Task.FromResult(response);
     }
 

@@ -1,12 +1,14 @@
 namespace SolarCsi.Node.Attach;
 
 /// <summary>
-/// Turns a volume's backing (a file here; an NBD export later) into a block device on this node, and back.
+/// Turns a volume's backing (an image file, an NBD export, a local device) into a block device on this node, and back.
 /// Every call re-reads the kernel's view; nothing is remembered between calls.
 /// </summary>
 public interface IBlockAttacher
 {
     string Kind { get; }
+    /// <summary>Host programs this attach path runs; a stage checks them first and names the missing package.</summary>
+    IReadOnlyList<string> RequiredTools => [];
     /// <summary>
     /// The source is a mounted filesystem already (tmpfs): stage binds it to the staging path instead of probing,
     /// formatting and mounting a block device, and the "device" is the mount's source name.

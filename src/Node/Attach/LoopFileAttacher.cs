@@ -7,6 +7,7 @@ namespace SolarCsi.Node.Attach;
 public sealed class LoopFileAttacher(LoopDevices loops) : IBlockAttacher
 {
     public string Kind => "loop";
+    public IReadOnlyList<string> RequiredTools { get; } = ["losetup"];
 
     public async Task<string?> FindAttachedAsync(string source, CancellationToken ct)
     {

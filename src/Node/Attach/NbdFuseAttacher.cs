@@ -14,6 +14,7 @@ public sealed class NbdFuseAttacher(LoopDevices loops, IMounter mounter, IProces
     ILogger<NbdFuseAttacher> logger) : IBlockAttacher
 {
     public string Kind => "nbdfuse";
+    public IReadOnlyList<string> RequiredTools { get; } = ["nbdfuse", "fusermount3", "losetup"];
 
     private static string FuseDir(string source) => Path.Combine(source, "fuse");
     private static string FuseFile(string source) => Path.Combine(FuseDir(source), "disk");

@@ -15,6 +15,7 @@ public sealed class NbdKernelAttacher(IProcessRunner runner, DaemonLauncher laun
     private readonly SemaphoreSlim _deviceGate = new(1, 1);
 
     public string Kind => "nbd";
+    public IReadOnlyList<string> RequiredTools { get; } = ["nbd-client"];
 
     /// <summary>Whether this node can attach NBD in the kernel: the module is loaded and devices exist.</summary>
     public static bool IsSupported(string sysBlock = "/sys/block") =>

@@ -28,9 +28,13 @@ public sealed class FilePool : IMediaPool
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _allocation = new(1, 1);
 
-    public FilePool(string media, string name, string root, long? capacityBytes, IProcessRunner runner, LoopDevices loops, Quiesce quiesce, ILogger logger)
+    /// <param name="requiredTools">what the media needs besides the image files: loop devices and mounts where the
+    /// node attaches its own volumes (file), the NBD server where other nodes attach them (nbd).</param>
+    public FilePool(string media, string name, string root, long? capacityBytes, IReadOnlyList<string> requiredTools, IProcessRunner runner,
+        LoopDevices loops, Quiesce quiesce, ILogger logger)
     {
         Media = media;
+        RequiredTools = ["cp", .. requiredTools];
         Name = name;
         _records = new PoolRecords(root);
         _volumes = _records.VolumesDir;
@@ -69,6 +73,7 @@ public sealed class FilePool : IMediaPool
     public IReadOnlyList<SnapshotRecord> ListSnapshots() => _records.ListSnapshots();
 
     public bool NodeExpansionRequired => true;
+    public IReadOnlyList<string> RequiredTools { get; }
 
     public async Task<VolumeRecord> CreateVolumeAsync(string volumeId, string name, long capacityBytes, long limitBytes, Dictionary<string, string> parameters,
         ContentSource? source, CancellationToken ct)

@@ -3,7 +3,7 @@ using SolarCsi.Agent.V1;
 namespace SolarCsi.Node.Pools;
 
 /// <summary>
-/// A place volumes are carved from on this node (file, and later tmpfs, LVM, whole disk, pmem). Pools own
+/// A place volumes are carved from on this node (file, nbd, tmpfs, LVM, whole disk, pmem). Pools own
 /// persistence of their volumes' records; the agent service only routes to them.
 /// </summary>
 public interface IMediaPool
@@ -11,6 +11,10 @@ public interface IMediaPool
     string Name { get; }
     string Media { get; }
     PoolInfo Describe();
+
+    /// <summary>Host programs without which the pool cannot create or serve a volume; while one is missing the pool is
+    /// announced as unavailable (no capacity, with the reason) instead of failing later.</summary>
+    IReadOnlyList<string> RequiredTools { get; }
 
     /// <summary>
     /// Creates the volume or returns the existing one. <paramref name="limitBytes"/> (0 = none) bounds pools that

@@ -49,6 +49,7 @@ public sealed class TmpfsPool : IMediaPool
     public string Name { get; }
     public string Media => VolumeParameters.TmpfsMedia;
     public bool NodeExpansionRequired => false;
+    public IReadOnlyList<string> RequiredTools { get; } = ["mount", "umount", "tar", "cp"];
 
     public static string SourceOf(string volumeId) => SourcePrefix + PoolRecords.NameOf(volumeId);
 

@@ -51,6 +51,8 @@ public sealed class NodeVolumes(
     public async Task StageAsync(StageRequest request, CancellationToken ct)
     {
         var attacher = attachers.ForMedia(StorageId.ParseVolume(request.VolumeId).Media);
+        // Before anything is written: a node that cannot attach this media says which package it lacks.
+        if (HostTools.MissingOf(attacher.RequiredTools) is [var missing, ..]) throw HostTools.Missing(missing);
         var entry = journal.Get(request.VolumeId);
         if (entry is not null)
         {

@@ -39,6 +39,7 @@ public sealed class DiskPool : IMediaPool
     public string Name { get; }
     public string Media => VolumeParameters.DiskMedia;
     public bool NodeExpansionRequired => false;
+    public IReadOnlyList<string> RequiredTools { get; } = ["blkid", "wipefs", "mount", "umount"];
 
     /// <summary>Rescans the disks; capacity reports use the last scan, refreshed in the background when stale.</summary>
     public async Task<IReadOnlyList<DiskCandidate>> ScanAsync(CancellationToken ct)

@@ -44,6 +44,7 @@ public sealed class LvmPool : IMediaPool
     public string Name { get; }
     public string Media => MediaName;
     public bool NodeExpansionRequired => true;
+    public IReadOnlyList<string> RequiredTools { get; } = ["lvcreate", "lvs", "vgs", "lvchange", "lvextend", "lvremove"];
 
     /// <summary>The numbers of the last report (see <see cref="RefreshAsync"/>); every change refreshes them.</summary>
     public PoolInfo Describe() => Volatile.Read(ref _described).Clone();

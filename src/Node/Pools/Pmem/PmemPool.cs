@@ -45,6 +45,7 @@ public sealed class PmemPool : IMediaPool
     public string Name { get; }
     public string Media => MediaName;
     public bool NodeExpansionRequired => false;
+    public IReadOnlyList<string> RequiredTools { get; } = ["ndctl"];
 
     /// <summary>The numbers of the last region listing (see <see cref="RefreshAsync"/>); every change refreshes them.</summary>
     public PoolInfo Describe() => Volatile.Read(ref _described).Clone();
