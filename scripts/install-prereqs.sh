@@ -7,8 +7,11 @@ set -euo pipefail
 # kustomize`) for the manifest tests in tests/SolarCsi.Tests/Deploy. clang links the NativeAOT binaries that
 # deploy/image/build-local-image.sh publishes (zlib1g-dev is on Microsoft's list of NativeAOT prerequisites).
 # nbdkit-plugin-dev, gcc and make build the request-rate filter (native/nbdkit-iops-filter) with the node plugin.
-packages=(e2fsprogs xfsprogs util-linux mount coreutils nbdkit libnbd-bin fuse3 nbd-client docker.io lvm2 thin-provisioning-tools ndctl kubectl
-          clang zlib1g-dev nbdkit-plugin-dev gcc make libc6-dev)
+# With --runtime: only what the plugins run and the request-rate filter's build needs (README command 1, the demo).
+runtime=(e2fsprogs xfsprogs util-linux mount coreutils tar nbdkit libnbd-bin fuse3 nbd-client lvm2 thin-provisioning-tools ndctl
+         nbdkit-plugin-dev gcc make libc6-dev)
+packages=("${runtime[@]}")
+if [ "${1:-}" != --runtime ]; then packages+=(docker.io kubectl clang zlib1g-dev); fi
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -4,6 +4,7 @@ using Csi.V1;
 using Grpc.Core;
 using SolarCsi.Core.Ids;
 using SolarCsi.Core.Local;
+using SolarCsi.Core.Processes;
 using AccessMode = Csi.V1.VolumeCapability.Types.AccessMode.Types.Mode;
 
 namespace SolarCsi.Cli;
@@ -20,19 +21,30 @@ public static class Demo
         var root = Directory.CreateTempSubdirectory("solar-demo-").FullName;
         var clock = Stopwatch.StartNew();
         void Step(string text) => Console.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0.00}s] {text}");
+        DemoDisk? disk = null;
         try
         {
-            // node-a also offers a 256 MiB tmpfs pool, as its --pools-config would declare it.
-            var pools = new Dictionary<string, string> { ["node-a"] = """{ "tmpfs": [ { "name": "default", "capacity": "256Mi" } ] }""" };
+            var media = DemoMedia.Detect();
+            foreach (var (name, reason) in media.Unavailable) Step($"{name}: not on this machine — {reason}");
+            if (media.MissingTools.Count > 0)
+                throw new InvalidOperationException($"host tools missing: {HostTools.Describe(media.MissingTools)}; run scripts/install-prereqs.sh --runtime first");
+            // node-a also offers a 256 MiB tmpfs pool and one spare disk (a loop device standing in for a drive), as
+            // its --pools-config would declare them.
+            disk = await DemoDisk.CreateAsync(128L << 20);
+            var pools = new Dictionary<string, string>
+            {
+                ["node-a"] = $$"""{ "tmpfs": [ { "name": "default", "capacity": "256Mi" } ], "disk": [ { "name": "default", "paths": [ "{{disk.Device}}" ], "minSize": "64Mi" } ] }""",
+            };
             await using (var cluster = await LocalCluster.StartAsync(root, ["node-a", "node-b"], Step, poolsConfig: pools))
             {
-                await WalkAsync(cluster, Step);
+                await WalkAsync(cluster, disk, Step);
                 var leftovers = await cluster.FindLeftoversAsync();
                 if (!leftovers.IsEmpty) { Step($"LEFT BEHIND: {leftovers}"); return 1; }
                 Step("nothing left behind: no mounts, no loop devices, no NBD processes");
                 Step("stopping plugins");
             }
-            Console.WriteLine("demo passed");
+            Console.WriteLine($"demo passed: {string.Join(", ", DemoMedia.Walked)} walked" +
+                              (media.Unavailable.Count > 0 ? $"; {string.Join(", ", media.Unavailable.Select(u => u.Media))} need a kernel this machine lacks" : ""));
             return 0;
         }
         catch (Exception e)
@@ -43,17 +55,22 @@ public static class Demo
         }
         finally
         {
+            if (disk is not null) await disk.DisposeAsync();
             if (!keep) Directory.Delete(root, recursive: true);
             else Console.WriteLine($"kept {root}");
         }
     }
 
-    private static async Task WalkAsync(LocalCluster cluster, Action<string> step)
+    private static async Task WalkAsync(LocalCluster cluster, DemoDisk disk, Action<string> step)
     {
         step("— a local file volume on node-a —");
-        await WalkFileVolumeAsync(cluster, step);
+        await WalkLocalVolumeAsync(cluster, step, "file", 256L << 20);
         step("— a tmpfs volume on node-a, grown while mounted —");
         await WalkTmpfsVolumeAsync(cluster, step);
+        step("— a whole spare disk of node-a as a volume, wiped on delete —");
+        await WalkLocalVolumeAsync(cluster, step, "disk", 64L << 20);
+        if (!await disk.IsBlankAsync()) throw new InvalidDataException($"{disk.Device} still carries a filesystem after its volume was deleted");
+        step($"{disk.Device} is blank again: the next volume gets none of the old data");
         step("— a remote single-writer NBD volume, moved from node-a to node-b —");
         var shared = await WalkSingleWriterAsync(cluster, step);
         step("— the same volume served read-only to both nodes at once —");
@@ -68,8 +85,9 @@ public static class Demo
         AccessMode = new VolumeCapability.Types.AccessMode { Mode = mode },
     };
 
-    private static async Task WalkFileVolumeAsync(LocalCluster cluster, Action<string> step)
+    private static async Task WalkLocalVolumeAsync(LocalCluster cluster, Action<string> step, string media, long bytes)
     {
+        DemoMedia.Walked.Add(media);
         var controller = cluster.Controller.Controller;
         var node = cluster.Nodes[0];
         var capability = Capability(AccessMode.SingleNodeWriter);
@@ -78,16 +96,17 @@ public static class Demo
         topology.Preferred.Add(new Topology { Segments = { NodeTopology.Of(node.NodeId) } });
         var volume = (await controller.CreateVolumeAsync(new CreateVolumeRequest
         {
-            Name = "demo-file-" + Guid.NewGuid().ToString("N")[..8],
-            CapacityRange = new CapacityRange { RequiredBytes = 256L << 20 },
+            Name = $"demo-{media}-" + Guid.NewGuid().ToString("N")[..8],
+            CapacityRange = new CapacityRange { RequiredBytes = bytes },
             VolumeCapabilities = { capability },
             AccessibilityRequirements = topology,
+            Parameters = { ["media"] = media },
         })).Volume;
-        step($"created volume {volume.VolumeId} ({volume.CapacityBytes >> 20} MiB) on {node.NodeId}");
+        step($"created {media} volume {volume.VolumeId} ({volume.CapacityBytes >> 20} MiB) on {node.NodeId}");
 
         var payload = RandomNumberGenerator.GetBytes(8 << 20);
         var checksum = Convert.ToHexStringLower(SHA256.HashData(payload));
-        var attachment = new Attachment(cluster, node, volume.VolumeId, capability, "demo-pod");
+        var attachment = new Attachment(cluster, node, volume.VolumeId, capability, $"demo-{media}-pod");
         await attachment.AttachAsync(step);
         await File.WriteAllBytesAsync(Path.Combine(attachment.Target, "payload.bin"), payload);
         step($"wrote 8 MiB through the mount (sha256 {checksum[..16]}…)");
@@ -103,6 +122,7 @@ public static class Demo
 
     private static async Task WalkTmpfsVolumeAsync(LocalCluster cluster, Action<string> step)
     {
+        DemoMedia.Walked.Add("tmpfs");
         var controller = cluster.Controller.Controller;
         var node = cluster.Nodes[0];
         var capability = new VolumeCapability
@@ -142,6 +162,7 @@ public static class Demo
 
     private static async Task<SharedVolume> WalkSingleWriterAsync(LocalCluster cluster, Action<string> step)
     {
+        DemoMedia.Walked.Add("nbd");
         var controller = cluster.Controller.Controller;
         var capability = Capability(AccessMode.SingleNodeWriter);
         var volume = (await controller.CreateVolumeAsync(new CreateVolumeRequest
