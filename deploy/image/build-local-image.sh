@@ -42,7 +42,7 @@ if [ -f "$work/publish/Node/nbdkit-solar-iops-filter.so" ]; then cp "$work/publi
 # Host tools the plugins run (docs/deploy.md "Host tools"): storage agent, NBD, filesystems, mounts, and the local
 # media: whole disks (wipefs, blkdiscard), LVM (the lv*/vg* commands are symlinks to the one `lvm` binary, copied
 # as such) and pmem (ndctl). deploy/image/Dockerfile installs the same set from Debian packages.
-tools=(sh env setsid cp losetup blkid mount umount mkfs.ext4 mkfs.xfs resize2fs e2fsck dumpe2fs xfs_growfs fsfreeze
+tools=(sh env setsid cp tar losetup blkid mount umount mkfs.ext4 mkfs.xfs resize2fs e2fsck dumpe2fs xfs_growfs fsfreeze
        nbdkit nbdfuse nbdinfo fusermount3 nbd-client
        wipefs blkdiscard
        lvm lvcreate lvremove lvextend lvchange lvs vgs

@@ -93,14 +93,15 @@ public sealed class GroupSnapshotTests(ClusterFixture fx)
         Assert.Contains(caps.Capabilities, c => c.Rpc.Type == GroupControllerServiceCapability.Types.RPC.Types.Type.CreateDeleteGetVolumeGroupSnapshot);
         var a = await fx.CreateAsync(ClusterFixture.NewVolume(16 << 20));
         var b = await fx.CreateAsync(ClusterFixture.NewVolume(16 << 20));
-        var tmpfs = await fx.CreateAsync(ClusterFixture.NewVolumeOf("tmpfs", 16 << 20, ClusterFixture.Mount("")));
+        // Whole disks have no snapshots: a group with one is refused before anything is frozen.
+        var disk = await fx.CreateAsync(ClusterFixture.NewVolumeOf("disk", ClusterFixture.DiskMinBytes, ClusterFixture.Mount()));
         var name = "group-" + Guid.NewGuid().ToString("N");
         string? groupId = null;
         try
         {
             await Expect.Code(StatusCode.InvalidArgument, async () => await G.CreateVolumeGroupSnapshotAsync(new CreateVolumeGroupSnapshotRequest { SourceVolumeIds = { a.VolumeId } }));
             await Expect.Code(StatusCode.InvalidArgument, async () => await G.CreateVolumeGroupSnapshotAsync(new CreateVolumeGroupSnapshotRequest { Name = name }));
-            await Expect.Code(StatusCode.InvalidArgument, async () => await G.CreateVolumeGroupSnapshotAsync(new CreateVolumeGroupSnapshotRequest { Name = name, SourceVolumeIds = { a.VolumeId, tmpfs.VolumeId } }));
+            await Expect.Code(StatusCode.InvalidArgument, async () => await G.CreateVolumeGroupSnapshotAsync(new CreateVolumeGroupSnapshotRequest { Name = name, SourceVolumeIds = { a.VolumeId, disk.VolumeId } }));
             await Expect.Code(StatusCode.InvalidArgument, async () => await G.CreateVolumeGroupSnapshotAsync(new CreateVolumeGroupSnapshotRequest { Name = name, SourceVolumeIds = { a.VolumeId }, Parameters = { ["x"] = "y" } }));
             await Expect.Code(StatusCode.NotFound, async () => await G.CreateVolumeGroupSnapshotAsync(new CreateVolumeGroupSnapshotRequest { Name = name, SourceVolumeIds = { a.VolumeId, a.VolumeId.Replace("~v", "~v0").Remove(a.VolumeId.Length) } }));
 
@@ -135,7 +136,7 @@ public sealed class GroupSnapshotTests(ClusterFixture fx)
         finally
         {
             if (groupId is not null) await G.DeleteVolumeGroupSnapshotAsync(new DeleteVolumeGroupSnapshotRequest { GroupSnapshotId = groupId });
-            foreach (var v in new[] { a, b, tmpfs }) await fx.DeleteAsync(v.VolumeId);
+            foreach (var v in new[] { a, b, disk }) await fx.DeleteAsync(v.VolumeId);
         }
     }
 

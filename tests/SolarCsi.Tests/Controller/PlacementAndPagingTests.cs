@@ -52,6 +52,34 @@ public sealed class PlacementAndPagingTests
     }
 
     [Fact]
+    public void APoolWithoutItsHostToolIsNeverChosenAndAloneItSaysWhichPackage()
+    {
+        var missing = Agent("a", 90);
+        missing.Pools[0].Unavailable = "file pool 'default' on node a needs losetup (Debian package mount), not installed";
+        Assert.Equal("b", PoolPlacement.Choose([missing, Agent("b", 10)], "file", "default", 5, null).Agent.NodeId);
+        var refused = Assert.Throws<RpcException>(() => PoolPlacement.Choose([missing], "file", "default", 5, null));
+        Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);
+        Assert.Contains("Debian package mount", refused.Status.Detail);
+    }
+
+    [Fact]
+    public void AWarmUpEndsWhenEveryKnownNodeHasAnnouncedItself()
+    {
+        var clock = new ManualClock();
+        using var open = new AgentDirectory(clock, TimeSpan.FromSeconds(20));
+        using var allInOne = new AgentDirectory(clock, TimeSpan.FromSeconds(20), ["edge-1"]);
+        foreach (var d in new[] { open, allInOne }) d.Record(new AgentAnnouncement { NodeId = "edge-1", Endpoint = "unix:///tmp/a.sock" });
+        // A cluster's controller cannot know that no other agent is still to come; one that owns its only node can.
+        Assert.True(open.WarmingUp);
+        Assert.False(allInOne.WarmingUp);
+        using var waiting = new AgentDirectory(clock, TimeSpan.FromSeconds(20), ["edge-1"]);
+        Assert.True(waiting.WarmingUp);
+        clock.Advance(TimeSpan.FromSeconds(11));
+        Assert.False(waiting.WarmingUp);
+        Assert.False(open.WarmingUp);
+    }
+
+    [Fact]
     public void PagesVisitEveryItemOnceEvenWhenItemsChangeBetweenPages()
     {
         var ids = Enumerable.Range(0, 7).Select(i => StorageId.ForVolume("file", "default", "n", $"v{i}").ToString()).ToList();

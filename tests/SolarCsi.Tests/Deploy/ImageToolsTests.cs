@@ -10,21 +10,8 @@ namespace SolarCsi.Tests.Deploy;
 /// </summary>
 public sealed partial class ImageToolsTests
 {
-    // The Debian package of each program (bookworm). A program missing here fails the test: add it, and the package
-    // to the Dockerfile.
-    private static readonly Dictionary<string, string> PackageOf = new()
-    {
-        ["sh"] = "dash", ["env"] = "coreutils", ["cp"] = "coreutils", ["setsid"] = "util-linux",
-        ["losetup"] = "mount", ["mount"] = "mount", ["umount"] = "mount",
-        ["blkid"] = "util-linux", ["wipefs"] = "util-linux", ["blkdiscard"] = "util-linux", ["fsfreeze"] = "util-linux",
-        ["mkfs.ext4"] = "e2fsprogs", ["resize2fs"] = "e2fsprogs", ["e2fsck"] = "e2fsprogs", ["dumpe2fs"] = "e2fsprogs", ["mkfs.xfs"] = "xfsprogs", ["xfs_growfs"] = "xfsprogs",
-        ["nbdkit"] = "nbdkit", ["nbdfuse"] = "libnbd-bin", ["nbdinfo"] = "libnbd-bin", ["nbd-client"] = "nbd-client", ["fusermount3"] = "fuse3",
-        ["lvm"] = "lvm2", ["lvcreate"] = "lvm2", ["lvremove"] = "lvm2", ["lvextend"] = "lvm2", ["lvchange"] = "lvm2", ["lvs"] = "lvm2", ["vgs"] = "lvm2",
-        ["ndctl"] = "ndctl",
-    };
-
     // In every debian:bookworm-slim image already (Essential), so the Dockerfile need not name them.
-    private static readonly HashSet<string> InBaseImage = ["coreutils", "dash"];
+    private static readonly HashSet<string> InBaseImage = ["coreutils", "dash", "tar"];
 
     // The LVM and pmem pools call these (docs/local-media.md); listed as well as scanned so the images carry them
     // even before those pools are wired into this branch's Program.cs.
@@ -83,7 +70,9 @@ public sealed partial class ImageToolsTests
         packages.UnionWith(InBaseImage);
         foreach (var program in ProgramsTheNodeRuns())
         {
-            Assert.True(PackageOf.TryGetValue(program, out var package), $"the node runs {program}: add its Debian package to {nameof(PackageOf)} and to the Dockerfile");
+            // The same table names the package in the node's FAILED_PRECONDITION for a missing tool.
+            Assert.True(HostTools.Packages.TryGetValue(program, out var package),
+                $"the node runs {program}: add its Debian package to {nameof(HostTools)}.{nameof(HostTools.Packages)} and to the Dockerfile");
             Assert.True(packages.Contains(package), $"the Dockerfile does not install {package} (for {program})");
         }
         foreach (var required in new[] { "nbdkit", "libnbd-bin", "nbd-client", "e2fsprogs", "xfsprogs", "util-linux", "lvm2", "ndctl", "fuse3", "kmod" })
