@@ -86,8 +86,12 @@ pass() {
   # Ginkgo's closing line: "SUCCESS! -- 91 Passed | 0 Failed | 1 Pending | 0 Skipped" (FAIL! when any failed).
   local counts passed failed pending skipped
   counts=$(grep -Eo '[0-9]+ Passed \| [0-9]+ Failed \| [0-9]+ Pending \| [0-9]+ Skipped' "$dir/csi-sanity.log" | tail -1 || true)
-  read -r passed failed pending skipped < <(echo "${counts:-x x x x}" | awk '{ print $1, $4, $7, $10 }')
-  echo "csi-sanity pass $name: $passed passed, $failed failed, $pending pending, $skipped skipped"
+  if [ -n "$counts" ]; then
+    read -r passed failed pending skipped < <(echo "$counts" | awk '{ print $1, $4, $7, $10 }')
+    echo "csi-sanity pass $name: $passed passed, $failed failed, $pending pending, $skipped skipped"
+  else
+    echo "csi-sanity pass $name: no result (csi-sanity exit code $rc)"
+  fi
   if [ "$rc" != 0 ] || [ -z "$counts" ] || [ "$failed" != 0 ] || { [ "$skipped" != 0 ] && [ "$extra_flags" = 0 ]; }; then
     failed_passes+=("$name")
     echo "---- $name: csi-sanity exit code $rc; failures and skips:" >&2
