@@ -38,12 +38,16 @@ stop_plugin() {
   if [ "$plugin" != 0 ]; then kill -TERM "$plugin" 2>/dev/null || true; wait "$plugin" 2>/dev/null || true; plugin=0; fi
 }
 cleanup() {
+  # Keep the script's own verdict; clean-up steps that find nothing to do must not change it.
+  local rc=$?
+  set +e +o pipefail
   stop_plugin
   # Whatever a failed spec left mounted under the work directory, deepest first; then its loop devices.
   grep -o " $work/[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   losetup -nO NAME,BACK-FILE 2>/dev/null | awk -v w="$work/" 'index($2, w) == 1 { print $1 }' | while read -r l; do losetup -d "$l" || true; done
   pkill -KILL -f "nbd(kit|fuse) .*$work/" 2>/dev/null || true
   rm -rf "$work"
+  exit $rc
 }
 trap cleanup EXIT
 

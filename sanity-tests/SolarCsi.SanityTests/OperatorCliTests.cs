@@ -87,7 +87,7 @@ public sealed class OperatorCliTests(ClusterFixture fx)
         Assert.Equal(2, (await RunAsync("call", "--endpoint", nodeSocket, "NoSuchMethod")).Code);
     }
 
-    private static async Task<string> SolarAsync(params string[] args)
+    internal static async Task<string> SolarAsync(params string[] args)
     {
         var (code, output, error) = await RunAsync(args);
         Assert.True(code == 0, $"solar {string.Join(' ', args)} exited {code}: {error}");

@@ -9,8 +9,13 @@ namespace SolarCsi.Node;
 /// <summary>The node's scrape-time gauges: what each pool holds, and whether each staged volume's attachment works.</summary>
 public static class NodeMetrics
 {
-    public static void Register(PluginMetrics metrics, PoolSet pools, NodeJournal journal, NodeVolumes volumes)
+    public static void Register(PluginMetrics metrics, PoolSet pools, NodeJournal journal, NodeVolumes volumes, string stateDir)
     {
+        metrics.AddCollector(_ => Task.FromResult<IEnumerable<GaugeSample>>(
+        [
+            new("solar_state_files_unreadable", "state files set aside as unreadable (solar node-state lists them)", [],
+                SolarCsi.Core.Storage.StateFiles.FindUnreadable(stateDir).Count),
+        ]));
         metrics.AddCollector(_ => Task.FromResult(pools.All.SelectMany(p =>
         {
             var info = pools.Describe(p);

@@ -38,6 +38,9 @@ catch (FormatException e)
 }
 
 var log = Logging.Create($"node {options.NodeId}");
+// A state file that cannot be parsed is set aside and the rest is served (StateFiles); say so where operators look.
+SolarCsi.Core.Storage.StateFiles.OnUnreadable = (path, aside, why) =>
+    log.Error("state file {Path} is unreadable ({Why}); moved aside to {Aside}, what it described is kept (see solar node-state)", path, why, aside);
 using var loggerFactory = new SerilogLoggerFactory(log);
 
 // Composition root: one instance of each, shared by the CSI and agent endpoints.
@@ -69,6 +72,7 @@ var pmemPools = options.Pools.PmemPools.Select(p => new PmemPool(p.Name, p.Regio
 var pools = new PoolSet(options.NodeId,
     [NewPool(VolumeParameters.FileMedia, ["losetup", "blkid", "mount", "umount"]), NewPool(VolumeParameters.NbdMedia, ["nbdkit"]), .. tmpfsPools, .. diskPools, .. lvmPools, .. pmemPools]);
 var exports = new NbdExports(Path.Combine(options.StateDir, "exports"), options.NbdServer, launcher, loggerFactory.CreateLogger<NbdExports>());
+var groupStore = new GroupSnapshotStore(Path.Combine(options.StateDir, "groups"));
 volumes = new NodeVolumes(pools, journal, attachers, nbdClientRoot, mounter, blockDevices, new Filesystems(runner), runner, inFlight,
     loggerFactory.CreateLogger<NodeVolumes>());
 var readiness = new Readiness();
@@ -100,7 +104,7 @@ var agent = GrpcServer.Build(options.AgentEndpoint, log, services =>
 {
     services.AddSingleton(pools).AddSingleton(inFlight).AddSingleton(options).AddSingleton(exports).AddHostedService<AgentAnnouncer>()
         .AddSingleton(new FreezeLeases(inFlight, (id, ct) => volumes.QuiesceAsync(id, ct), loggerFactory.CreateLogger<FreezeLeases>()))
-        .AddSingleton(new GroupSnapshotStore(Path.Combine(options.StateDir, "groups")));
+        .AddSingleton(groupStore);
 }, app => app.MapGrpcService<AgentService>());
 
 // Pools read their media before the agent announces them, so the first heartbeat carries real capacity. A pool
@@ -119,7 +123,7 @@ foreach (var pool in diskPools)
 }
 HostToolReport.Log(log, pools, attachers);
 
-NodeMetrics.Register(SolarCsi.Core.Metrics.PluginMetrics.Current, pools, journal, volumes);
+NodeMetrics.Register(SolarCsi.Core.Metrics.PluginMetrics.Current, pools, journal, volumes, options.StateDir);
 controllerPlane?.RegisterMetrics(SolarCsi.Core.Metrics.PluginMetrics.Current);
 var metrics = options.MetricsAddress is { } metricsAddress
     ? SolarCsi.Core.Metrics.MetricsServer.Build(metricsAddress, log, SolarCsi.Core.Metrics.PluginMetrics.Current)
@@ -130,6 +134,9 @@ await csi.StartAsync();
 await agent.StartAsync();
 log.Information("node {NodeId} serving CSI{Controller} on {Csi} and the agent API on {Agent}; NBD attach path: {Attach}", options.NodeId,
     controllerPlane is null ? "" : " (all-in-one: Controller and GroupController too)", options.CsiEndpoint, options.AgentEndpoint, nbdAttacher.Kind);
+// Every state file is read once now, so what cannot be read is set aside and reported at start, not at first use.
+_ = journal.All().Count + exports.All().Count + groupStore.All().Count() +
+    pools.All.Sum(p => p.ListVolumes().Count + p.ListSnapshots().Count);
 await volumes.ThawAllAsync(CancellationToken.None);
 foreach (var pool in tmpfsPools) await pool.RemoveOrphansAsync(CancellationToken.None);
 await exports.ReconcileAsync(CancellationToken.None);

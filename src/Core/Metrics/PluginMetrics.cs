@@ -62,9 +62,11 @@ public sealed class PluginMetrics
         {
             Header(text, family.Key, "gauge", family.First().Help);
             foreach (var s in family)
-                text.Append(family.Key).Append('{')
-                    .Append(string.Join(',', s.Labels.Select(l => $"{l.Key}=\"{Escape(l.Value)}\"")))
-                    .Append("} ").Append(Number(s.Value)).Append('\n');
+            {
+                text.Append(family.Key);
+                if (s.Labels.Count > 0) text.Append('{').Append(string.Join(',', s.Labels.Select(l => $"{l.Key}=\"{Escape(l.Value)}\""))).Append('}');
+                text.Append(' ').Append(Number(s.Value)).Append('\n');
+            }
         }
         return text.ToString();
     }

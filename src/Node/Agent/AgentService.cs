@@ -20,6 +20,7 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
                                           ?? throw CsiErrors.NotFound($"node {pools.NodeId} has no {request.Media} pool '{request.Pool}'"));
         var id = StorageId.ForVolume(pool.Media, pool.Name, pools.NodeId, request.Name).ToString();
         using var slot = inFlight.Acquire(id, "CreateVolume");
+        RequireReadable(pool, id);
         if (request.CapacityBytes <= 0 || request.CapacityBytes > CapacityRules.MaxBytes)
             throw CsiErrors.OutOfRange($"capacity {request.CapacityBytes} is out of range");
         var source = request.ContentSource is { } s && (s.SnapshotId.Length > 0 || s.VolumeId.Length > 0) ? s : null;
@@ -39,6 +40,7 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
         var pool = OwningOrNull(request.VolumeId);
         if (pool is null) return new DeleteVolumeResponse();
         using var slot = inFlight.Acquire(request.VolumeId, "DeleteVolume");
+        RequireReadable(pool, request.VolumeId);
         // The export goes before the image, but only once nobody is admitted (the pool refuses published volumes).
         if (pool.Media == VolumeParameters.NbdMedia && pool.GetVolume(request.VolumeId) is not { Publications.Count: > 0 })
             await exports.RemoveAsync(request.VolumeId, Detached(context));
@@ -49,8 +51,30 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
     public override Task<VolumeInfo> GetVolume(GetVolumeRequest request, ServerCallContext context)
     {
         var pool = pools.Owning(request.VolumeId);
-        var record = pool.GetVolume(request.VolumeId) ?? throw CsiErrors.NotFound($"volume {request.VolumeId} not found");
-        return Task.FromResult(AgentMapping.ToInfo(record, pool, ProblemOf(record, pool)));
+        if (pool.GetVolume(request.VolumeId) is { } record) return Task.FromResult(AgentMapping.ToInfo(record, pool, ProblemOf(record, pool)));
+        if (pool.IsUnreadable(request.VolumeId)) return Task.FromResult(UnreadableInfo(pool, request.VolumeId));
+        throw CsiErrors.NotFound($"volume {request.VolumeId} not found");
+    }
+
+    /// <summary>
+    /// A volume whose record could not be read still exists as far as anyone can tell (its medium is kept): it is
+    /// listed as abnormal, with no size, until an operator repairs or removes it. Creating over it or deleting it
+    /// would risk its data, so both are refused.
+    /// </summary>
+    private string UnreadableProblem(string volumeId) =>
+        $"the record of volume {volumeId} on node {pools.NodeId} is unreadable and was moved aside; its data is kept. " +
+        "Repair the record or remove the volume with `solar cleanup --apply` (see `solar node-state`)";
+
+    private void RequireReadable(IMediaPool pool, string volumeId)
+    {
+        if (pool.IsUnreadable(volumeId)) throw CsiErrors.FailedPrecondition(UnreadableProblem(volumeId));
+    }
+
+    private VolumeInfo UnreadableInfo(IMediaPool pool, string volumeId)
+    {
+        var info = new VolumeInfo { VolumeId = volumeId, Abnormal = true, ConditionMessage = UnreadableProblem(volumeId) };
+        info.VolumeContext.Add(new Dictionary<string, string> { [VolumeContextKeys.Media] = pool.Media, [VolumeContextKeys.Pool] = pool.Name });
+        return info;
     }
 
     /// <summary>What the storage host itself can see is wrong with a volume.</summary>
@@ -86,7 +110,11 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
     {
         var response = new ListVolumesResponse();
         foreach (var pool in pools.All)
+        {
             response.Volumes.AddRange(pool.ListVolumes().Select(v => AgentMapping.ToInfo(v, pool, ProblemOf(v, pool))));
+            response.Volumes.AddRange(pool.UnreadableVolumeNames()
+                .Select(name => UnreadableInfo(pool, new StorageId(pool.Media, pool.Name, pools.NodeId, name).ToString())));
+        }
         return Task.FromResult(response);
     }
 

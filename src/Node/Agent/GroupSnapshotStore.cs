@@ -39,9 +39,7 @@ public sealed class GroupSnapshotStore
 
     public void RemoveMember(string snapshotId) => AtomicFile.Delete(FileOf(_members, snapshotId));
 
-    private static GroupSnapshotRecord? Read(string path)
-    {
-        try { return File.Exists(path) ? GroupSnapshotRecord.Parser.ParseJson(File.ReadAllText(path)) : null; }
-        catch (FileNotFoundException) { return null; }
-    }
+    private static GroupSnapshotRecord? Read(string path) =>
+        StateFiles.Read(path, b => GroupSnapshotRecord.Parser.ParseJson(System.Text.Encoding.UTF8.GetString(b)),
+            r => r.GroupSnapshotId.Length > 0 && r.SnapshotIds.Count > 0);
 }

@@ -1,5 +1,6 @@
 using SolarCsi.Core.Devices;
 using SolarCsi.Core.Mounts;
+using SolarCsi.Core.Storage;
 using SolarCsi.Node.Pools;
 using SolarCsi.Node.Staging;
 
@@ -71,7 +72,44 @@ public sealed class NodeInspection(IMounter mounter, LoopDevices loops)
             foreach (var dir in Directory.EnumerateDirectories(nbdRoot).Where(d => entries.All(e => e.Source != d)))
                 findings.Add(new Finding("residual-nbd-attachment", Path.GetFileName(dir),
                     $"NBD client state {dir} without a journal entry; a running node plugin's reconciler removes it", []));
+        findings.AddRange(StateFileFindings(stateDir, loopDevices));
         return new NodeReport(stateDir, volumes, findings);
+    }
+
+    /// <summary>
+    /// State files the plugin set aside as unreadable, and volume images no record explains. Neither is ever removed
+    /// by the plugin; cleanup removes them only when asked (--apply), and never an image a loop device still uses.
+    /// </summary>
+    private static IEnumerable<Finding> StateFileFindings(string stateDir, IReadOnlyList<LoopDevice> loopDevices)
+    {
+        var inUse = loopDevices.Select(l => l.BackingFile).ToHashSet(StringComparer.Ordinal);
+        foreach (var aside in StateFiles.FindUnreadable(stateDir))
+        {
+            var original = StateFiles.OriginalOf(aside);
+            var image = Path.ChangeExtension(original, ".img");
+            var isVolumeRecord = Path.GetFileName(Path.GetDirectoryName(original)) == "volumes" && original.EndsWith(".json", StringComparison.Ordinal);
+            List<CleanupAction> actions = [];
+            var detail = $"{original} could not be read; it was moved aside to {aside}. Put a repaired file back at {original}, or remove what it described";
+            if (isVolumeRecord && File.Exists(image))
+            {
+                detail += $"; the volume's image {image} is kept";
+                if (inUse.Contains(image)) detail += " and is attached (left for a human)";
+                else actions.Add(new CleanupAction("remove-file", image));
+            }
+            actions.Add(new CleanupAction("remove-file", aside));
+            yield return new Finding("unreadable-state-file", Path.GetFileNameWithoutExtension(original), detail, actions);
+        }
+        var pools = Path.Combine(stateDir, "pools");
+        if (!Directory.Exists(pools)) yield break;
+        foreach (var image in Directory.EnumerateFiles(pools, "*.img", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        {
+            var record = Path.ChangeExtension(image, ".json");
+            if (File.Exists(record) || StateFiles.IsUnreadable(record)) continue;
+            yield return inUse.Contains(image)
+                ? new Finding("unrecorded-image", Path.GetFileNameWithoutExtension(image), $"{image} has no record and is attached (left for a human)", [])
+                : new Finding("unrecorded-image", Path.GetFileNameWithoutExtension(image),
+                    $"{image} has no record (an interrupted create, or a record removed by hand); a create of the same name adopts it", [new CleanupAction("remove-file", image)]);
+        }
     }
 
     /// <summary>Carries out the findings' actions, re-inspecting first so that only residue that is still there is touched.</summary>
@@ -83,8 +121,12 @@ public sealed class NodeInspection(IMounter mounter, LoopDevices loops)
             progress($"{finding.Kind} {finding.VolumeId}: {finding.Detail}");
             foreach (var action in finding.Actions)
             {
-                if (action.Kind == "unmount") await mounter.UnmountAsync(action.Path, ct);
-                else await loops.DetachAsync(action.Path, ct);
+                switch (action.Kind)
+                {
+                    case "unmount": await mounter.UnmountAsync(action.Path, ct); break;
+                    case "remove-file": AtomicFile.Delete(action.Path); break;
+                    default: await loops.DetachAsync(action.Path, ct); break;
+                }
                 var line = $"{action.Kind} {action.Path}";
                 progress("  done: " + line);
                 done.Add(line);

@@ -72,7 +72,8 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
         Pid.Read(PidOf(volumeId)) is { } pid && Pid.CommandLine(pid) is { } argv && argv.Contains("--filter=" + server.RequestRateFilter, StringComparer.Ordinal);
 
     public NbdExportRecord? Get(string volumeId) =>
-        File.Exists(RecordOf(volumeId)) ? JsonSerializer.Deserialize(File.ReadAllBytes(RecordOf(volumeId)), NbdJson.Default.NbdExportRecord) : null;
+        StateFiles.Read(RecordOf(volumeId), b => JsonSerializer.Deserialize(b, NbdJson.Default.NbdExportRecord),
+            r => r.VolumeId == volumeId && r.Image is { Length: > 0 } && r.Identities is not null);
 
     public IReadOnlyList<NbdExportRecord> All() =>
         Directory.Exists(root)

@@ -74,6 +74,8 @@ public sealed class FilePool : IMediaPool
 
     public bool NodeExpansionRequired => true;
     public IReadOnlyList<string> RequiredTools { get; }
+    public IReadOnlyList<string> UnreadableVolumeNames() => _records.UnreadableVolumeNames();
+    public bool IsUnreadable(string volumeId) => _records.IsUnreadable(volumeId);
 
     public async Task<VolumeRecord> CreateVolumeAsync(string volumeId, string name, long capacityBytes, long limitBytes, Dictionary<string, string> parameters,
         ContentSource? source, CancellationToken ct)
@@ -90,6 +92,8 @@ public sealed class FilePool : IMediaPool
                 throw CsiErrors.ResourceExhausted($"pool {Name} has {free} bytes free, {capacityBytes} requested");
 
             var image = BackingPathOf(volumeId);
+            if (File.Exists(image))
+                return await AdoptAsync(volumeId, name, capacityBytes, parameters, source, image, ct);
             var temp = image + ".creating";
             try
             {
@@ -123,6 +127,25 @@ public sealed class FilePool : IMediaPool
         {
             _allocation.Release();
         }
+    }
+
+    /// <summary>
+    /// An image of this volume's id exists without its record: a create interrupted between the image and the record,
+    /// or a record lost. The id is the CSI name's hash, so it is this volume's image; taking it over (when its size is
+    /// the one asked for) finishes the create without overwriting anything.
+    /// </summary>
+    private async Task<VolumeRecord> AdoptAsync(string volumeId, string name, long capacityBytes, Dictionary<string, string> parameters,
+        ContentSource? source, string image, CancellationToken ct)
+    {
+        var length = new FileInfo(image).Length;
+        if (length != capacityBytes)
+            throw CsiErrors.FailedPrecondition($"an image of volume {volumeId} without a record already exists on this node with {length} bytes, not the " +
+                $"{capacityBytes} asked for; it is kept (see `solar cleanup`)");
+        var record = new VolumeRecord(volumeId, name, capacityBytes, parameters, source?.SnapshotId is { Length: > 0 } s ? s : null,
+            source?.VolumeId is { Length: > 0 } v ? v : null, DateTimeOffset.UtcNow, []);
+        await SaveVolumeAsync(record, ct);
+        _logger.LogWarning("pool {Pool}: adopted the unrecorded image of {VolumeId} for {Name}", Name, volumeId, name);
+        return record;
     }
 
     private string? SourceImageOf(ContentSource? source, out long size)
@@ -237,11 +260,19 @@ public sealed class FilePool : IMediaPool
         foreach (var dir in new[] { _volumes, _snapshots })
         foreach (var image in Directory.EnumerateFiles(dir))
         {
+            // Temp files were never anybody's volume. An image without a record may be the only copy of a volume whose
+            // record was lost or set aside as unreadable: it is kept and reported (`solar cleanup` lists it, and
+            // removes it only when asked to), and a retried create of the same name adopts it.
             var isTemp = image.EndsWith(".creating", StringComparison.Ordinal) || Path.GetFileName(image).StartsWith('.');
-            var isOrphan = image.EndsWith(".img", StringComparison.Ordinal) && !File.Exists(Path.ChangeExtension(image, ".json"));
-            if (!isTemp && !isOrphan) continue;
-            _logger.LogWarning("pool {Pool}: removing {File} left by an interrupted operation", Name, image);
-            File.Delete(image);
+            if (isTemp)
+            {
+                _logger.LogWarning("pool {Pool}: removing {File} left by an interrupted operation", Name, image);
+                File.Delete(image);
+            }
+            else if (image.EndsWith(".img", StringComparison.Ordinal) && !File.Exists(Path.ChangeExtension(image, ".json")))
+            {
+                _logger.LogWarning("pool {Pool}: {File} has no record; kept (see `solar cleanup`)", Name, image);
+            }
         }
     }
 

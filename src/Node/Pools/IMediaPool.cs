@@ -16,6 +16,12 @@ public interface IMediaPool
     /// announced as unavailable (no capacity, with the reason) instead of failing later.</summary>
     IReadOnlyList<string> RequiredTools { get; }
 
+    /// <summary>Names of volumes whose record was found unreadable and moved aside; their medium is kept untouched.</summary>
+    IReadOnlyList<string> UnreadableVolumeNames();
+
+    /// <summary>Whether this volume's record was moved aside as unreadable (nothing may be created over it or delete it).</summary>
+    bool IsUnreadable(string volumeId);
+
     /// <summary>
     /// Creates the volume or returns the existing one. <paramref name="limitBytes"/> (0 = none) bounds pools that
     /// round a request up; the record holds the size really provided.

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using System.Text.Json.Serialization.Metadata;
 using SolarCsi.Core.Errors;
 using SolarCsi.Core.Ids;
 using SolarCsi.Core.Storage;
@@ -31,15 +30,26 @@ public sealed class PoolRecords
     public string VolumePathOf(string volumeId) => Path.Combine(_volumes, NameOf(volumeId) + ".json");
     public string SnapshotPathOf(string snapshotId) => Path.Combine(_snapshots, NameOf(snapshotId) + ".json");
 
-    public VolumeRecord? GetVolume(string volumeId) => Read(VolumePathOf(volumeId), PoolJson.Default.VolumeRecord);
-    public SnapshotRecord? GetSnapshot(string snapshotId) => Read(SnapshotPathOf(snapshotId), PoolJson.Default.SnapshotRecord);
+    public VolumeRecord? GetVolume(string volumeId) => ReadVolume(VolumePathOf(volumeId));
+    public SnapshotRecord? GetSnapshot(string snapshotId) => ReadSnapshot(SnapshotPathOf(snapshotId));
+
+    /// <summary>
+    /// Whether the volume's record was found unreadable and moved aside: its medium may still hold the data, so
+    /// nothing may be created over it or delete it until an operator repairs or removes it (`solar cleanup`).
+    /// </summary>
+    public bool IsUnreadable(string volumeId) => StateFiles.IsUnreadable(VolumePathOf(volumeId));
+
+    /// <summary>The names (id name segments) of volumes whose record was moved aside as unreadable.</summary>
+    public IReadOnlyList<string> UnreadableVolumeNames() =>
+        Directory.EnumerateFiles(_volumes, "v*.json" + StateFiles.UnreadableSuffix)
+            .Select(p => Path.GetFileName(p).Split('.')[0]).Distinct().Order(StringComparer.Ordinal).ToArray();
 
     public IReadOnlyList<VolumeRecord> ListVolumes() =>
-        Directory.EnumerateFiles(_volumes, "v*.json").Select(p => Read(p, PoolJson.Default.VolumeRecord)).OfType<VolumeRecord>()
+        Directory.EnumerateFiles(_volumes, "v*.json").Select(ReadVolume).OfType<VolumeRecord>()
             .OrderBy(v => v.VolumeId, StringComparer.Ordinal).ToArray();
 
     public IReadOnlyList<SnapshotRecord> ListSnapshots() =>
-        Directory.EnumerateFiles(_snapshots, "s*.json").Select(p => Read(p, PoolJson.Default.SnapshotRecord)).OfType<SnapshotRecord>()
+        Directory.EnumerateFiles(_snapshots, "s*.json").Select(ReadSnapshot).OfType<SnapshotRecord>()
             .OrderBy(s => s.SnapshotId, StringComparer.Ordinal).ToArray();
 
     public Task SaveVolumeAsync(VolumeRecord record, CancellationToken ct) =>
@@ -51,15 +61,14 @@ public sealed class PoolRecords
     public void DeleteVolume(string volumeId) => AtomicFile.Delete(VolumePathOf(volumeId));
     public void DeleteSnapshot(string snapshotId) => AtomicFile.Delete(SnapshotPathOf(snapshotId));
 
-    private static T? Read<T>(string path, JsonTypeInfo<T> type) where T : class
-    {
-        try
-        {
-            return File.Exists(path) ? JsonSerializer.Deserialize(File.ReadAllBytes(path), type) : null;
-        }
-        catch (FileNotFoundException)
-        {
-            return null;
-        }
-    }
+    // A record that names no volume (or another file's volume) is as unreadable as a truncated one.
+    private static VolumeRecord? ReadVolume(string path) =>
+        StateFiles.Read(path, b => JsonSerializer.Deserialize(b, PoolJson.Default.VolumeRecord),
+            r => r.VolumeId is { Length: > 0 } && StorageId.TryParse(r.VolumeId, out var id) && id.Name == NameOfFile(path) && r.Parameters is not null && r.Publications is not null);
+
+    private static SnapshotRecord? ReadSnapshot(string path) =>
+        StateFiles.Read(path, b => JsonSerializer.Deserialize(b, PoolJson.Default.SnapshotRecord),
+            r => r.SnapshotId is { Length: > 0 } && StorageId.TryParse(r.SnapshotId, out var id) && id.Name == NameOfFile(path) && r.SourceVolumeId is not null);
+
+    private static string NameOfFile(string path) => Path.GetFileNameWithoutExtension(path);
 }

@@ -50,6 +50,8 @@ public sealed class TmpfsPool : IMediaPool
     public string Media => VolumeParameters.TmpfsMedia;
     public bool NodeExpansionRequired => false;
     public IReadOnlyList<string> RequiredTools { get; } = ["mount", "umount", "tar", "cp"];
+    public IReadOnlyList<string> UnreadableVolumeNames() => _records.UnreadableVolumeNames();
+    public bool IsUnreadable(string volumeId) => _records.IsUnreadable(volumeId);
 
     public static string SourceOf(string volumeId) => SourcePrefix + PoolRecords.NameOf(volumeId);
 
@@ -164,7 +166,7 @@ public sealed class TmpfsPool : IMediaPool
         if (Directory.Exists(dir) && !Directory.EnumerateFileSystemEntries(dir).Any()) Directory.Delete(dir);
     }
 
-    /// <summary>Unmounts tmpfs mounts that no record explains (a crash between mount and record, or mid-delete).</summary>
+    /// <summary>Unmounts empty tmpfs mounts that no record explains (a crash between mount and record, or mid-delete).</summary>
     public async Task RemoveOrphansAsync(CancellationToken ct)
     {
         foreach (var dir in Directory.EnumerateDirectories(_mounts))
@@ -179,7 +181,14 @@ public sealed class TmpfsPool : IMediaPool
                 _logger.LogWarning("pool {Pool}: unrecorded tmpfs {Dir} is still mounted elsewhere; leaving it", Name, dir);
                 continue;
             }
-            _logger.LogWarning("pool {Pool}: removing tmpfs {Dir} left by an interrupted create or delete", Name, dir);
+            // Only an empty tmpfs is an interrupted create or delete; one with files may be a volume whose record was
+            // set aside as unreadable, and its memory is the only copy of its data.
+            if (Directory.EnumerateFileSystemEntries(dir).Any())
+            {
+                _logger.LogWarning("pool {Pool}: unrecorded tmpfs {Dir} holds files; kept (see `solar cleanup`)", Name, dir);
+                continue;
+            }
+            _logger.LogWarning("pool {Pool}: removing empty tmpfs {Dir} left by an interrupted create or delete", Name, dir);
             while ((await _mounter.ListAsync(ct)).Any(m => m.MountPoint == dir && m.Source == source)) await _mounter.UnmountAsync(dir, ct);
             if (!Directory.EnumerateFileSystemEntries(dir).Any()) Directory.Delete(dir);
         }

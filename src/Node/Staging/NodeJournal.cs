@@ -19,17 +19,22 @@ public sealed class NodeJournal
     public static string DirectoryOf(string stateDir) => Path.Combine(stateDir, "journal");
 
     /// <summary>Reads one entry file.</summary>
-    public static JournalEntry? Read(string path) => JsonSerializer.Deserialize(File.ReadAllBytes(path), JournalJson.Default.JournalEntry);
+    /// <summary>Reads one entry file; an unreadable one is moved aside (<see cref="StateFiles"/>) and reads as absent.</summary>
+    public static JournalEntry? Read(string path) =>
+        StateFiles.Read(path, b => JsonSerializer.Deserialize(b, JournalJson.Default.JournalEntry),
+            e => e.VolumeId is { Length: > 0 } && Path.GetFileNameWithoutExtension(path) == e.VolumeId);
 
     private string PathOf(string volumeId) => Path.Combine(_dir, volumeId + ".json");
 
-    public JournalEntry? Get(string volumeId) =>
-        File.Exists(PathOf(volumeId)) ? JsonSerializer.Deserialize(File.ReadAllBytes(PathOf(volumeId)), JournalJson.Default.JournalEntry) : null;
+    public JournalEntry? Get(string volumeId) => Read(PathOf(volumeId));
+
+    /// <summary>Whether the entry of <paramref name="volumeId"/> was moved aside as unreadable.</summary>
+    public bool IsUnreadable(string volumeId) => StateFiles.IsUnreadable(PathOf(volumeId));
 
     public IReadOnlyList<JournalEntry> All() =>
         Directory.EnumerateFiles(_dir, "*.json")
             .Where(p => !Path.GetFileName(p).StartsWith('.'))
-            .Select(p => JsonSerializer.Deserialize(File.ReadAllBytes(p), JournalJson.Default.JournalEntry))
+            .Select(Read)
             .OfType<JournalEntry>().ToArray();
 
     public Task SaveAsync(JournalEntry entry, CancellationToken ct) =>

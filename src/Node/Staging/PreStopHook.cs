@@ -1,3 +1,4 @@
+using SolarCsi.Core.Storage;
 using SolarCsi.Core.Hosting;
 
 namespace SolarCsi.Node.Staging;
@@ -100,15 +101,16 @@ public static class PreStopHook
         {
             try
             {
-                var entry = NodeJournal.Read(path);
-                lines.Add(entry is null ? Path.GetFileName(path) : $"{entry.VolumeId} ({entry.Phase}, {entry.StagingPath})");
+                // An unreadable entry is set aside by the read and listed below with the others set aside.
+                if (NodeJournal.Read(path) is { } entry) lines.Add($"{entry.VolumeId} ({entry.Phase}, {entry.StagingPath})");
             }
-            catch (Exception e) when (e is IOException or System.Text.Json.JsonException)
+            catch (IOException)
             {
-                // Removed between listing and reading counts as gone; anything else is reported by file name.
-                if (File.Exists(path)) lines.Add($"{Path.GetFileName(path)} (unreadable: {e.Message})");
+                // Removed between listing and reading: gone.
             }
         }
+        foreach (var aside in Directory.EnumerateFiles(journalDir, "*.json" + StateFiles.UnreadableSuffix).Order(StringComparer.Ordinal))
+            lines.Add($"{Path.GetFileName(StateFiles.OriginalOf(aside))} (unreadable: set aside as {Path.GetFileName(aside)})");
         return lines;
     }
 

@@ -105,7 +105,7 @@ public sealed class FilePoolTests : IDisposable
     }
 
     [Fact]
-    public async Task StartupRemovesWhatAnInterruptedCreateLeft()
+    public async Task StartupRemovesTempFilesButKeepsImagesWithoutARecord()
     {
         var id = VolumeId("kept");
         await _pool.CreateVolumeAsync(id, "kept", 8 * MiB, 0, new(), null, CancellationToken.None);
@@ -114,7 +114,10 @@ public sealed class FilePoolTests : IDisposable
         File.WriteAllText(Path.Combine(volumes, "vdeadbeefdeadbeefdeadbee0.img.creating"), "half");
         var restarted = NewPool();
         Assert.Equal([id], restarted.ListVolumes().Select(v => v.VolumeId));
-        Assert.Equal(2, Directory.GetFiles(volumes).Length);
+        // The unrecorded image may be the only copy of a volume whose record was lost: kept (solar cleanup lists it).
+        var name = PoolRecords.NameOf(id);
+        Assert.Equal(new[] { "vdeadbeefdeadbeefdeadbeef.img", name + ".img", name + ".json" }.Order(StringComparer.Ordinal),
+            Directory.GetFiles(volumes).Select(Path.GetFileName).Order(StringComparer.Ordinal));
     }
 
     private static string ReadAt(string path, long offset, int count)

@@ -40,6 +40,8 @@ public sealed class DiskPool : IMediaPool
     public string Media => VolumeParameters.DiskMedia;
     public bool NodeExpansionRequired => false;
     public IReadOnlyList<string> RequiredTools { get; } = ["blkid", "wipefs", "mount", "umount"];
+    public IReadOnlyList<string> UnreadableVolumeNames() => _records.UnreadableVolumeNames();
+    public bool IsUnreadable(string volumeId) => _records.IsUnreadable(volumeId);
 
     /// <summary>Rescans the disks; capacity reports use the last scan, refreshed in the background when stale.</summary>
     public async Task<IReadOnlyList<DiskCandidate>> ScanAsync(CancellationToken ct)

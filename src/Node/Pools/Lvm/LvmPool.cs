@@ -45,6 +45,8 @@ public sealed class LvmPool : IMediaPool
     public string Media => MediaName;
     public bool NodeExpansionRequired => true;
     public IReadOnlyList<string> RequiredTools { get; } = ["lvcreate", "lvs", "vgs", "lvchange", "lvextend", "lvremove"];
+    public IReadOnlyList<string> UnreadableVolumeNames() => _records.UnreadableVolumeNames();
+    public bool IsUnreadable(string volumeId) => _records.IsUnreadable(volumeId);
 
     /// <summary>The numbers of the last report (see <see cref="RefreshAsync"/>); every change refreshes them.</summary>
     public PoolInfo Describe() => Volatile.Read(ref _described).Clone();

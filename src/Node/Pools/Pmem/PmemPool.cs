@@ -46,6 +46,8 @@ public sealed class PmemPool : IMediaPool
     public string Media => MediaName;
     public bool NodeExpansionRequired => false;
     public IReadOnlyList<string> RequiredTools { get; } = ["ndctl"];
+    public IReadOnlyList<string> UnreadableVolumeNames() => _records.UnreadableVolumeNames();
+    public bool IsUnreadable(string volumeId) => _records.IsUnreadable(volumeId);
 
     /// <summary>The numbers of the last region listing (see <see cref="RefreshAsync"/>); every change refreshes them.</summary>
     public PoolInfo Describe() => Volatile.Read(ref _described).Clone();
