@@ -52,6 +52,28 @@ public sealed class LoopDevices(IProcessRunner runner, Func<IReadOnlyList<LoopDe
 
     public Task DetachAsync(string device, CancellationToken ct) => runner.RunAsync("losetup", ["--detach", device], ct);
 
+    public static readonly TimeSpan ReleaseWait = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Detaches <paramref name="device"/> from <paramref name="backingFile"/> and returns only once the kernel has let
+    /// go. A device still open elsewhere (udev probing it after the unmount, a stray reader) is only marked to clear
+    /// at its last close; a caller told "detached" then would find the image still in use — DeleteVolume answered
+    /// FAILED_PRECONDITION right after an OK NodeUnstage (bench-lifecycle, 8 in flight). Past the wait it is UNAVAILABLE,
+    /// and the retry finds the device gone or waits again.
+    /// </summary>
+    public async Task DetachAsync(string device, string backingFile, CancellationToken ct, TimeSpan? wait = null)
+    {
+        await runner.RunAsync("losetup", ["--detach", device], ct);
+        var deadline = DateTime.UtcNow + (wait ?? ReleaseWait);
+        while ((await ListAsync(ct)).Any(l => l.Name == device && l.BackingFile == backingFile))
+        {
+            if (DateTime.UtcNow >= deadline)
+                throw Errors.CsiErrors.Unavailable($"{device} is still bound to {backingFile} {(wait ?? ReleaseWait).TotalSeconds:0} s after its detach: " +
+                    "something still holds it open; it is released at the last close, and a retry finds it gone");
+            await Task.Delay(25, ct);
+        }
+    }
+
     /// <summary>Makes the loop device pick up a grown backing file.</summary>
     public Task RefreshCapacityAsync(string device, CancellationToken ct) => runner.RunAsync("losetup", ["--set-capacity", device], ct);
 }

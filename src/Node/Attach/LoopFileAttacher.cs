@@ -27,7 +27,7 @@ public sealed class LoopFileAttacher(LoopDevices loops) : IBlockAttacher
     public async Task DetachAsync(string device, string source, CancellationToken ct)
     {
         var bound = await loops.FindByBackingFileAsync(source, ct);
-        if (bound.Any(b => b.Name == device)) await loops.DetachAsync(device, ct);
+        if (bound.Any(b => b.Name == device)) await loops.DetachAsync(device, source, ct);
     }
 
     public Task RefreshCapacityAsync(string device, CancellationToken ct) => loops.RefreshCapacityAsync(device, ct);

@@ -56,7 +56,7 @@ public sealed class NbdFuseAttacher(LoopDevices loops, IMounter mounter, IProces
     public async Task DetachAsync(string device, string source, CancellationToken ct)
     {
         if ((await loops.ListAsync(ct)).Any(d => d.Name == device && d.BackingFile == FuseFile(source)))
-            await loops.DetachAsync(device, ct);
+            await loops.DetachAsync(device, FuseFile(source), ct);
         if (await FuseMountedAsync(source, ct))
             await runner.RunAsync("fusermount3", ["-u", FuseDir(source)], ct, TimeSpan.FromSeconds(30));
         await StopNbdFuseAsync(source, ct);
