@@ -67,11 +67,7 @@ public sealed class AllInOneTests : IAsyncLifetime
         // The one place the controller's and the node's halves meet: publish_context. Without ControllerPublish the
         // node cannot find the export; with it, the data path works.
         var capability = ClusterFixture.Mount();
-        var volume = (await controller.CreateVolumeAsync(new CreateVolumeRequest
-        {
-            Name = "aio-" + Guid.NewGuid().ToString("N"), VolumeCapabilities = { capability },
-            CapacityRange = new CapacityRange { RequiredBytes = 32L << 20 }, Parameters = { ["media"] = "nbd" },
-        })).Volume;
+        var volume = (await controller.CreateVolumeAsync(NewVolume("nbd", 32L << 20))).Volume;
         var staging = KubeletPaths.NewStaging(Kubelet);
         var target = KubeletPaths.NewTarget(Kubelet);
         var payload = RandomNumberGenerator.GetBytes(4 << 20);
@@ -154,18 +150,13 @@ public sealed class AllInOneTests : IAsyncLifetime
         Assert.Contains("NBD volumes cannot be attached on this node (nbdfuse path): missing nbdfuse (Debian package libnbd-bin)", _plugin.Tail(200));
 
         var capability = ClusterFixture.Mount();
-        CreateVolumeRequest New(string media) => new()
-        {
-            Name = media + "-" + Guid.NewGuid().ToString("N"), VolumeCapabilities = { capability },
-            CapacityRange = new CapacityRange { RequiredBytes = 16L << 20 }, Parameters = { ["media"] = media },
-        };
-        var refused = await Expect.Code(StatusCode.FailedPrecondition, async () => await controller.CreateVolumeAsync(New("nbd")));
+        var refused = await Expect.Code(StatusCode.FailedPrecondition, async () => await controller.CreateVolumeAsync(NewVolume("nbd", 16L << 20)));
         Assert.Contains("nbdkit (Debian package nbdkit)", refused.Status.Detail);
         Assert.Equal(0, (await controller.GetCapacityAsync(new GetCapacityRequest { Parameters = { ["media"] = "nbd" } })).AvailableCapacity);
         Assert.Empty((await controller.ListVolumesAsync(new ListVolumesRequest())).Entries);
 
         // What needs no missing tool still works: a file volume is created, staged as ext4 and written.
-        var volume = (await controller.CreateVolumeAsync(New("file"))).Volume;
+        var volume = (await controller.CreateVolumeAsync(NewVolume("file", 16L << 20))).Volume;
         var staging = KubeletPaths.NewStaging(Kubelet);
         try
         {
@@ -196,11 +187,7 @@ public sealed class AllInOneTests : IAsyncLifetime
         var controller = new Controller.ControllerClient(channel);
         var node = new Node.NodeClient(channel);
         var capability = ClusterFixture.Mount();
-        var volume = (await controller.CreateVolumeAsync(new CreateVolumeRequest
-        {
-            Name = "nbd-" + Guid.NewGuid().ToString("N"), VolumeCapabilities = { capability },
-            CapacityRange = new CapacityRange { RequiredBytes = 16L << 20 }, Parameters = { ["media"] = "nbd" },
-        })).Volume;
+        var volume = (await controller.CreateVolumeAsync(NewVolume("nbd", 16L << 20))).Volume;
         var staging = KubeletPaths.NewStaging(Kubelet);
         try
         {
@@ -228,6 +215,12 @@ public sealed class AllInOneTests : IAsyncLifetime
             await controller.DeleteVolumeAsync(new DeleteVolumeRequest { VolumeId = volume.VolumeId });
         }
     }
+
+    private static CreateVolumeRequest NewVolume(string media, long bytes) => new()
+    {
+        Name = media + "-" + Guid.NewGuid().ToString("N"), VolumeCapabilities = { ClusterFixture.Mount() },
+        CapacityRange = new CapacityRange { RequiredBytes = bytes }, Parameters = { ["media"] = media },
+    };
 
     /// <summary>A PATH of links to every program of this machine's PATH but <paramref name="missing"/>.</summary>
     private string PathWithout(params string[] missing)

@@ -12,21 +12,25 @@ public sealed class Inventory(AgentDirectory directory)
 
     public static DateTime Deadline(TimeSpan span) => DateTime.UtcNow.Add(span);
 
-    public async Task<VolumeInfo?> FindVolumeByNameAsync(string name, CancellationToken ct)
+    public async Task<VolumeInfo?> FindVolumeByNameAsync(string name, CancellationToken ct) =>
+        (await OnEveryLiveAgentAsync(async agent => await agent.FindVolumeByNameAsync(new FindVolumeByNameRequest { Name = name },
+            deadline: Deadline(ShortCall), cancellationToken: ct))).FirstOrDefault(f => f.Found)?.Volume;
+
+    /// <summary>
+    /// A node the controller has not heard from is no proof the id is wrong while agents may still be announcing
+    /// themselves: UNAVAILABLE (retry) during the warm-up, NOT_FOUND after it — the same answer for every RPC.
+    /// </summary>
+    private void RequireKnown(StorageId id, string what)
     {
-        foreach (var agent in directory.Live())
-        {
-            var found = await directory.ClientFor(agent).FindVolumeByNameAsync(new FindVolumeByNameRequest { Name = name },
-                deadline: Deadline(ShortCall), cancellationToken: ct);
-            if (found.Found) return found.Volume;
-        }
-        return null;
+        if (directory.IsKnown(id.Node)) return;
+        directory.RequireWarm(what);
+        throw CsiErrors.NotFound($"{what} {id}: node {id.Node} is unknown to the controller");
     }
 
     /// <summary>The volume, or NOT_FOUND; UNAVAILABLE when its node cannot be asked.</summary>
     public async Task<VolumeInfo> GetVolumeAsync(StorageId id, CancellationToken ct)
     {
-        if (!directory.IsKnown(id.Node)) throw CsiErrors.NotFound($"volume {id}: node {id.Node} is unknown to the controller");
+        RequireKnown(id, "volume");
         return await directory.ClientFor(id.Node).GetVolumeAsync(new GetVolumeRequest { VolumeId = id.ToString() },
             deadline: Deadline(ShortCall), cancellationToken: ct);
     }
@@ -53,20 +57,15 @@ public sealed class Inventory(AgentDirectory directory)
 
     public async Task<SnapshotInfo> GetSnapshotAsync(StorageId id, CancellationToken ct)
     {
-        if (!directory.IsKnown(id.Node)) throw CsiErrors.NotFound($"snapshot {id}: node {id.Node} is unknown to the controller");
+        RequireKnown(id, "snapshot");
         var snapshots = await directory.ClientFor(id.Node).ListSnapshotsAsync(new ListSnapshotsRequest(), deadline: Deadline(ShortCall), cancellationToken: ct);
         return snapshots.Snapshots.FirstOrDefault(s => s.SnapshotId == id.ToString()) ?? throw CsiErrors.NotFound($"snapshot {id} not found");
     }
 
     /// <summary>Current pools of a media and name on the live agents that match.</summary>
-    public async Task<IReadOnlyList<PoolInfo>> PoolsAsync(Func<AgentState, bool> where, string media, string pool, CancellationToken ct)
-    {
-        var pools = new List<PoolInfo>();
-        foreach (var agent in directory.Live().Where(where))
-        {
-            var answer = await directory.ClientFor(agent).GetCapacityAsync(new GetCapacityRequest { Pool = pool }, deadline: Deadline(ShortCall), cancellationToken: ct);
-            pools.AddRange(answer.Pools.Where(p => p.Media == media && p.Name == pool));
-        }
-        return pools;
-    }
+    public async Task<IReadOnlyList<PoolInfo>> PoolsAsync(Func<AgentState, bool> where, string media, string pool, CancellationToken ct) =>
+        (await Task.WhenAll(directory.Live().Where(where).Select(async agent =>
+            (await directory.ClientFor(agent).GetCapacityAsync(new GetCapacityRequest { Pool = pool }, deadline: Deadline(ShortCall), cancellationToken: ct))
+            .Pools.Where(p => p.Media == media && p.Name == pool))))
+        .SelectMany(p => p).ToArray();
 }

@@ -15,11 +15,34 @@ public sealed class DaemonLauncher(IProcessRunner runner, IReadOnlyList<string>?
     public static IReadOnlyList<string> Arguments(string logFile, string program, IReadOnlyList<string> args, IReadOnlyList<string>? environment = null) =>
         [.. environment ?? [], "SOLAR_DAEMON_LOG=" + logFile, "setsid", "--fork", "sh", "-c", "exec \"$0\" \"$@\" </dev/null >>\"$SOLAR_DAEMON_LOG\" 2>&1", program, .. args];
 
+    public const long MaxLogBytes = 1 << 20;
+    public const int KeptLogBytes = 256 << 10;
+
+    /// <summary>
+    /// Bounds a daemon's log across restarts: the helpers log only errors, but an export restarted for every fence
+    /// over months appends for ever. Past <see cref="MaxLogBytes"/> only the last <see cref="KeptLogBytes"/> are kept
+    /// (the newest lines are the ones that explain the next failure).
+    /// </summary>
+    public static void TrimLog(string logFile)
+    {
+        var info = new FileInfo(logFile);
+        if (!info.Exists || info.Length <= MaxLogBytes) return;
+        var tail = new byte[KeptLogBytes];
+        using (var stream = new FileStream(logFile, FileMode.Open, FileAccess.Read))
+        {
+            stream.Seek(-KeptLogBytes, SeekOrigin.End);
+            stream.ReadExactly(tail);
+        }
+        var firstLine = Array.IndexOf(tail, (byte)'\n') + 1;
+        File.WriteAllBytes(logFile, [.. System.Text.Encoding.ASCII.GetBytes($"[log trimmed to its last {KeptLogBytes >> 10} KiB]\n"), .. tail.AsSpan(firstLine)]);
+    }
+
     /// <summary>Starts the daemon and waits until it writes <paramref name="pidFile"/> (its own readiness signal).</summary>
     public async Task<int> StartAsync(string program, IReadOnlyList<string> args, string pidFile, string logFile, TimeSpan readyTimeout, CancellationToken ct)
     {
         // The shell line would only say "exec: not found" into the daemon's log; say which package is missing instead.
         HostTools.Require(program);
+        TrimLog(logFile);
         if (File.Exists(pidFile)) File.Delete(pidFile);
         await runner.RunAsync("env", Arguments(logFile, program, args, Environment), ct, TimeSpan.FromSeconds(30));
         var deadline = DateTime.UtcNow + readyTimeout;

@@ -38,6 +38,13 @@ public sealed class AgentAnnouncer(NodeOptions options, PoolSet pools, ILogger<A
                 if (!failing) logger.LogWarning("cannot announce to controller at {Endpoint}: {Status}", options.ControllerEndpoint, e.Status.Detail);
                 failing = true;
             }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // Describing a pool failed (a full or broken state filesystem, a tool that hung): the node stays
+                // silent this round and tries again, instead of never announcing itself again.
+                logger.LogError(e, "could not build this node's announcement; retrying in {Interval}", interval);
+                failing = true;
+            }
             try { await Task.Delay(interval, stoppingToken); }
             catch (OperationCanceledException) { break; }
         }

@@ -80,6 +80,21 @@ public sealed class PlacementAndPagingTests
     }
 
     [Fact]
+    public async Task AnUnknownNodeIsUnavailableDuringTheWarmUpAndNotFoundAfterIt()
+    {
+        var clock = new ManualClock();
+        using var directory = new AgentDirectory(clock, TimeSpan.FromSeconds(20));
+        var inventory = new Inventory(directory);
+        var volume = StorageId.ForVolume("file", "default", "gone", "pvc-1");
+        var snapshot = StorageId.ForSnapshot("file", "default", "gone", "snap-1");
+        Assert.Equal(StatusCode.Unavailable, (await Assert.ThrowsAsync<RpcException>(() => inventory.GetVolumeAsync(volume, CancellationToken.None))).StatusCode);
+        Assert.Equal(StatusCode.Unavailable, (await Assert.ThrowsAsync<RpcException>(() => inventory.GetSnapshotAsync(snapshot, CancellationToken.None))).StatusCode);
+        clock.Advance(TimeSpan.FromSeconds(11));
+        Assert.Equal(StatusCode.NotFound, (await Assert.ThrowsAsync<RpcException>(() => inventory.GetVolumeAsync(volume, CancellationToken.None))).StatusCode);
+        Assert.Equal(StatusCode.NotFound, (await Assert.ThrowsAsync<RpcException>(() => inventory.GetSnapshotAsync(snapshot, CancellationToken.None))).StatusCode);
+    }
+
+    [Fact]
     public void PagesVisitEveryItemOnceEvenWhenItemsChangeBetweenPages()
     {
         var ids = Enumerable.Range(0, 7).Select(i => StorageId.ForVolume("file", "default", "n", $"v{i}").ToString()).ToList();
