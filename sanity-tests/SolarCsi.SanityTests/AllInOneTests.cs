@@ -131,9 +131,11 @@ public sealed class AllInOneTests : IAsyncLifetime
     public async Task FlagsThatWouldOpenItToTheNetworkOrMeanNothingStopTheStart(string flag, string value, string reason)
     {
         var plugin = PluginProcess.Start("all-in-one", BinaryLocator.Find().Node, Flags(flag, value), Path.Combine(_root, "refused.log"));
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!plugin.HasExited && DateTime.UtcNow < deadline) await Task.Delay(50);
-        Assert.True(plugin.HasExited, "the plugin started anyway:\n" + plugin.Tail());
+        using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+        {
+            try { await plugin.WaitForExitAsync(timeout.Token); }
+            catch (OperationCanceledException) { Assert.Fail("the plugin started anyway:\n" + plugin.Tail()); }
+        }
         Assert.Equal(2, plugin.ExitCode);
         Assert.Contains(reason, plugin.Tail());
         Assert.False(File.Exists(Socket));

@@ -62,6 +62,21 @@ public sealed class Inventory(AgentDirectory directory)
         return snapshots.Snapshots.FirstOrDefault(s => s.SnapshotId == id.ToString()) ?? throw CsiErrors.NotFound($"snapshot {id} not found");
     }
 
+    /// <summary><paramref name="agents"/> with their pools as they answer now (an agent that cannot answer keeps its last heartbeat's).</summary>
+    public async Task<IReadOnlyList<AgentState>> WithLivePoolsAsync(IReadOnlyList<AgentState> agents, CancellationToken ct) =>
+        await Task.WhenAll(agents.Select(async agent =>
+        {
+            try
+            {
+                var answer = await directory.ClientFor(agent).GetCapacityAsync(new GetCapacityRequest(), deadline: Deadline(ShortCall), cancellationToken: ct);
+                return agent with { Pools = answer.Pools.ToArray() };
+            }
+            catch (Grpc.Core.RpcException)
+            {
+                return agent;
+            }
+        }));
+
     /// <summary>Current pools of a media and name on the live agents that match.</summary>
     public async Task<IReadOnlyList<PoolInfo>> PoolsAsync(Func<AgentState, bool> where, string media, string pool, CancellationToken ct) =>
         (await Task.WhenAll(directory.Live().Where(where).Select(async agent =>

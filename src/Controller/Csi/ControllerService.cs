@@ -73,7 +73,7 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
         }
         else
         {
-            nodeId = PoolPlacement.Choose(directory.Live(), parameters.Media, parameters.Pool, bytes, topology).Agent.NodeId;
+            nodeId = (await PlaceAsync(parameters.Media, parameters.Pool, bytes, topology)).Agent.NodeId;
         }
         var create = new A.CreateVolumeRequest
         {
@@ -85,6 +85,23 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
         create.Parameters.Add(mutable);
         var created = await directory.ClientFor(nodeId).CreateVolumeAsync(create, deadline: Inventory.Deadline(Inventory.LongCall), cancellationToken: Work);
         return new CreateVolumeResponse { Volume = CsiMapping.ToCsi(created) };
+    }
+
+    /// <summary>
+    /// Heartbeat figures can be a beat behind (a disk freed or a volume deleted since the last one): when they say
+    /// nothing fits, the candidates are asked live before the answer is RESOURCE_EXHAUSTED.
+    /// </summary>
+    private async Task<PlacementChoice> PlaceAsync(string media, string pool, long bytes, TopologyRequirement? topology)
+    {
+        var agents = directory.Live();
+        try
+        {
+            return PoolPlacement.Choose(agents, media, pool, bytes, topology);
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.ResourceExhausted)
+        {
+            return PoolPlacement.Choose(await inventory.WithLivePoolsAsync(agents, Work), media, pool, bytes, topology);
+        }
     }
 
     private static (A.ContentSource? Source, StorageId? Id) ContentSourceOf(VolumeContentSource? source)
@@ -148,13 +165,16 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
     public override async Task<ControllerUnpublishVolumeResponse> ControllerUnpublishVolume(ControllerUnpublishVolumeRequest request, ServerCallContext context)
     {
         if (string.IsNullOrEmpty(request.VolumeId)) throw CsiErrors.InvalidArgument("volume_id is required");
-        // The spec: a volume we cannot find is already unpublished. An unknown node right after a restart is only
-        // unheard-from: answering OK then would leave the old node's key in place for good.
+        // The spec: a volume we cannot find is already unpublished — but only when it "can be safely regarded" so. An id
+        // we could not have issued is; a volume whose storage host has not been heard from (a controller restart, a
+        // host down) is not: answering OK would let the CO hand the volume to another node while the old node's key
+        // still opens the export. The fence fails closed: UNAVAILABLE until the owner confirms, and the CO retries.
         if (!StorageId.TryParse(request.VolumeId, out var id) || !id.IsVolume) return new ControllerUnpublishVolumeResponse();
         if (!directory.IsKnown(id.Node))
         {
             directory.RequireWarm("ControllerUnpublishVolume");
-            return new ControllerUnpublishVolumeResponse();
+            throw CsiErrors.Unavailable($"node {id.Node}, which holds volume {id}, has not announced itself since the controller started: " +
+                "the unpublish cannot be confirmed there; retry");
         }
         using var slot = inFlight.Acquire(id.ToString(), "ControllerUnpublishVolume");
         await directory.ClientFor(id.Node).UnpublishVolumeAsync(new A.UnpublishVolumeRequest { VolumeId = id.ToString(), NodeId = request.NodeId },

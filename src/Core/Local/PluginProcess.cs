@@ -39,6 +39,9 @@ public sealed class PluginProcess
         return new PluginProcess(name, process, log, logFile);
     }
 
+    /// <summary>Waits for the process to end and for its output to reach the log (the output is read asynchronously).</summary>
+    public Task WaitForExitAsync(CancellationToken ct) => _process.WaitForExitAsync(ct);
+
     public string Tail(int lines = 30)
     {
         lock (_log) _log.Flush();

@@ -117,7 +117,13 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
         }
     }
 
-    /// <summary>Stops admitting <paramref name="nodeId"/>; a writer's live connections are cut.</summary>
+    /// <summary>
+    /// Stops admitting <paramref name="nodeId"/>; a writer's live connections are cut. The fence comes first: the server
+    /// is killed before anything is written, so a full disk cannot leave the old writer connected. The revocation is
+    /// then written (atomically, or in place when the disk has no room for a new file: the key file only shrinks), and
+    /// only then does the export serve the remaining nodes again. If it cannot be written at all, the export stays
+    /// stopped and the call fails, so it is retried: nothing is confirmed that is not on disk.
+    /// </summary>
     public async Task RevokeAsync(string volumeId, string nodeId, CancellationToken ct)
     {
         await _gate.WaitAsync(ct);
@@ -127,24 +133,48 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
             var keys = ReadKeys(volumeId);
             var removed = keys.Remove(nodeId);
             var remaining = record with { Identities = keys.Keys.Order(StringComparer.Ordinal).ToList() };
-            await WriteKeysAsync(volumeId, keys, ct);
-            await SaveAsync(remaining, ct);
-            if (keys.Count == 0)
-            {
-                await StopProcessAsync(volumeId, ct);
-                logger.LogInformation("export of {VolumeId} stopped: no node is admitted", volumeId);
-            }
-            else if (removed && !record.ReadOnly)
-            {
-                // A writer cannot be left connected after it was unpublished: restart the server to drop it.
-                await StopProcessAsync(volumeId, ct);
-                await EnsureRunningAsync(remaining, ct);
-            }
+            var restart = removed && !record.ReadOnly;
+            if (keys.Count == 0 || restart) await StopProcessAsync(volumeId, ct);
+            await PersistRevocationAsync(volumeId, keys, remaining, ct);
+            if (keys.Count == 0) logger.LogInformation("export of {VolumeId} stopped: no node is admitted", volumeId);
+            else if (restart) await EnsureRunningAsync(remaining, ct); // a reader's removal needs no restart: readers cannot write
         }
         finally
         {
             _gate.Release();
         }
+    }
+
+    private async Task PersistRevocationAsync(string volumeId, Dictionary<string, string> keys, NbdExportRecord remaining, CancellationToken ct)
+    {
+        try
+        {
+            await WriteKeysAsync(volumeId, keys, ct);
+            await SaveAsync(remaining, ct);
+        }
+        catch (IOException e)
+        {
+            logger.LogWarning("revoking on {VolumeId}: {Reason}; rewriting the key file and record in place", volumeId, e.Message);
+            try
+            {
+                // The key file is the fence: it goes first, and it only shrinks, so the blocks it frees are enough.
+                await RewriteInPlaceAsync(PskOf(volumeId), KeysText(keys), ct);
+                await RewriteInPlaceAsync(RecordOf(volumeId), JsonSerializer.SerializeToUtf8Bytes(remaining, NbdJson.Default.NbdExportRecord), ct);
+            }
+            catch (IOException again)
+            {
+                throw Core.Errors.CsiErrors.Unavailable($"the revocation on {volumeId} could not be written ({again.Message}); its export stays stopped " +
+                    "until it can: free space on the storage host and retry");
+            }
+        }
+    }
+
+    private static async Task RewriteInPlaceAsync(string path, byte[] content, CancellationToken ct)
+    {
+        await using var stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.Write);
+        stream.SetLength(0);
+        await stream.WriteAsync(content, ct);
+        stream.Flush(flushToDisk: true);
     }
 
     /// <summary>Removes the export entirely (the volume is being deleted).</summary>
@@ -324,8 +354,10 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
                 .ToDictionary(p => p[0], p => p[1], StringComparer.Ordinal)
             : new Dictionary<string, string>(StringComparer.Ordinal);
 
+    private static byte[] KeysText(Dictionary<string, string> keys) => Encoding.ASCII.GetBytes(string.Concat(keys.Select(k => $"{k.Key}:{k.Value}\n")));
+
     private Task WriteKeysAsync(string volumeId, Dictionary<string, string> keys, CancellationToken ct) =>
-        AtomicFile.WriteAsync(PskOf(volumeId), Encoding.ASCII.GetBytes(string.Concat(keys.Select(k => $"{k.Key}:{k.Value}\n"))), ct);
+        AtomicFile.WriteAsync(PskOf(volumeId), KeysText(keys), ct);
 
     private Task SaveAsync(NbdExportRecord record, CancellationToken ct) =>
         AtomicFile.WriteAsync(RecordOf(record.VolumeId), JsonSerializer.SerializeToUtf8Bytes(record, NbdJson.Default.NbdExportRecord), ct);

@@ -95,6 +95,24 @@ public sealed class PlacementAndPagingTests
     }
 
     [Fact]
+    public async Task AnUnpublishTheStorageHostCannotConfirmIsUnavailableNeverOk()
+    {
+        var clock = new ManualClock();
+        using var directory = new AgentDirectory(clock, TimeSpan.FromSeconds(20));
+        var inventory = new Inventory(directory);
+        var service = new ControllerService(directory, inventory, new SolarCsi.Core.Concurrency.InFlightTracker(), new NodeAttachLimits(directory, inventory));
+        var unpublish = new ControllerUnpublishVolumeRequest { VolumeId = StorageId.ForVolume("nbd", "default", "storage-1", "pvc-1").ToString(), NodeId = "node-b" };
+        clock.Advance(TimeSpan.FromSeconds(11));
+        // After a controller restart the storage host has not re-announced itself: the old writer's key may still open
+        // the export, so the CO must not be told it is unpublished.
+        var e = await Assert.ThrowsAsync<RpcException>(() => service.ControllerUnpublishVolume(unpublish, null!));
+        Assert.Equal(StatusCode.Unavailable, e.StatusCode);
+        Assert.Contains("storage-1", e.Status.Detail);
+        // An id this driver could not have issued is unpublished by definition.
+        await service.ControllerUnpublishVolume(new ControllerUnpublishVolumeRequest { VolumeId = "not-ours", NodeId = "node-b" }, null!);
+    }
+
+    [Fact]
     public void PagesVisitEveryItemOnceEvenWhenItemsChangeBetweenPages()
     {
         var ids = Enumerable.Range(0, 7).Select(i => StorageId.ForVolume("file", "default", "n", $"v{i}").ToString()).ToList();

@@ -1,0 +1,71 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging.Abstractions;
+using SolarCsi.Core.Nbd;
+using SolarCsi.Core.Processes;
+using SolarCsi.Core.Validation;
+using SolarCsi.Node.Nbd;
+
+namespace SolarCsi.Tests.Nbd;
+
+/// <summary>
+/// Revoking a writer is the single-writer fence: it must hold when the storage host's state filesystem is full — the
+/// server is killed before anything is written, and the revocation is still recorded, so no restart re-admits the
+/// old writer.
+/// </summary>
+public sealed class NbdRevocationTests
+{
+    [SkippableFact]
+    public async Task AWriterIsCutAndItsKeyRemovedEvenOnAFullDisk()
+    {
+        Skip.IfNot(Environment.UserName == "root", "mounting a tiny tmpfs needs root");
+        Skip.If(HostTools.Locate("nbdkit") is null, "nbdkit is not installed");
+        using var dir = new TempDir();
+        var state = Path.Combine(dir.Path, "exports");
+        Directory.CreateDirectory(state);
+        var image = Path.Combine(dir.Path, "volume.img");
+        await using (var file = new FileStream(image, FileMode.CreateNew)) file.SetLength(16 << 20);
+        Run("mount", "-t", "tmpfs", "-o", "size=256k", "solar-test-revoke", state);
+        try
+        {
+            var runner = new ProcessRunner(NullLogger<ProcessRunner>.Instance);
+            var exports = new NbdExports(state, new NbdServerOptions("127.0.0.1", 24950, 24959), new DaemonLauncher(runner), NullLogger<NbdExports>.Instance);
+            const string volume = "nbd~default~host~v000000000000000000000001";
+            var admitted = await exports.AdmitAsync(volume, image, "node-a", readOnly: false, NbdLimits.None, CancellationToken.None);
+            Assert.Null(await NbdReachability.ProblemAsync(admitted.Host, admitted.Port, TimeSpan.FromSeconds(2), CancellationToken.None));
+            Assert.True(exports.IsRunning(volume));
+
+            // Fill what is left, as a runaway log on the storage host would.
+            await using (var filler = new FileStream(Path.Combine(state, "filler"), FileMode.Create))
+            {
+                var block = new byte[4096];
+                try { while (true) filler.Write(block); }
+                catch (IOException) { }
+            }
+            await Assert.ThrowsAnyAsync<IOException>(() => File.WriteAllBytesAsync(Path.Combine(state, "probe"), new byte[8192]));
+
+            await exports.RevokeAsync(volume, "node-a", CancellationToken.None);
+
+            Assert.False(exports.IsRunning(volume));
+            Assert.NotNull(await NbdReachability.ProblemAsync(admitted.Host, admitted.Port, TimeSpan.FromSeconds(2), CancellationToken.None));
+            Assert.DoesNotContain("node-a", await File.ReadAllTextAsync(Path.Combine(state, volume, "keys.psk")));
+            Assert.Empty(exports.Get(volume)!.Identities);
+            // What a restarted plugin does with the registry: nothing is served to the revoked node.
+            await exports.ReconcileAsync(CancellationToken.None);
+            Assert.False(exports.IsRunning(volume));
+        }
+        finally
+        {
+            foreach (var pid in Directory.EnumerateDirectories("/proc").Select(d => int.TryParse(Path.GetFileName(d), out var p) ? p : 0)
+                         .Where(p => p > 0 && Pid.CommandLine(p) is { } argv && argv.Any(a => a.Contains(state, StringComparison.Ordinal))))
+                Pid.Signal(pid, 9);
+            Run("umount", "-l", state);
+        }
+    }
+
+    private static void Run(string program, params string[] args)
+    {
+        using var p = Process.Start(new ProcessStartInfo(program, args) { RedirectStandardError = true })!;
+        p.WaitForExit();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"{program} failed: {p.StandardError.ReadToEnd()}");
+    }
+}
