@@ -57,8 +57,11 @@ var attachers = new AttacherSet(new LoopFileAttacher(loops), nbdAttacher, new Tm
 var blockDevices = new BlockDevices(runner);
 var nbdClientRoot = Path.Combine(options.StateDir, "node", "nbd");
 NodeVolumes? volumes = null;
+// The file and nbd pools keep their images on the same filesystem: one ledger, so no byte is promised twice.
+Directory.CreateDirectory(Path.Combine(options.StateDir, "pools"));
+var imageLedger = new CapacityLedger(Path.Combine(options.StateDir, "pools"), options.FilePoolCapacity);
 IMediaPool NewPool(string media, IReadOnlyList<string> requiredTools) => new FilePool(media, VolumeParameters.DefaultPool,
-    Path.Combine(options.StateDir, "pools", media, VolumeParameters.DefaultPool), options.FilePoolCapacity, requiredTools, runner, loops,
+    Path.Combine(options.StateDir, "pools", media, VolumeParameters.DefaultPool), imageLedger, requiredTools, runner, loops,
     (id, ct) => volumes!.QuiesceAsync(id, ct), loggerFactory.CreateLogger<FilePool>());
 string PoolRoot(string media, string name) => Path.Combine(options.StateDir, "pools", media, name);
 var tmpfsPools = options.Pools.TmpfsPools.Select(p => new TmpfsPool(p.Name, PoolRoot(VolumeParameters.TmpfsMedia, p.Name), p.CapacityBytes, mounter, runner,

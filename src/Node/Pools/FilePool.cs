@@ -21,16 +21,16 @@ public sealed class FilePool : IMediaPool
 {
     private readonly PoolRecords _records;
     private readonly string _volumes, _snapshots;
-    private readonly long? _configuredCapacity;
+    private readonly CapacityLedger _ledger;
     private readonly IProcessRunner _runner;
     private readonly LoopDevices _loops;
     private readonly Quiesce _quiesce;
     private readonly ILogger _logger;
-    private readonly SemaphoreSlim _allocation = new(1, 1);
 
     /// <param name="requiredTools">what the media needs besides the image files: loop devices and mounts where the
     /// node attaches its own volumes (file), the NBD server where other nodes attach them (nbd).</param>
-    public FilePool(string media, string name, string root, long? capacityBytes, IReadOnlyList<string> requiredTools, IProcessRunner runner,
+    /// <param name="ledger">the capacity of the filesystem <paramref name="root"/> is on, shared with the other pools there.</param>
+    public FilePool(string media, string name, string root, CapacityLedger ledger, IReadOnlyList<string> requiredTools, IProcessRunner runner,
         LoopDevices loops, Quiesce quiesce, ILogger logger)
     {
         Media = media;
@@ -39,7 +39,9 @@ public sealed class FilePool : IMediaPool
         _records = new PoolRecords(root);
         _volumes = _records.VolumesDir;
         _snapshots = _records.SnapshotsDir;
-        _configuredCapacity = capacityBytes;
+        _ledger = ledger;
+        ledger.Register(() => ListVolumes().Select(v => new CapacityLedger.Promise(BackingPathOf(v.VolumeId), v.CapacityBytes))
+            .Concat(ListSnapshots().Select(sn => new CapacityLedger.Promise(SnapshotImageOf(sn.SnapshotId), sn.SizeBytes))));
         _runner = runner;
         _loops = loops;
         _quiesce = quiesce;
@@ -53,12 +55,10 @@ public sealed class FilePool : IMediaPool
 
     public PoolInfo Describe()
     {
-        var allocated = ListVolumes().Sum(v => v.CapacityBytes) + ListSnapshots().Sum(s => s.SizeBytes);
-        var total = _configuredCapacity ?? allocated + FilesystemStats.Of(_volumes).AvailableBytes;
+        var (total, free) = _ledger.Describe();
         return new PoolInfo
         {
-            Name = Name, Media = Media, TotalBytes = total, FreeBytes = Math.Max(0, total - allocated), LargestFreeBytes = Math.Max(0, total - allocated),
-            SupportsSnapshots = true, SupportsBlock = true,
+            Name = Name, Media = Media, TotalBytes = total, FreeBytes = free, LargestFreeBytes = free, SupportsSnapshots = true, SupportsBlock = true,
         };
     }
 
@@ -80,53 +80,46 @@ public sealed class FilePool : IMediaPool
     public async Task<VolumeRecord> CreateVolumeAsync(string volumeId, string name, long capacityBytes, long limitBytes, Dictionary<string, string> parameters,
         ContentSource? source, CancellationToken ct)
     {
-        await _allocation.WaitAsync(ct);
+        // No pool-wide lock: the agent holds this volume's slot, and the ledger's reservation is what keeps two creates
+        // (in this pool or the other on the same filesystem) from promising the same bytes, so a long clone does not
+        // hold up every other create.
+        if (GetVolume(volumeId) is { } existing) return existing;
+        var sourceImage = SourceImageOf(source, out var sourceSize);
+        if (sourceImage is not null && capacityBytes < sourceSize)
+            throw CsiErrors.OutOfRange($"requested capacity {capacityBytes} is smaller than the source ({sourceSize} bytes)");
+        using var reservation = _ledger.Reserve("volume:" + volumeId, capacityBytes, Name);
+
+        var image = BackingPathOf(volumeId);
+        if (File.Exists(image))
+            return await AdoptAsync(volumeId, name, capacityBytes, parameters, source, image, ct);
+        var temp = image + ".creating";
         try
         {
-            if (GetVolume(volumeId) is { } existing) return existing;
-            var sourceImage = SourceImageOf(source, out var sourceSize);
-            if (sourceImage is not null && capacityBytes < sourceSize)
-                throw CsiErrors.OutOfRange($"requested capacity {capacityBytes} is smaller than the source ({sourceSize} bytes)");
-            var free = Describe().FreeBytes;
-            if (free < capacityBytes)
-                throw CsiErrors.ResourceExhausted($"pool {Name} has {free} bytes free, {capacityBytes} requested");
-
-            var image = BackingPathOf(volumeId);
-            if (File.Exists(image))
-                return await AdoptAsync(volumeId, name, capacityBytes, parameters, source, image, ct);
-            var temp = image + ".creating";
-            try
+            if (source?.VolumeId is { Length: > 0 } sourceVolume)
             {
-                if (source?.VolumeId is { Length: > 0 } sourceVolume)
-                {
-                    // A clone of a volume in use is taken like a snapshot: frozen, or refused if it cannot be.
-                    await using (await _quiesce(sourceVolume, ct)) await CopySparseAsync(sourceImage!, temp, ct);
-                }
-                else if (sourceImage is not null)
-                {
-                    await CopySparseAsync(sourceImage, temp, ct);
-                }
-                await using (var stream = new FileStream(temp, FileMode.OpenOrCreate, FileAccess.Write))
-                {
-                    stream.SetLength(capacityBytes);
-                    stream.Flush(flushToDisk: true);
-                }
-                File.Move(temp, image, overwrite: true);
+                // A clone of a volume in use is taken like a snapshot: frozen, or refused if it cannot be.
+                await using (await _quiesce(sourceVolume, ct)) await CopySparseAsync(sourceImage!, temp, ct);
             }
-            finally
+            else if (sourceImage is not null)
             {
-                if (File.Exists(temp)) File.Delete(temp);
+                await CopySparseAsync(sourceImage, temp, ct);
             }
-            var record = new VolumeRecord(volumeId, name, capacityBytes, parameters, source?.SnapshotId is { Length: > 0 } s ? s : null,
-                source?.VolumeId is { Length: > 0 } v ? v : null, DateTimeOffset.UtcNow, []);
-            await SaveVolumeAsync(record, ct);
-            _logger.LogInformation("pool {Pool}: created volume {VolumeId} ({Bytes} bytes) for {Name}", Name, volumeId, capacityBytes, name);
-            return record;
+            await using (var stream = new FileStream(temp, FileMode.OpenOrCreate, FileAccess.Write))
+            {
+                stream.SetLength(capacityBytes);
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(temp, image, overwrite: true);
         }
         finally
         {
-            _allocation.Release();
+            if (File.Exists(temp)) File.Delete(temp);
         }
+        var record = new VolumeRecord(volumeId, name, capacityBytes, parameters, source?.SnapshotId is { Length: > 0 } s ? s : null,
+            source?.VolumeId is { Length: > 0 } v ? v : null, DateTimeOffset.UtcNow, []);
+        await SaveVolumeAsync(record, ct);
+        _logger.LogInformation("pool {Pool}: created volume {VolumeId} ({Bytes} bytes) for {Name}", Name, volumeId, capacityBytes, name);
+        return record;
     }
 
     /// <summary>
@@ -188,25 +181,15 @@ public sealed class FilePool : IMediaPool
     {
         var record = GetVolume(volumeId) ?? throw CsiErrors.NotFound($"volume {volumeId} not found");
         if (capacityBytes <= record.CapacityBytes) return record;
-        await _allocation.WaitAsync(ct);
-        try
+        using var reservation = _ledger.Reserve("expand:" + volumeId, capacityBytes - record.CapacityBytes, Name);
+        await using (var stream = new FileStream(BackingPathOf(volumeId), FileMode.Open, FileAccess.Write))
         {
-            var growth = capacityBytes - record.CapacityBytes;
-            if (Describe().FreeBytes < growth)
-                throw CsiErrors.ResourceExhausted($"pool {Name} cannot grow {volumeId} by {growth} bytes");
-            await using (var stream = new FileStream(BackingPathOf(volumeId), FileMode.Open, FileAccess.Write))
-            {
-                stream.SetLength(capacityBytes);
-                stream.Flush(flushToDisk: true);
-            }
-            var grown = record with { CapacityBytes = capacityBytes };
-            await SaveVolumeAsync(grown, ct);
-            return grown;
+            stream.SetLength(capacityBytes);
+            stream.Flush(flushToDisk: true);
         }
-        finally
-        {
-            _allocation.Release();
-        }
+        var grown = record with { CapacityBytes = capacityBytes };
+        await SaveVolumeAsync(grown, ct);
+        return grown;
     }
 
     public Task SaveVolumeAsync(VolumeRecord record, CancellationToken ct) => _records.SaveVolumeAsync(record, ct);
@@ -215,32 +198,23 @@ public sealed class FilePool : IMediaPool
     {
         if (_records.GetSnapshot(snapshotId) is { } existing) return existing;
         var volume = GetVolume(sourceVolumeId) ?? throw CsiErrors.NotFound($"source volume {sourceVolumeId} not found");
-        await _allocation.WaitAsync(ct);
+        using var reservation = _ledger.Reserve("snapshot:" + snapshotId, volume.CapacityBytes, Name);
+        var image = SnapshotImageOf(snapshotId);
+        var temp = image + ".creating";
         try
         {
-            if (Describe().FreeBytes < volume.CapacityBytes)
-                throw CsiErrors.ResourceExhausted($"pool {Name} has no room for a snapshot of {sourceVolumeId}");
-            var image = SnapshotImageOf(snapshotId);
-            var temp = image + ".creating";
-            try
-            {
-                await using (await _quiesce(sourceVolumeId, ct))
-                    await CopySparseAsync(BackingPathOf(sourceVolumeId), temp, ct);
-                File.Move(temp, image, overwrite: true);
-            }
-            finally
-            {
-                if (File.Exists(temp)) File.Delete(temp);
-            }
-            var record = new SnapshotRecord(snapshotId, name, sourceVolumeId, volume.CapacityBytes, DateTimeOffset.UtcNow);
-            await _records.SaveSnapshotAsync(record, ct);
-            _logger.LogInformation("pool {Pool}: snapshot {SnapshotId} of {VolumeId}", Name, snapshotId, sourceVolumeId);
-            return record;
+            await using (await _quiesce(sourceVolumeId, ct))
+                await CopySparseAsync(BackingPathOf(sourceVolumeId), temp, ct);
+            File.Move(temp, image, overwrite: true);
         }
         finally
         {
-            _allocation.Release();
+            if (File.Exists(temp)) File.Delete(temp);
         }
+        var record = new SnapshotRecord(snapshotId, name, sourceVolumeId, volume.CapacityBytes, DateTimeOffset.UtcNow);
+        await _records.SaveSnapshotAsync(record, ct);
+        _logger.LogInformation("pool {Pool}: snapshot {SnapshotId} of {VolumeId}", Name, snapshotId, sourceVolumeId);
+        return record;
     }
 
     public Task DeleteSnapshotAsync(string snapshotId, CancellationToken ct)

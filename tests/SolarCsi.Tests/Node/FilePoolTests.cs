@@ -20,7 +20,7 @@ public sealed class FilePoolTests : IDisposable
     private FilePool NewPool(long capacity = 1024 * MiB)
     {
         var runner = new ProcessRunner(NullLogger<ProcessRunner>.Instance);
-        return new FilePool("file", "default", _dir.Path, capacity, [], runner, new LoopDevices(runner),
+        return new FilePool("file", "default", _dir.Path, new CapacityLedger(_dir.Path, capacity), [], runner, new LoopDevices(runner),
             (id, _) => { _quiesced.Add(id); return Task.FromResult<IAsyncDisposable>(new Released()); }, NullLogger.Instance);
     }
 

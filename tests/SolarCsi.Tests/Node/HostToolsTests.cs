@@ -40,7 +40,8 @@ public sealed class HostToolsTests : IDisposable
     public async Task APoolWhoseToolIsMissingHasNoCapacityAndRefusesCreates()
     {
         var runner = new ProcessRunner(NullLogger<ProcessRunner>.Instance);
-        FilePool Pool(string media, string tool) => new(media, "default", Path.Combine(_dir.Path, media), 1L << 30, [tool], runner, new LoopDevices(runner),
+        var ledger = new CapacityLedger(_dir.Path, 1L << 30);
+        FilePool Pool(string media, string tool) => new(media, "default", Path.Combine(_dir.Path, media), ledger, [tool], runner, new LoopDevices(runner),
             (_, _) => throw new InvalidOperationException("no quiesce here"), NullLogger.Instance);
         var broken = Pool("nbd", Absent);
         var working = Pool("file", "sh");

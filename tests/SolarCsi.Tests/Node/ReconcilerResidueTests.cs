@@ -40,7 +40,7 @@ public sealed class ReconcilerResidueTests : IDisposable
         var mountInfo = Path.Combine(_dir.Path, "mountinfo");
         await File.WriteAllTextAsync(mountInfo, "");
         var mounter = new LinuxMounter(runner, mountInfo);
-        var pool = new FilePool("file", "default", Path.Combine(_dir.Path, "pool"), 1L << 30, [], runner, loops,
+        var pool = new FilePool("file", "default", Path.Combine(_dir.Path, "pool"), new CapacityLedger(_dir.Path, 1L << 30), [], runner, loops,
             (_, _) => Task.FromResult<IAsyncDisposable>(new Nothing()), NullLogger.Instance);
         var volumeId = StorageId.ForVolume("file", "default", "n1", "gone").ToString();
         await pool.CreateVolumeAsync(volumeId, "gone", 64L << 20, 0, new() { ["media"] = "file" }, null, CancellationToken.None);
