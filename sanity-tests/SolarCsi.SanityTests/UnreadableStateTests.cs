@@ -105,6 +105,41 @@ public sealed class UnreadableStateTests(ClusterFixture fx)
     }
 
     [Fact]
+    public async Task ARecordPutBackRepairsTheVolumeAndCleanupThenTouchesOnlyTheOldCopy()
+    {
+        var request = ClusterFixture.NewVolume(16L << 20);
+        var volume = await fx.CreateAsync(request);
+        var record = fx.RecordOf(volume.VolumeId);
+        var image = Path.ChangeExtension(record, ".img");
+        var good = await File.ReadAllTextAsync(record);
+        var state = Path.Combine(fx.A.Directory, "state");
+        try
+        {
+            await File.WriteAllTextAsync(record, "{\"volumeId\": ");
+            await fx.Cluster.RestartNodeAsync(ClusterFixture.NodeA);
+            await fx.Cluster.WaitForAgentAsync(ClusterFixture.NodeA);
+            Assert.True((await fx.Controller.ControllerGetVolumeAsync(new ControllerGetVolumeRequest { VolumeId = volume.VolumeId })).Status.VolumeCondition.Abnormal);
+
+            // The operator puts the record back: no restart needed, the volume is itself again, listed once.
+            await File.WriteAllTextAsync(record, good);
+            Assert.False((await fx.Controller.ControllerGetVolumeAsync(new ControllerGetVolumeRequest { VolumeId = volume.VolumeId })).Status.VolumeCondition.Abnormal);
+            Assert.Single((await fx.Controller.ListVolumesAsync(new ListVolumesRequest())).Entries, e => e.Volume.VolumeId == volume.VolumeId);
+            Assert.Equal(volume.VolumeId, (await fx.CreateAsync(request)).VolumeId);
+
+            // Cleanup offers to remove the old copy only, never the repaired volume's image.
+            await OperatorCliTests.SolarAsync("cleanup", "--state-dir", state, "--apply");
+            Assert.True(File.Exists(image));
+            Assert.False(File.Exists(record + ".unreadable"));
+        }
+        finally
+        {
+            if (!File.Exists(record)) await File.WriteAllTextAsync(record, good);
+            await fx.DeleteAsync(volume.VolumeId);
+        }
+        Assert.False(File.Exists(image));
+    }
+
+    [Fact]
     public async Task AnImageWithoutARecordIsKeptAcrossARestartAndAdoptedByTheSameName()
     {
         var request = ClusterFixture.NewVolume(16L << 20);

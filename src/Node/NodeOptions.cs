@@ -36,7 +36,7 @@ public sealed record NodeOptions(
         ["controller-endpoint"] = "the controller's registry endpoint to announce this agent to",
         ["allowed-root"] = "repeatable: staging/target paths must be under one of these (default /var/lib/kubelet)",
         ["max-volumes"] = "volumes this node can attach (default 128)",
-        ["file-pool-capacity"] = "bytes the file pool may hand out, e.g. 100Gi (default: free space)",
+        ["file-pool-capacity"] = "bytes the file and nbd pools may hand out together, e.g. 100Gi (default: the state filesystem's free space less what existing images may still grow into)",
         ["heartbeat-seconds"] = "how often the agent announces itself (default 5)",
         ["nbd-address"] = "address this node's NBD exports listen on, as other nodes reach it (default 127.0.0.1)",
         ["nbd-port-range"] = "TCP ports for NBD exports (default 10809-10999)",

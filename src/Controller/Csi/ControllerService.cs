@@ -173,8 +173,11 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
         if (!directory.IsKnown(id.Node))
         {
             directory.RequireWarm("ControllerUnpublishVolume");
-            throw CsiErrors.Unavailable($"node {id.Node}, which holds volume {id}, has not announced itself since the controller started: " +
-                "the unpublish cannot be confirmed there; retry");
+            // A local volume lives on the only node that could use it: there is nothing to fence elsewhere, and a node
+            // removed for good must not keep its VolumeAttachments for ever.
+            if (VolumeParameters.IsLocal(id.Media)) return new ControllerUnpublishVolumeResponse();
+            throw CsiErrors.Unavailable($"node {id.Node}, which exports volume {id}, has not announced itself since the controller started: " +
+                "the revocation cannot be confirmed there; retry");
         }
         using var slot = inFlight.Acquire(id.ToString(), "ControllerUnpublishVolume");
         await directory.ClientFor(id.Node).UnpublishVolumeAsync(new A.UnpublishVolumeRequest { VolumeId = id.ToString(), NodeId = request.NodeId },

@@ -38,8 +38,11 @@ public static class StateFiles
         return null;
     }
 
-    /// <summary>Whether <paramref name="path"/> was moved aside as unreadable (its owner must not be re-created over).</summary>
-    public static bool IsUnreadable(string path) => File.Exists(path + UnreadableSuffix);
+    /// <summary>
+    /// Whether <paramref name="path"/> was moved aside as unreadable and not repaired since (its owner must not be
+    /// created over or deleted). Putting a valid file back at the path repairs it; the set-aside copy stays as evidence.
+    /// </summary>
+    public static bool IsUnreadable(string path) => File.Exists(path + UnreadableSuffix) && !File.Exists(path);
 
     /// <summary>Every file moved aside under <paramref name="dir"/>.</summary>
     public static IReadOnlyList<string> FindUnreadable(string dir) =>

@@ -24,6 +24,8 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
         if (request.CapacityBytes <= 0 || request.CapacityBytes > CapacityRules.MaxBytes)
             throw CsiErrors.OutOfRange($"capacity {request.CapacityBytes} is out of range");
         var source = request.ContentSource is { } s && (s.SnapshotId.Length > 0 || s.VolumeId.Length > 0) ? s : null;
+        // A clone copies its source for as long as that takes: no stage or snapshot of the source may start meanwhile.
+        using var sourceSlot = source is { VolumeId.Length: > 0 } ? inFlight.Acquire(source.VolumeId, "CreateVolume (clone source)") : null;
         if (source is not null)
         {
             var sourceId = source.SnapshotId.Length > 0 ? source.SnapshotId : source.VolumeId;
@@ -267,7 +269,11 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
     }
 
     public override Task<GroupSnapshotRecord> GetGroupSnapshot(GetGroupSnapshotRequest request, ServerCallContext context) =>
-        Task.FromResult(groups.Get(request.GroupSnapshotId) ?? throw CsiErrors.NotFound($"group snapshot {request.GroupSnapshotId} not found"));
+        Task.FromResult(groups.Get(request.GroupSnapshotId)
+                        ?? (groups.IsUnreadable(request.GroupSnapshotId)
+                            ? throw CsiErrors.FailedPrecondition($"the record of group snapshot {request.GroupSnapshotId} is unreadable and was set aside; " +
+                                                                 "its members are kept (see `solar node-state`)")
+                            : throw CsiErrors.NotFound($"group snapshot {request.GroupSnapshotId} not found")));
 
     public override Task<FindGroupSnapshotByNameResponse> FindGroupSnapshotByName(FindGroupSnapshotByNameRequest request, ServerCallContext context) =>
         Task.FromResult(groups.All().FirstOrDefault(g => g.Name == request.Name) is { } found

@@ -30,6 +30,9 @@ public sealed class GroupSnapshotStore
     public IEnumerable<GroupSnapshotRecord> All() =>
         Directory.EnumerateFiles(_groups, "g*.json").Select(Read).OfType<GroupSnapshotRecord>();
 
+    /// <summary>Whether the group's record was set aside as unreadable (its members must not be orphaned).</summary>
+    public bool IsUnreadable(string groupId) => StateFiles.IsUnreadable(FileOf(_groups, groupId));
+
     public void Delete(string groupId) => AtomicFile.Delete(FileOf(_groups, groupId));
 
     public Task AddMemberAsync(string snapshotId, string groupId, CancellationToken ct) =>

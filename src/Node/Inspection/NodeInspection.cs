@@ -1,5 +1,6 @@
 using SolarCsi.Core.Devices;
 using SolarCsi.Core.Mounts;
+using SolarCsi.Core.Processes;
 using SolarCsi.Core.Storage;
 using SolarCsi.Node.Pools;
 using SolarCsi.Node.Staging;
@@ -82,10 +83,17 @@ public sealed class NodeInspection(IMounter mounter, LoopDevices loops)
     /// </summary>
     private static IEnumerable<Finding> StateFileFindings(string stateDir, IReadOnlyList<LoopDevice> loopDevices)
     {
-        var inUse = loopDevices.Select(l => l.BackingFile).ToHashSet(StringComparer.Ordinal);
+        // In use: attached as a loop device here, or served by an NBD export (nbdkit file=IMAGE) to other nodes.
+        var inUse = loopDevices.Select(l => l.BackingFile).Concat(ServedImages()).ToHashSet(StringComparer.Ordinal);
         foreach (var aside in StateFiles.FindUnreadable(stateDir))
         {
             var original = StateFiles.OriginalOf(aside);
+            if (File.Exists(original))
+            {
+                yield return new Finding("repaired-state-file", Path.GetFileNameWithoutExtension(original),
+                    $"{original} was unreadable and has been put back; {aside} is only the old copy", [new CleanupAction("remove-file", aside)]);
+                continue;
+            }
             var image = Path.ChangeExtension(original, ".img");
             var isVolumeRecord = Path.GetFileName(Path.GetDirectoryName(original)) == "volumes" && original.EndsWith(".json", StringComparison.Ordinal);
             List<CleanupAction> actions = [];
@@ -134,6 +142,15 @@ public sealed class NodeInspection(IMounter mounter, LoopDevices loops)
         }
         return done;
     }
+
+    /// <summary>Images that a running nbdkit serves (its argv carries file=IMAGE).</summary>
+    private static IEnumerable<string> ServedImages() =>
+        Directory.EnumerateDirectories("/proc")
+            .Select(d => int.TryParse(Path.GetFileName(d), out var pid) ? pid : 0)
+            .Where(pid => pid > 0)
+            .Select(Pid.CommandLine)
+            .Where(argv => argv is { Count: > 0 } && Path.GetFileName(argv[0]) == "nbdkit")
+            .SelectMany(argv => argv!.Where(a => a.StartsWith("file=", StringComparison.Ordinal)).Select(a => a["file=".Length..]));
 
     /// <summary>kubelet's staging paths (…/plugins/kubernetes.io/csi/…), never a pod's volume directory.</summary>
     private static bool IsStagingPath(string path) =>

@@ -90,6 +90,9 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
         try
         {
             var record = Get(volumeId);
+            if (record is null && StateFiles.IsUnreadable(RecordOf(volumeId)))
+                throw Core.Errors.CsiErrors.FailedPrecondition($"the export record of {volumeId} is unreadable and was set aside; " +
+                    "repair it or remove the export (see `solar node-state`) before the volume is published again");
             if (record is not null && record.ReadOnly != readOnly)
             {
                 if (record.Identities.Count > 0)
@@ -129,7 +132,11 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
         await _gate.WaitAsync(ct);
         try
         {
-            if (Get(volumeId) is not { } record) return;
+            if (Get(volumeId) is not { } record)
+            {
+                await FenceWithoutRecordAsync(volumeId, nodeId, ct);
+                return;
+            }
             var keys = ReadKeys(volumeId);
             var removed = keys.Remove(nodeId);
             var remaining = record with { Identities = keys.Keys.Order(StringComparer.Ordinal).ToList() };
@@ -143,6 +150,23 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
         {
             _gate.Release();
         }
+    }
+
+    /// <summary>
+    /// The export's record is unreadable (set aside) but its server may still run with the node's key: the fence
+    /// must not fail open. The server is stopped and the key removed; the export comes back only once an operator has
+    /// repaired the record (admits are refused until then).
+    /// </summary>
+    private async Task FenceWithoutRecordAsync(string volumeId, string nodeId, CancellationToken ct)
+    {
+        if (!StateFiles.IsUnreadable(RecordOf(volumeId)) && !File.Exists(PskOf(volumeId))) return;
+        await StopProcessAsync(volumeId, ct);
+        if (File.Exists(PskOf(volumeId)))
+        {
+            var keys = ReadKeys(volumeId);
+            if (keys.Remove(nodeId)) await RewriteInPlaceAsync(PskOf(volumeId), KeysText(keys), ct);
+        }
+        logger.LogWarning("export of {VolumeId} has an unreadable record: its server is stopped and {Node}'s key removed", volumeId, nodeId);
     }
 
     private async Task PersistRevocationAsync(string volumeId, Dictionary<string, string> keys, NbdExportRecord remaining, CancellationToken ct)
@@ -169,11 +193,13 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
         }
     }
 
+    /// <summary>Overwrites the file's own blocks, then cuts it to length: shorter content needs no new block on ext4,
+    /// xfs or tmpfs, so a full disk cannot fail it half-way (truncating first could hand the freed blocks to a writer).</summary>
     private static async Task RewriteInPlaceAsync(string path, byte[] content, CancellationToken ct)
     {
         await using var stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.Write);
-        stream.SetLength(0);
         await stream.WriteAsync(content, ct);
+        stream.SetLength(content.Length);
         stream.Flush(flushToDisk: true);
     }
 
@@ -214,7 +240,7 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
     private static readonly ResiliencePipeline StartRetry = new ResiliencePipelineBuilder()
         .AddRetry(new RetryStrategyOptions
         {
-            ShouldHandle = new PredicateBuilder().Handle<ExportStartException>(e => !e.PortTaken),
+            ShouldHandle = new PredicateBuilder().Handle<ExportStartException>(e => e.Retryable),
             MaxRetryAttempts = 2,
             Delay = TimeSpan.FromMilliseconds(50),
         })
@@ -245,9 +271,9 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
         {
             pid = await launcher.StartAsync("nbdkit", args, PidOf(record.VolumeId), logFile, TimeSpan.FromSeconds(10), ct);
         }
-        catch (Grpc.Core.RpcException e)
+        catch (Grpc.Core.RpcException e) when (e.StatusCode != Grpc.Core.StatusCode.FailedPrecondition) // a missing nbdkit says so as it is
         {
-            throw new ExportStartException(e.Status.Detail, e.Status.Detail.Contains("Address already in use", StringComparison.Ordinal));
+            throw new ExportStartException(e.Status.Detail, e.Status.Detail.Contains("Address already in use", StringComparison.Ordinal), Retryable: false);
         }
         // The pid file says nbdkit bound its port; only an accepted connection from a live server says it serves it.
         var deadline = DateTime.UtcNow.AddSeconds(10);
@@ -268,12 +294,15 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
         var tail = File.Exists(logFile) ? string.Join(" | ", File.ReadLines(logFile).TakeLast(3)) : "";
         logger.LogWarning("nbdkit for {VolumeId} (pid {Pid}) {What}: {Problem}; its log: {Tail}", record.VolumeId, pid,
             alive ? "does not accept connections" : "exited after start", problem ?? "it exited", tail);
-        throw new ExportStartException(alive ? problem ?? "not serving" : $"nbdkit exited right after it started ({tail})", PortTaken: false);
+        throw new ExportStartException(alive ? problem ?? "not serving" : $"nbdkit exited right after it started ({tail})", PortTaken: false, Retryable: !alive);
     }
 
-    private sealed class ExportStartException(string message, bool PortTaken) : Exception(message)
+    /// <summary>Only a server that died right after its start is started again (the flake seen here); a timeout is not
+    /// retried, so a stuck start holds the export gate for one attempt, not three.</summary>
+    private sealed class ExportStartException(string message, bool PortTaken, bool Retryable) : Exception(message)
     {
         public bool PortTaken { get; } = PortTaken;
+        public bool Retryable { get; } = Retryable;
     }
 
     public static IReadOnlyList<string> ServerArguments(NbdExportRecord record, string address, string pskFile, string pidFile, string rateFile,

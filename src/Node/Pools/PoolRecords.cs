@@ -42,6 +42,7 @@ public sealed class PoolRecords
     /// <summary>The names (id name segments) of volumes whose record was moved aside as unreadable.</summary>
     public IReadOnlyList<string> UnreadableVolumeNames() =>
         Directory.EnumerateFiles(_volumes, "v*.json" + StateFiles.UnreadableSuffix)
+            .Where(p => !File.Exists(StateFiles.OriginalOf(p)))
             .Select(p => Path.GetFileName(p).Split('.')[0]).Distinct().Order(StringComparer.Ordinal).ToArray();
 
     public IReadOnlyList<VolumeRecord> ListVolumes() =>

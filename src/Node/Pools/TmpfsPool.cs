@@ -3,6 +3,7 @@ using SolarCsi.Agent.V1;
 using SolarCsi.Core.Errors;
 using SolarCsi.Core.Mounts;
 using SolarCsi.Core.Processes;
+using SolarCsi.Core.Storage;
 using SolarCsi.Core.Validation;
 
 namespace SolarCsi.Node.Pools;
@@ -166,7 +167,7 @@ public sealed class TmpfsPool : IMediaPool
         if (Directory.Exists(dir) && !Directory.EnumerateFileSystemEntries(dir).Any()) Directory.Delete(dir);
     }
 
-    /// <summary>Unmounts empty tmpfs mounts that no record explains (a crash between mount and record, or mid-delete).</summary>
+    /// <summary>Unmounts tmpfs mounts that no record explains (a crash between mount and record, or mid-delete).</summary>
     public async Task RemoveOrphansAsync(CancellationToken ct)
     {
         foreach (var dir in Directory.EnumerateDirectories(_mounts))
@@ -181,14 +182,14 @@ public sealed class TmpfsPool : IMediaPool
                 _logger.LogWarning("pool {Pool}: unrecorded tmpfs {Dir} is still mounted elsewhere; leaving it", Name, dir);
                 continue;
             }
-            // Only an empty tmpfs is an interrupted create or delete; one with files may be a volume whose record was
-            // set aside as unreadable, and its memory is the only copy of its data.
-            if (Directory.EnumerateFileSystemEntries(dir).Any())
+            // A volume whose record was set aside as unreadable keeps its tmpfs: its memory is the only copy of its data.
+            // Anything else unrecorded is an interrupted create, restore or delete.
+            if (StateFiles.IsUnreadable(Path.Combine(_records.VolumesDir, name + ".json")))
             {
-                _logger.LogWarning("pool {Pool}: unrecorded tmpfs {Dir} holds files; kept (see `solar cleanup`)", Name, dir);
+                _logger.LogWarning("pool {Pool}: tmpfs {Dir} belongs to a volume whose record is unreadable; kept (see `solar node-state`)", Name, dir);
                 continue;
             }
-            _logger.LogWarning("pool {Pool}: removing empty tmpfs {Dir} left by an interrupted create or delete", Name, dir);
+            _logger.LogWarning("pool {Pool}: removing tmpfs {Dir} left by an interrupted create or delete", Name, dir);
             while ((await _mounter.ListAsync(ct)).Any(m => m.MountPoint == dir && m.Source == source)) await _mounter.UnmountAsync(dir, ct);
             if (!Directory.EnumerateFileSystemEntries(dir).Any()) Directory.Delete(dir);
         }

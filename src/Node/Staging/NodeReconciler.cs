@@ -55,7 +55,8 @@ public sealed class NodeReconciler(
         {
             var volumeId = Path.GetFileName(dir);
             using var slot = TryAcquire(volumeId);
-            if (slot is null || journal.Get(volumeId) is not null) continue;
+            // A set-aside (unreadable) entry may describe a live stage: what it explained is not residue.
+            if (slot is null || journal.Get(volumeId) is not null || journal.IsUnreadable(volumeId)) continue;
             var device = await attachers.Nbd.FindAttachedAsync(dir, ct);
             if (device is not null && (await mounter.ListAsync(ct)).Any(m => m.Shows(device)))
             {
@@ -105,7 +106,7 @@ public sealed class NodeReconciler(
         {
             if (!ours.TryGetValue(loop.BackingFile, out var volumeId)) continue;
             using var slot = TryAcquire(volumeId);
-            if (slot is null || journal.Get(volumeId) is not null) continue;
+            if (slot is null || journal.Get(volumeId) is not null || journal.IsUnreadable(volumeId)) continue;
             // The listing is a moment old: since then the volume may have been unstaged and its device taken by
             // another volume's stage (here, or by another plugin on this host). Only a device still bound to this
             // volume's file is residue; under the volume's slot nothing can unbind and re-bind it before the detach.

@@ -108,6 +108,12 @@ public sealed class PlacementAndPagingTests
         var e = await Assert.ThrowsAsync<RpcException>(() => service.ControllerUnpublishVolume(unpublish, null!));
         Assert.Equal(StatusCode.Unavailable, e.StatusCode);
         Assert.Contains("storage-1", e.Status.Detail);
+        // A local volume lives on the only node that could use it: nothing to fence elsewhere, and a node removed for
+        // good must not keep its attachments for ever.
+        await service.ControllerUnpublishVolume(new ControllerUnpublishVolumeRequest
+        {
+            VolumeId = StorageId.ForVolume("file", "default", "storage-1", "pvc-2").ToString(), NodeId = "storage-1",
+        }, null!);
         // An id this driver could not have issued is unpublished by definition.
         await service.ControllerUnpublishVolume(new ControllerUnpublishVolumeRequest { VolumeId = "not-ours", NodeId = "node-b" }, null!);
     }

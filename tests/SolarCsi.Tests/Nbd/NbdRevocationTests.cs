@@ -62,6 +62,40 @@ public sealed class NbdRevocationTests
         }
     }
 
+    [SkippableFact]
+    public async Task AnUnreadableExportRecordDoesNotOpenTheFence()
+    {
+        Skip.If(HostTools.Locate("nbdkit") is null, "nbdkit is not installed");
+        using var dir = new TempDir();
+        var state = Path.Combine(dir.Path, "exports");
+        var image = Path.Combine(dir.Path, "volume.img");
+        await using (var file = new FileStream(image, FileMode.CreateNew)) file.SetLength(16 << 20);
+        var runner = new ProcessRunner(NullLogger<ProcessRunner>.Instance);
+        var exports = new NbdExports(state, new NbdServerOptions("127.0.0.1", 24960, 24969), new DaemonLauncher(runner), NullLogger<NbdExports>.Instance);
+        const string volume = "nbd~default~host~v000000000000000000000002";
+        try
+        {
+            var admitted = await exports.AdmitAsync(volume, image, "node-a", readOnly: false, NbdLimits.None, CancellationToken.None);
+            var pid = Pid.Read(Path.Combine(state, volume, "nbdkit.pid"));
+            Assert.NotNull(pid);
+            await File.WriteAllTextAsync(Path.Combine(state, volume, "export.json"), "{\"volumeId\": \"tor");
+
+            // The writer is unpublished while the record cannot be read: it is cut and its key is gone all the same.
+            await exports.RevokeAsync(volume, "node-a", CancellationToken.None);
+            Assert.Null(Pid.CommandLine(pid!.Value));
+            Assert.NotNull(await NbdReachability.ProblemAsync(admitted.Host, admitted.Port, TimeSpan.FromSeconds(2), CancellationToken.None));
+            Assert.DoesNotContain("node-a", await File.ReadAllTextAsync(Path.Combine(state, volume, "keys.psk")));
+            // And no new writer is admitted over a record nobody can read.
+            var refused = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() =>
+                exports.AdmitAsync(volume, image, "node-b", readOnly: false, NbdLimits.None, CancellationToken.None));
+            Assert.Equal(Grpc.Core.StatusCode.FailedPrecondition, refused.StatusCode);
+        }
+        finally
+        {
+            await exports.RemoveAsync(volume, CancellationToken.None);
+        }
+    }
+
     private static void Run(string program, params string[] args)
     {
         using var p = Process.Start(new ProcessStartInfo(program, args) { RedirectStandardError = true })!;
