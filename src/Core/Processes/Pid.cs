@@ -36,16 +36,40 @@ public static class Pid
 
     public static void Signal(int pid, int signal) => _ = Interop.Libc.Kill(pid, signal);
 
-    /// <summary>Sends SIGTERM (or SIGKILL) and waits for the process to leave the process table.</summary>
-    public static async Task StopAsync(int pid, bool kill, TimeSpan wait, CancellationToken ct)
+    /// <summary>
+    /// Sends SIGTERM (or SIGKILL) and waits for the process to exit, SIGKILL after <paramref name="wait"/>. Signals go
+    /// through a pidfd, which names one process for good: pid_max is 32768 on these hosts and a busy node starts
+    /// thousands of helpers a minute, so a plain kill(pid) after a wait could hit whatever inherited the number (seen:
+    /// nbdkit exports dying silently right after their start while other helpers were being stopped). With
+    /// <paramref name="program"/> and <paramref name="marker"/>, the process is checked to be ours after the pidfd is
+    /// open, so the check and the signal concern the same process.
+    /// </summary>
+    public static async Task StopAsync(int pid, bool kill, TimeSpan wait, CancellationToken ct, string? program = null, string? marker = null)
     {
-        Signal(pid, kill ? 9 : 15);
-        var deadline = DateTime.UtcNow + wait;
-        while (CommandLine(pid) is not null && DateTime.UtcNow < deadline) await Task.Delay(20, ct);
-        if (CommandLine(pid) is not null)
+        var fd = Interop.Libc.PidfdOpen(pid);
+        if (fd < 0) return; // no such process any more
+        try
         {
-            Signal(pid, 9);
-            while (CommandLine(pid) is not null && DateTime.UtcNow < deadline + TimeSpan.FromSeconds(5)) await Task.Delay(20, ct);
+            if (program is not null && !IsRunning(pid, program, marker ?? program)) return;
+            Interop.Libc.PidfdSendSignal(fd, kill ? 9 : 15);
+            if (await ExitedAsync(fd, wait, ct)) return;
+            Interop.Libc.PidfdSendSignal(fd, 9);
+            await ExitedAsync(fd, TimeSpan.FromSeconds(5), ct);
         }
+        finally
+        {
+            Interop.Libc.Close(fd);
+        }
+    }
+
+    private static async Task<bool> ExitedAsync(int pidfd, TimeSpan wait, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow + wait;
+        while (!Interop.Libc.Readable(pidfd))
+        {
+            if (DateTime.UtcNow >= deadline) return false;
+            await Task.Delay(20, ct);
+        }
+        return true;
     }
 }

@@ -67,7 +67,7 @@ public sealed class NbdFuseAttacher(LoopDevices loops, IMounter mounter, IProces
         if (Pid.Read(PidFile(source)) is { } pid && Pid.IsRunning(pid, "nbdfuse", PidFile(source)))
         {
             // nbdfuse exits by itself 1-2.5 s after its FUSE mount goes away; a stuck one is killed.
-            await Pid.StopAsync(pid, kill: false, TimeSpan.FromSeconds(5), ct);
+            await Pid.StopAsync(pid, kill: false, TimeSpan.FromSeconds(5), ct, "nbdfuse", PidFile(source));
             logger.LogDebug("nbdfuse {Pid} for {Source} stopped", pid, source);
         }
         if (File.Exists(PidFile(source))) File.Delete(PidFile(source));

@@ -78,7 +78,7 @@ public sealed class NbdKernelAttacher(IProcessRunner runner, DaemonLauncher laun
         if (await FindAttachedAsync(source, ct) == device)
             await runner.RunAsync("nbd-client", ["-d", device], ct, TimeSpan.FromSeconds(30));
         if (Pid.Read(ProxyPid(source)) is { } pid && Pid.IsRunning(pid, "nbdkit", ProxyPid(source)))
-            await Pid.StopAsync(pid, kill: false, TimeSpan.FromSeconds(5), ct);
+            await Pid.StopAsync(pid, kill: false, TimeSpan.FromSeconds(5), ct, "nbdkit", ProxyPid(source));
         if (File.Exists(DeviceFile(source))) File.Delete(DeviceFile(source));
     }
 

@@ -290,7 +290,7 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
             return;
         }
         var alive = Pid.CommandLine(pid) is not null;
-        await Pid.StopAsync(pid, kill: true, TimeSpan.FromSeconds(5), ct);
+        await Pid.StopAsync(pid, kill: true, TimeSpan.FromSeconds(5), ct, "nbdkit", PidOf(record.VolumeId));
         var tail = File.Exists(logFile) ? string.Join(" | ", File.ReadLines(logFile).TakeLast(3)) : "";
         logger.LogWarning("nbdkit for {VolumeId} (pid {Pid}) {What}: {Problem}; its log: {Tail}", record.VolumeId, pid,
             alive ? "does not accept connections" : "exited after start", problem ?? "it exited", tail);
@@ -331,7 +331,7 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
         // SIGKILL: on SIGTERM nbdkit keeps serving until its clients leave, which is exactly what a fence must not do.
         if (Pid.Read(PidOf(volumeId)) is { } pid && Pid.IsRunning(pid, "nbdkit", PidOf(volumeId)))
         {
-            await Pid.StopAsync(pid, kill: true, TimeSpan.FromSeconds(5), ct);
+            await Pid.StopAsync(pid, kill: true, TimeSpan.FromSeconds(5), ct, "nbdkit", PidOf(volumeId));
             // A dying process drops its memory (and its cmdline) before its sockets; wait for the port itself.
             if (Get(volumeId) is { } record) await WaitForPortReleaseAsync(record.Port, ct);
         }
