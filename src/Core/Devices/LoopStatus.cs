@@ -42,6 +42,10 @@ public static class LoopStatus
             if (status is null)
             {
                 if (errno is Enxio or Enoent or Enodev) continue; // unbound (or gone) between the sysfs read and the ioctl
+                // A device bound in another mount namespace (a container's loop device over its own "/disk") names a
+                // file this process cannot see and refuses the ioctl here (ENOTCONN on 6.x kernels): it cannot be one
+                // of ours, whose images are all visible to us. Anything else falls back to losetup.
+                if (!File.Exists(backing)) continue;
                 return null;
             }
             devices.Add(new LoopDevice(Path.Combine(devDir, name), backing, status.Value.Inode, MajorMinor(status.Value.Device), ro == "1", dio == "1"));
