@@ -13,7 +13,18 @@ public sealed class DaemonLauncher(IProcessRunner runner, IReadOnlyList<string>?
     public IReadOnlyList<string> Environment { get; } = environment ?? [];
 
     public static IReadOnlyList<string> Arguments(string logFile, string program, IReadOnlyList<string> args, IReadOnlyList<string>? environment = null) =>
-        [.. environment ?? [], "SOLAR_DAEMON_LOG=" + logFile, "setsid", "--fork", "sh", "-c", "exec \"$0\" \"$@\" </dev/null >>\"$SOLAR_DAEMON_LOG\" 2>&1", program, .. args];
+        [.. environment ?? [], "SOLAR_DAEMON_LOG=" + logFile, "setsid", "--fork", "sh", "-c", ShellLine, program, .. args];
+
+    /// <summary>
+    /// The daemon is exec'd only once setsid, its parent, has exited (at most 3 s): nbdkit arms a parent-death signal
+    /// at start, so a setsid that lingers under load past the daemon's start sent it SIGTERM on exit — exports died
+    /// silently right after writing their pid file (kernel trace: signal_generate sig=15 from setsid to nbdkit; about one
+    /// start in 500 idle, dozens at 100 publishes in flight). Builtins only: no process per check.
+    /// </summary>
+    private const string ShellLine =
+        "n=0; while [ $n -lt 300 ]; do read -r _ _ _ p _ < /proc/$$/stat; c=; read -r c 2>/dev/null < /proc/$p/comm; " +
+        "[ \"$c\" = setsid ] || break; sleep 0.01; n=$((n+1)); done; " +
+        "exec \"$0\" \"$@\" </dev/null >>\"$SOLAR_DAEMON_LOG\" 2>&1";
 
     public const long MaxLogBytes = 1 << 20;
     public const int KeptLogBytes = 256 << 10;
