@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Microsoft.Extensions.Logging.Abstractions;
 using SolarCsi.Core.Nbd;
 using SolarCsi.Core.Processes;
@@ -24,7 +23,7 @@ public sealed class NbdRevocationTests
         Directory.CreateDirectory(state);
         var image = Path.Combine(dir.Path, "volume.img");
         await using (var file = new FileStream(image, FileMode.CreateNew)) file.SetLength(16 << 20);
-        Run("mount", "-t", "tmpfs", "-o", "size=256k", "solar-test-revoke", state);
+        var small = new SmallTmpfs(state, "256k");
         try
         {
             var runner = new ProcessRunner(NullLogger<ProcessRunner>.Instance);
@@ -34,13 +33,7 @@ public sealed class NbdRevocationTests
             Assert.Null(await NbdReachability.ProblemAsync(admitted.Host, admitted.Port, TimeSpan.FromSeconds(2), CancellationToken.None));
             Assert.True(exports.IsRunning(volume));
 
-            // Fill what is left, as a runaway log on the storage host would.
-            await using (var filler = new FileStream(Path.Combine(state, "filler"), FileMode.Create))
-            {
-                var block = new byte[4096];
-                try { while (true) filler.Write(block); }
-                catch (IOException) { }
-            }
+            small.Fill();
             await Assert.ThrowsAnyAsync<IOException>(() => File.WriteAllBytesAsync(Path.Combine(state, "probe"), new byte[8192]));
 
             await exports.RevokeAsync(volume, "node-a", CancellationToken.None);
@@ -58,7 +51,7 @@ public sealed class NbdRevocationTests
             foreach (var pid in Directory.EnumerateDirectories("/proc").Select(d => int.TryParse(Path.GetFileName(d), out var p) ? p : 0)
                          .Where(p => p > 0 && Pid.CommandLine(p) is { } argv && argv.Any(a => a.Contains(state, StringComparison.Ordinal))))
                 Pid.Signal(pid, 9);
-            Run("umount", "-l", state);
+            small.Dispose();
         }
     }
 
@@ -96,10 +89,4 @@ public sealed class NbdRevocationTests
         }
     }
 
-    private static void Run(string program, params string[] args)
-    {
-        using var p = Process.Start(new ProcessStartInfo(program, args) { RedirectStandardError = true })!;
-        p.WaitForExit();
-        if (p.ExitCode != 0) throw new InvalidOperationException($"{program} failed: {p.StandardError.ReadToEnd()}");
-    }
 }

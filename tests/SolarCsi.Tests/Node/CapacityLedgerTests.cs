@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Grpc.Core;
 using Microsoft.Extensions.Logging.Abstractions;
 using SolarCsi.Core.Devices;
@@ -63,37 +62,29 @@ public sealed class CapacityLedgerTests : IDisposable
     public async Task FillingEveryVolumeHandedOutOnASmallFilesystemNeverRunsOutOfSpace()
     {
         Skip.IfNot(Environment.UserName == "root", "mounting a small tmpfs needs root");
-        var root = Path.Combine(_dir.Path, "small");
-        Directory.CreateDirectory(root);
-        Run("mount", "-t", "tmpfs", "-o", "size=64m", "solar-test-ledger", root);
-        try
+        using var small = new SmallTmpfs(Path.Combine(_dir.Path, "small"), "64m");
+        var root = small.Path;
+        var (file, nbd) = Pools(root, null);
+        var images = new List<string>();
+        // Without a configured capacity the pools hand out what the filesystem can still back, as one.
+        for (var i = 0; ; i++)
         {
-            var (file, nbd) = Pools(root, null);
-            var images = new List<string>();
-            // Without a configured capacity the pools hand out what the filesystem can still back, as one.
-            for (var i = 0; ; i++)
+            var pool = i % 2 == 0 ? file : nbd;
+            try
             {
-                var pool = i % 2 == 0 ? file : nbd;
-                try
-                {
-                    var volume = await CreateAsync(pool, $"v{i}", 8 * MiB);
-                    images.Add(pool.BackingPathOf(volume.VolumeId));
-                }
-                catch (RpcException e) when (e.StatusCode == StatusCode.ResourceExhausted) { break; }
-                // Half of the first volume is written early: written bytes are backed already, not promised twice.
-                if (i == 0) await WriteAsync(images[0], 4 * MiB);
+                var volume = await CreateAsync(pool, $"v{i}", 8 * MiB);
+                images.Add(pool.BackingPathOf(volume.VolumeId));
             }
-            Assert.InRange(images.Count, 5, 8);
-            Assert.Contains(images, i => i.Contains("/nbd/", StringComparison.Ordinal));
-            Assert.Contains(images, i => i.Contains("/file/", StringComparison.Ordinal));
-            foreach (var image in images) await WriteAsync(image, 8 * MiB); // every promised byte, really written
-            // What stopped the creates is still true with everything written: less than one more volume is left.
-            Assert.True(file.Describe().FreeBytes < 8 * MiB);
+            catch (RpcException e) when (e.StatusCode == StatusCode.ResourceExhausted) { break; }
+            // Half of the first volume is written early: written bytes are backed already, not promised twice.
+            if (i == 0) await WriteAsync(images[0], 4 * MiB);
         }
-        finally
-        {
-            Run("umount", root);
-        }
+        Assert.InRange(images.Count, 5, 8);
+        Assert.Contains(images, i => i.Contains("/nbd/", StringComparison.Ordinal));
+        Assert.Contains(images, i => i.Contains("/file/", StringComparison.Ordinal));
+        foreach (var image in images) await WriteAsync(image, 8 * MiB); // every promised byte, really written
+        // What stopped the creates is still true with everything written: less than one more volume is left.
+        Assert.True(file.Describe().FreeBytes < 8 * MiB);
     }
 
     private static async Task WriteAsync(string image, long bytes)
@@ -105,12 +96,6 @@ public sealed class CapacityLedgerTests : IDisposable
         stream.Flush(flushToDisk: true);
     }
 
-    private static void Run(string program, params string[] args)
-    {
-        using var p = Process.Start(new ProcessStartInfo(program, args) { RedirectStandardError = true })!;
-        p.WaitForExit();
-        if (p.ExitCode != 0) throw new InvalidOperationException($"{program} failed: {p.StandardError.ReadToEnd()}");
-    }
 
     private sealed class Nothing : IAsyncDisposable
     {
