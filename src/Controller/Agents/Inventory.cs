@@ -12,9 +12,20 @@ public sealed class Inventory(AgentDirectory directory)
 
     public static DateTime Deadline(TimeSpan span) => DateTime.UtcNow.Add(span);
 
-    public async Task<VolumeInfo?> FindVolumeByNameAsync(string name, CancellationToken ct) =>
-        (await OnEveryLiveAgentAsync(async agent => await agent.FindVolumeByNameAsync(new FindVolumeByNameRequest { Name = name },
-            deadline: Deadline(ShortCall), cancellationToken: ct))).FirstOrDefault(f => f.Found)?.Volume;
+    /// <summary>
+    /// The volume of this name, or null when no agent has it. One name is one volume: a name that is being created
+    /// somewhere (a create still running there, say before a controller restart) is ABORTED, and one whose record is
+    /// unreadable somewhere is FAILED_PRECONDITION, rather than created a second time elsewhere.
+    /// </summary>
+    public async Task<VolumeInfo?> FindVolumeByNameAsync(string name, CancellationToken ct)
+    {
+        var answers = await OnEveryLiveAgentAsync(async agent => await agent.FindVolumeByNameAsync(new FindVolumeByNameRequest { Name = name },
+            deadline: Deadline(ShortCall), cancellationToken: ct));
+        if (answers.FirstOrDefault(f => f.Found) is { } found) return found.Volume;
+        if (answers.FirstOrDefault(f => f.InProgress.Length > 0) is { } running) throw CsiErrors.Aborted(running.InProgress);
+        if (answers.FirstOrDefault(f => f.Unreadable.Length > 0) is { } unreadable) throw CsiErrors.FailedPrecondition(unreadable.Unreadable);
+        return null;
+    }
 
     /// <summary>
     /// A node the controller has not heard from is no proof the id is wrong while agents may still be announcing

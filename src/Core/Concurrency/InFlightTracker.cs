@@ -13,6 +13,12 @@ public sealed class InFlightTracker
 
     public int Count { get { lock (_gate) return _running.Count; } }
 
+    /// <summary>The operation holding <paramref name="key"/> now, or null.</summary>
+    public string? OperationOn(string key)
+    {
+        lock (_gate) return _running.GetValueOrDefault(key);
+    }
+
     public Slot Acquire(string key, string operation)
     {
         lock (_gate)

@@ -95,6 +95,11 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
             var id = StorageId.ForVolume(pool.Media, pool.Name, pools.NodeId, request.Name).ToString();
             if (pool.GetVolume(id) is { } record && record.Name == request.Name)
                 return Task.FromResult(new FindVolumeByNameResponse { Found = true, Volume = AgentMapping.ToInfo(record, pool) });
+            // Its record is written last: a create still running is invisible in the pool, but not in the slots.
+            if (inFlight.OperationOn(id) == "CreateVolume")
+                return Task.FromResult(new FindVolumeByNameResponse { InProgress = $"volume '{request.Name}' is being created on node {pools.NodeId} ({id})" });
+            if (pool.IsUnreadable(id))
+                return Task.FromResult(new FindVolumeByNameResponse { Unreadable = UnreadableProblem(id) });
         }
         return Task.FromResult(new FindVolumeByNameResponse { Found = false });
     }
