@@ -18,6 +18,10 @@ namespace SolarCsi.Core.Local;
 /// </summary>
 public sealed class LocalCluster : IAsyncDisposable
 {
+    /// <summary>NBD export ports per node: more than the default attach limit (128), so a node can export a full
+    /// node's worth of volumes plus ports still being released.</summary>
+    public const int PortsPerNode = 200;
+
     private readonly List<PluginProcess> _processes = [];
     private readonly List<GrpcChannel> _channels = [];
 
@@ -42,7 +46,7 @@ public sealed class LocalCluster : IAsyncDisposable
     /// </summary>
     /// <param name="poolsConfig">per node id, the JSON of its --pools-config (local media pools); nodes not named get none.</param>
     /// <param name="nodeArgs">per node id, extra flags for its node plugin (e.g. --max-volumes).</param>
-    /// <param name="nbdFirstPort">the first NBD export port of the first node; each node gets the next 100. Two clusters
+    /// <param name="nbdFirstPort">the first NBD export port of the first node; each node gets the next <see cref="PortsPerNode"/>. Two clusters
     /// on one machine (a bench beside a test run) need ranges apart: an export picks a port that is free when it looks.</param>
     public static async Task<LocalCluster> StartAsync(string root, IReadOnlyList<string> nodeIds, Action<string>? progress = null,
         string driverName = PluginIdentity.DefaultDriverName, string? registryEndpoint = null,
@@ -81,7 +85,7 @@ public sealed class LocalCluster : IAsyncDisposable
         var nodes = new List<NodePlugin>();
         foreach (var (nodeId, index) in nodeIds.Select((n, i) => (n, i)))
         {
-            var firstPort = nbdFirstPort + 100 * index;
+            var firstPort = nbdFirstPort + PortsPerNode * index;
             var dir = Path.Combine(Root, nodeId);
             var nodeCsi = $"unix://{dir}/csi.sock";
             progress($"starting node plugin {nodeId} ({nodeCsi})");
@@ -99,7 +103,7 @@ public sealed class LocalCluster : IAsyncDisposable
                 "--endpoint", nodeCsi, "--node-id", nodeId, "--driver-name", DriverName, "--state-dir", Path.Combine(dir, "state"),
                 "--agent-endpoint", $"unix://{dir}/agent.sock", "--controller-endpoint", registry, "--allowed-root", KubeletDir,
                 "--heartbeat-seconds", "1", "--file-pool-capacity", "16Gi", "--reconcile-seconds", "2",
-                "--nbd-address", "127.0.0.1", "--nbd-port-range", $"{firstPort}-{firstPort + 99}",
+                "--nbd-address", "127.0.0.1", "--nbd-port-range", $"{firstPort}-{firstPort + PortsPerNode - 1}",
             ]);
             var endpoints = Connect(nodeCsi);
             nodes.Add(new NodePlugin(nodeId, endpoints.Identity, new Csi.V1.Node.NodeClient(endpoints.Channel), dir, $"http://{nodeMetrics}/metrics"));
