@@ -16,8 +16,9 @@ public sealed class DaemonLauncher(IProcessRunner runner, IReadOnlyList<string>?
         [.. environment ?? [], "SOLAR_DAEMON_LOG=" + logFile, "setsid", "--fork", "sh", "-c", ShellLine, program, .. args];
 
     /// <summary>
-    /// The daemon is exec'd only once setsid, its parent, has exited (at most 3 s): nbdkit arms a parent-death signal
-    /// at start, so a setsid that lingers under load past the daemon's start sent it SIGTERM on exit — exports died
+    /// The daemon is exec'd only once setsid, its parent, has exited (at most 3 s): the daemon turned out to carry a
+    /// parent-death signal (where it is armed was not pinned down), so a setsid that lingered under load past the
+    /// daemon's start sent it SIGTERM on exit — exports died
     /// silently right after writing their pid file (kernel trace: signal_generate sig=15 from setsid to nbdkit; about one
     /// start in 500 idle, dozens at 100 publishes in flight). Builtins only: no process per check.
     /// </summary>
