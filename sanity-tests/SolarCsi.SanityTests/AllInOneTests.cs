@@ -263,15 +263,7 @@ public sealed class AllInOneTests : IAsyncLifetime
     {
         _channel?.Dispose();
         if (_plugin is not null) await _plugin.StopAsync();
-        foreach (var mount in File.ReadLines("/proc/self/mountinfo").Select(l => l.Split(' ')[4])
-                     .Where(m => m.StartsWith(_root + "/", StringComparison.Ordinal)).OrderByDescending(m => m.Length))
-            HostCommand.Quietly("umount", "-l", mount);
-        foreach (var line in HostCommand.Run("losetup", "--noheadings", "--output", "NAME,BACK-FILE").Split('\n', StringSplitOptions.RemoveEmptyEntries))
-            if (line.Split(' ', 2, StringSplitOptions.RemoveEmptyEntries) is [var device, var backing] && backing.Trim().StartsWith(_root + "/", StringComparison.Ordinal))
-                HostCommand.Quietly("losetup", "--detach", device);
-        foreach (var pid in Directory.EnumerateDirectories("/proc").Select(d => int.TryParse(Path.GetFileName(d), out var p) ? p : 0)
-                     .Where(p => p > 0 && Core.Processes.Pid.CommandLine(p) is { } argv && argv.Any(a => a.Contains(_root + "/", StringComparison.Ordinal))))
-            Core.Processes.Pid.Signal(pid, 9);
+        await LocalCluster.RemoveLeftoversAsync(_root);
         Directory.Delete(_root, recursive: true);
     }
 }

@@ -7,7 +7,12 @@ internal static class HostCommand
 {
     public static string Run(string program, params string[] args)
     {
-        using var p = Process.Start(new ProcessStartInfo(program, args) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        // From "/": a test process whose working directory was removed (its checkout deleted under it) could start
+        // nothing, and a clean-up that cannot start vgremove leaks the volume group and its loop device.
+        using var p = Process.Start(new ProcessStartInfo(program, args)
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = "/",
+        })!;
         var output = p.StandardOutput.ReadToEndAsync();
         var error = p.StandardError.ReadToEnd();
         p.WaitForExit();
@@ -15,10 +20,13 @@ internal static class HostCommand
         return output.Result;
     }
 
-    /// <summary>For clean-up: a failure is reported, not thrown, so the rest of the clean-up still runs.</summary>
+    /// <summary>
+    /// For clean-up: any failure (the tool failing, or not starting at all) is reported, not thrown, so the rest of
+    /// the clean-up still runs.
+    /// </summary>
     public static void Quietly(string program, params string[] args)
     {
         try { Run(program, args); }
-        catch (InvalidOperationException e) { Console.Error.WriteLine(e.Message); }
+        catch (Exception e) { Console.Error.WriteLine($"{program} {string.Join(' ', args)}: {e.Message}"); }
     }
 }

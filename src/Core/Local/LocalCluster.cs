@@ -217,21 +217,25 @@ public sealed class LocalCluster : IAsyncDisposable
     }
 
     /// <summary>Mounts, loop devices and NBD helper processes under this cluster's directory that are still there.</summary>
-    public async Task<Leftovers> FindLeftoversAsync(CancellationToken ct = default)
+    public Task<Leftovers> FindLeftoversAsync(CancellationToken ct = default) => FindLeftoversUnderAsync(Root, ct);
+
+    private static async Task<Leftovers> FindLeftoversUnderAsync(string root, CancellationToken ct = default)
     {
         var mounts = MountInfoParser.Parse(await File.ReadAllTextAsync("/proc/self/mountinfo", ct))
-            .Where(m => m.MountPoint.StartsWith(Root + "/", StringComparison.Ordinal)).Select(m => m.MountPoint).ToArray();
-        var loops = (await Loops.ListAsync(ct)).Where(l => l.BackingFile.StartsWith(Root + "/", StringComparison.Ordinal)).Select(l => l.Name).ToArray();
-        return new Leftovers(mounts, loops, HelperProcesses());
+            .Where(m => m.MountPoint.StartsWith(root + "/", StringComparison.Ordinal)).Select(m => m.MountPoint).ToArray();
+        var loops = (await Loops.ListAsync(ct)).Where(l => l.BackingFile.StartsWith(root + "/", StringComparison.Ordinal)).Select(l => l.Name).ToArray();
+        return new Leftovers(mounts, loops, HelperProcessesUnder(root));
     }
 
     /// <summary>nbdkit and nbdfuse processes working on files under this cluster's directory.</summary>
-    public IReadOnlyList<int> HelperProcesses() =>
+    public IReadOnlyList<int> HelperProcesses() => HelperProcessesUnder(Root);
+
+    private static IReadOnlyList<int> HelperProcessesUnder(string root) =>
         Directory.EnumerateDirectories("/proc")
             .Select(d => int.TryParse(Path.GetFileName(d), out var pid) ? pid : 0)
             .Where(pid => pid > 0 && Pid.CommandLine(pid) is { Count: > 0 } argv &&
                           Path.GetFileName(argv[0]) is "nbdkit" or "nbdfuse" &&
-                          argv.Any(a => a.Contains(Root + "/", StringComparison.Ordinal)))
+                          argv.Any(a => a.Contains(root + "/", StringComparison.Ordinal)))
             .ToArray();
 
     /// <summary>A loopback TCP port nobody listens on right now (the kernel's pick, released at once).</summary>
@@ -255,8 +259,16 @@ public sealed class LocalCluster : IAsyncDisposable
     {
         foreach (var channel in _channels) channel.Dispose();
         await Task.WhenAll(_processes.Select(p => p.StopAsync()));
-        // Whatever a failed test left behind: unmount deepest first, then detach.
-        var leftovers = await FindLeftoversAsync();
+        await RemoveLeftoversAsync(Root);
+    }
+
+    /// <summary>
+    /// Whatever a failed test left under <paramref name="root"/>: mounts (deepest first), then loop devices, then
+    /// nbdkit/nbdfuse processes. For any harness that ran plugins there, not only a LocalCluster.
+    /// </summary>
+    public static async Task RemoveLeftoversAsync(string root)
+    {
+        var leftovers = await FindLeftoversUnderAsync(root);
         foreach (var mount in leftovers.Mounts.OrderByDescending(m => m.Length))
             await RunQuietAsync("umount", ["-l", mount]);
         foreach (var loop in leftovers.LoopDevices)
