@@ -42,10 +42,14 @@ public static class LoopStatus
             if (status is null)
             {
                 if (errno is Enxio or Enoent or Enodev) continue; // unbound (or gone) between the sysfs read and the ioctl
-                // A device bound in another mount namespace (a container's loop device over its own "/disk") names a
-                // file this process cannot see and refuses the ioctl here (ENOTCONN on 6.x kernels): it cannot be one
-                // of ours, whose images are all visible to us. Anything else falls back to losetup.
-                if (!File.Exists(backing)) continue;
+                // A device over a file whose FUSE server is gone (an nbdfuse killed, its mount detached: sysfs then
+                // names the file relative to the lost mount, e.g. "/disk") cannot be stat'ed (ENOTCONN). losetup lists
+                // it with no inode, and so does this: it is still a bound device, residue for whoever matches it.
+                if (errno == Enotconn)
+                {
+                    devices.Add(new LoopDevice(Path.Combine(devDir, name), backing, 0, "", ro == "1", dio == "1"));
+                    continue;
+                }
                 return null;
             }
             devices.Add(new LoopDevice(Path.Combine(devDir, name), backing, status.Value.Inode, MajorMinor(status.Value.Device), ro == "1", dio == "1"));
@@ -64,6 +68,7 @@ public static class LoopStatus
     private const int Enoent = 2;
     private const int Enxio = 6;
     private const int Enodev = 19;
+    private const int Enotconn = 107;
     private const nuint LoopGetStatus64 = 0x4C05;
 
     private static unsafe LoopInfo64? GetStatus(string device, out int errno)
