@@ -46,8 +46,7 @@ public sealed class UnreadableStateTests(ClusterFixture fx)
                 Directory.CreateDirectory(Path.GetDirectoryName(stray)!);
                 await File.WriteAllTextAsync(stray, stray.Contains("groups") ? "{ not json" : "{}");
             }
-            await fx.Cluster.RestartNodeAsync(ClusterFixture.NodeA);
-            await fx.Cluster.WaitForAgentAsync(ClusterFixture.NodeA);
+            await RestartNodeAAsync();
 
             // Listed, abnormal, with what to do; the data stays where it was.
             var listed = (await fx.Controller.ListVolumesAsync(new ListVolumesRequest())).Entries.Single(e => e.Volume.VolumeId == damaged.VolumeId);
@@ -116,8 +115,7 @@ public sealed class UnreadableStateTests(ClusterFixture fx)
         try
         {
             await File.WriteAllTextAsync(record, "{\"volumeId\": ");
-            await fx.Cluster.RestartNodeAsync(ClusterFixture.NodeA);
-            await fx.Cluster.WaitForAgentAsync(ClusterFixture.NodeA);
+            await RestartNodeAAsync();
             Assert.True((await fx.Controller.ControllerGetVolumeAsync(new ControllerGetVolumeRequest { VolumeId = volume.VolumeId })).Status.VolumeCondition.Abnormal);
 
             // The operator puts the record back: no restart needed, the volume is itself again, listed once.
@@ -152,8 +150,7 @@ public sealed class UnreadableStateTests(ClusterFixture fx)
             await File.WriteAllBytesAsync(image, payload);
             await using (var stream = new FileStream(image, FileMode.Open)) stream.SetLength(16L << 20);
             File.Delete(record); // as a crash between the image and its record leaves it
-            await fx.Cluster.RestartNodeAsync(ClusterFixture.NodeA);
-            await fx.Cluster.WaitForAgentAsync(ClusterFixture.NodeA);
+            await RestartNodeAAsync();
             Assert.True(File.Exists(image), "start-up deleted an image that had no record");
 
             var adopted = await fx.CreateAsync(request);
@@ -167,6 +164,13 @@ public sealed class UnreadableStateTests(ClusterFixture fx)
         {
             await fx.DeleteAsync(volume.VolumeId);
         }
+    }
+
+    /// <summary>node-a restarted on its state, and heard from again by the controller.</summary>
+    private async Task RestartNodeAAsync()
+    {
+        await fx.Cluster.RestartNodeAsync(ClusterFixture.NodeA);
+        await fx.Cluster.WaitForAgentAsync(ClusterFixture.NodeA);
     }
 
     private static async Task Quietly(Func<Task> call)

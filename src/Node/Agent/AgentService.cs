@@ -13,13 +13,16 @@ namespace SolarCsi.Node.Agent;
 /// <summary>The storage agent API: routes each call to the pool that owns the id, one operation per volume at a time.</summary>
 public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExports exports, FreezeLeases freezes, GroupSnapshotStore groups) : AgentBase
 {
+    /// <summary>The slot name a create holds: FindVolumeByName reads it to say "being created".</summary>
+    private const string CreateOperation = "CreateVolume";
+
     public override async Task<VolumeInfo> CreateVolume(CreateVolumeRequest request, ServerCallContext context)
     {
         NameRules.RequireCsiName(request.Name);
         var pool = pools.RequireAvailable(pools.Find(request.Media, request.Pool)
                                           ?? throw CsiErrors.NotFound($"node {pools.NodeId} has no {request.Media} pool '{request.Pool}'"));
         var id = StorageId.ForVolume(pool.Media, pool.Name, pools.NodeId, request.Name).ToString();
-        using var slot = inFlight.Acquire(id, "CreateVolume");
+        using var slot = inFlight.Acquire(id, CreateOperation);
         RequireReadable(pool, id);
         if (request.CapacityBytes <= 0 || request.CapacityBytes > CapacityRules.MaxBytes)
             throw CsiErrors.OutOfRange($"capacity {request.CapacityBytes} is out of range");
@@ -96,7 +99,7 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
             if (pool.GetVolume(id) is { } record && record.Name == request.Name)
                 return Task.FromResult(new FindVolumeByNameResponse { Found = true, Volume = AgentMapping.ToInfo(record, pool) });
             // Its record is written last: a create still running is invisible in the pool, but not in the slots.
-            if (inFlight.OperationOn(id) == "CreateVolume")
+            if (inFlight.OperationOn(id) == CreateOperation)
                 return Task.FromResult(new FindVolumeByNameResponse { InProgress = $"volume '{request.Name}' is being created on node {pools.NodeId} ({id})" });
             if (pool.IsUnreadable(id))
                 return Task.FromResult(new FindVolumeByNameResponse { Unreadable = UnreadableProblem(id) });
