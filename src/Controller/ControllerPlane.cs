@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using SolarCsi.Controller.Agents;
 using SolarCsi.Controller.Csi;
+using SolarCsi.Controller.Placement;
 using SolarCsi.Core.Concurrency;
 using SolarCsi.Core.Hosting;
 using SolarCsi.Core.Metrics;
@@ -37,7 +38,9 @@ public sealed class ControllerPlane : IDisposable
     public IServiceCollection AddServices(IServiceCollection services) =>
         // Its own in-flight tracker: in all-in-one mode the node's tracker guards the agent's work on the same
         // volume ids, and a controller call waits on its agent call.
-        services.AddSingleton(Directory).AddSingleton<Inventory>().AddSingleton(new InFlightTracker()).AddSingleton<NodeAttachLimits>();
+        services.AddSingleton(Directory).AddSingleton(_options).AddSingleton<Inventory>().AddSingleton(new InFlightTracker()).AddSingleton<NodeAttachLimits>()
+            .AddSingleton(sp => new NameClaims(_options.StateDir, sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<NameClaims>>()))
+            .AddSingleton<OrphanSweep>().AddHostedService(sp => sp.GetRequiredService<OrphanSweep>());
 
     public static void MapServices(WebApplication app)
     {
@@ -50,12 +53,18 @@ public sealed class ControllerPlane : IDisposable
         GrpcServer.Build(_options.RegistryEndpoint, log, services => services.AddSingleton(Directory).AddSingleton(_options),
             app => app.MapGrpcService<RegistryService>());
 
-    /// <summary>Known agents, by whether the controller still hears from them.</summary>
-    public void RegisterMetrics(PluginMetrics metrics) =>
+    /// <summary>Known agents, by whether the controller still hears from them; orphan volumes as of the last sweep.</summary>
+    /// <param name="services">the CSI host's services (where the sweep runs).</param>
+    public void RegisterMetrics(PluginMetrics metrics, IServiceProvider services)
+    {
+        var sweep = services.GetRequiredService<OrphanSweep>();
         metrics.AddCollector(_ => Task.FromResult<IEnumerable<GaugeSample>>(
         [
             new("solar_agents", "node agents known to the controller, by state", [new("state", "live")], Directory.Live().Count),
+            new("solar_orphan_volumes", "volumes whose name belongs to another volume, or shared without a claim (see ListVolumes' volume_condition)",
+                [], sweep.Orphans.Count),
         ]));
+    }
 
     /// <summary>Completes once the controller may answer "not found anywhere" (see <see cref="AgentDirectory.WarmUp"/>).</summary>
     public async Task WaitWarmAsync(CancellationToken ct)

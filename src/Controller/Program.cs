@@ -32,7 +32,7 @@ var csi = GrpcServer.Build(options.CsiEndpoint, log, services => plane.AddServic
 });
 var registry = plane.BuildRegistry(log);
 
-plane.RegisterMetrics(SolarCsi.Core.Metrics.PluginMetrics.Current);
+plane.RegisterMetrics(SolarCsi.Core.Metrics.PluginMetrics.Current, csi.Services);
 var metrics = options.MetricsAddress is { } metricsAddress
     ? SolarCsi.Core.Metrics.MetricsServer.Build(metricsAddress, log, SolarCsi.Core.Metrics.PluginMetrics.Current)
     : null;

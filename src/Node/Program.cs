@@ -82,7 +82,8 @@ var readiness = new Readiness();
 // All-in-one: the controller runs in this process, on this CSI endpoint, and hears from this node's agent only.
 using var controllerPlane = options.AllInOne
     ? new SolarCsi.Controller.ControllerPlane(new SolarCsi.Controller.ControllerOptions(options.DriverName, options.CsiEndpoint,
-        options.ControllerEndpoint!, SolarCsi.Controller.ControllerOptions.DefaultAgentTimeout), [options.NodeId])
+        options.ControllerEndpoint!, SolarCsi.Controller.ControllerOptions.DefaultAgentTimeout, StateDir: Path.Combine(options.StateDir, "controller")),
+        [options.NodeId])
     : null;
 var identity = new PluginIdentity(options.DriverName, [
     .. controllerPlane is null ? [] : SolarCsi.Controller.ControllerPlane.PluginCapabilities,
@@ -127,7 +128,7 @@ foreach (var pool in diskPools)
 HostToolReport.Log(log, pools, attachers);
 
 NodeMetrics.Register(SolarCsi.Core.Metrics.PluginMetrics.Current, pools, journal, volumes, options.StateDir);
-controllerPlane?.RegisterMetrics(SolarCsi.Core.Metrics.PluginMetrics.Current);
+controllerPlane?.RegisterMetrics(SolarCsi.Core.Metrics.PluginMetrics.Current, csi.Services);
 var metrics = options.MetricsAddress is { } metricsAddress
     ? SolarCsi.Core.Metrics.MetricsServer.Build(metricsAddress, log, SolarCsi.Core.Metrics.PluginMetrics.Current)
     : null;

@@ -11,4 +11,5 @@ internal static class BenchPorts
     public const int Conformance = 25000;
     public const int Lifecycle = 26000;
     public const int Nbd = 27000;
+    public const int Snapshot = 28000;
 }

@@ -1,5 +1,6 @@
 using Csi.V1;
 using Grpc.Core;
+using Microsoft.Extensions.Logging;
 using A = SolarCsi.Agent.V1;
 using SolarCsi.Controller.Agents;
 using SolarCsi.Controller.Placement;
@@ -16,7 +17,8 @@ namespace SolarCsi.Controller.Csi;
 /// CSI Controller: validates, takes the in-flight slot for the name or id, and routes to the agent that the
 /// volume id names. Agents answer with CSI status codes, which pass through unchanged.
 /// </summary>
-public sealed class ControllerService(AgentDirectory directory, Inventory inventory, InFlightTracker inFlight, NodeAttachLimits attachLimits) : ControllerBase
+public sealed class ControllerService(AgentDirectory directory, Inventory inventory, InFlightTracker inFlight, NodeAttachLimits attachLimits,
+    ControllerOptions options, NameClaims claims, OrphanSweep orphans, ILogger<ControllerService> logger) : ControllerBase
 {
     public static readonly CapType[] Capabilities =
     [
@@ -63,6 +65,11 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
                 throw CsiErrors.AlreadyExists($"volume '{name}' exists ({existing.VolumeId}) with a different size, source or parameters");
             return new CreateVolumeResponse { Volume = CsiMapping.ToCsi(existing) };
         }
+        // On no agent that answers. If an earlier attempt gave the name to a node that is silent now, that node may
+        // hold the volume (or be creating it): placing it elsewhere would make two.
+        if (claims.Get(name) is { } claim && StorageId.ParseVolume(claim.VolumeId) is var claimed && !directory.Live().Any(a => a.NodeId == claimed.Node))
+            throw CsiErrors.Unavailable($"volume '{name}' was given to node {claimed.Node} ({claim.VolumeId}), which is not answering; it may hold the " +
+                                        "volume, so no other node gets the name. Retry once it is back");
 
         string nodeId;
         if (sourceId is not null)
@@ -83,6 +90,7 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
         create.Parameters.Add(parameters.Canonical());
         // Kept with the volume (not compared by a repeated create: they may have been modified since).
         create.Parameters.Add(mutable);
+        await claims.SetAsync(name, StorageId.ForVolume(parameters.Media, parameters.Pool, nodeId, name), Work);
         var created = await directory.ClientFor(nodeId).CreateVolumeAsync(create, deadline: Inventory.Deadline(Inventory.LongCall), cancellationToken: Work);
         return new CreateVolumeResponse { Volume = CsiMapping.ToCsi(created) };
     }
@@ -131,6 +139,7 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
             throw CsiErrors.Unavailable($"node {id.Node} that holds {id} has not announced itself; cannot confirm the delete");
         await directory.ClientFor(id.Node).DeleteVolumeAsync(new A.DeleteVolumeRequest { VolumeId = id.ToString() },
             deadline: Inventory.Deadline(Inventory.ShortCall), cancellationToken: Work);
+        claims.Release(id);
         return new DeleteVolumeResponse();
     }
 
@@ -211,7 +220,10 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
         var response = new ListVolumesResponse { NextToken = next };
         foreach (var v in page)
         {
-            var status = new ListVolumesResponse.Types.VolumeStatus { VolumeCondition = CsiMapping.ConditionOf(v) };
+            var status = new ListVolumesResponse.Types.VolumeStatus
+            {
+                VolumeCondition = orphans.Orphans.TryGetValue(v.VolumeId, out var why) ? new VolumeCondition { Abnormal = true, Message = why } : CsiMapping.ConditionOf(v),
+            };
             status.PublishedNodeIds.AddRange(v.Publications.Select(p => p.NodeId));
             response.Entries.Add(new ListVolumesResponse.Types.Entry { Volume = CsiMapping.ToCsi(v), Status = status });
         }
@@ -262,13 +274,23 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
         // A local volume's agent freezes its own mount for the copy. An NBD volume is mounted elsewhere: its writers
         // are held on the nodes that attach it read-write while the storage host copies the image.
         var sites = VolumeParameters.IsLocal(source.Media) ? [] : WriterFreeze.Sites([source], [volume]);
-        await using var freeze = new WriterFreeze(directory, StorageId.ForSnapshot(source.Media, source.Pool, source.Node, name).ToString());
+        await using var freeze = new WriterFreeze(directory, StorageId.ForSnapshot(source.Media, source.Pool, source.Node, name).ToString(),
+            options.WriterFreezeLease, logger);
         if (sites.Count > 0)
         {
             await freeze.FreezeAsync(sites, Work);
             create.FreezeToken = freeze.Token;
         }
         var created = await directory.ClientFor(source.Node).CreateSnapshotAsync(create, deadline: Inventory.Deadline(Inventory.LongCall), cancellationToken: Work);
+        if (await freeze.ThawAsync() is [_, ..] lost)
+        {
+            // Writes may have gone on while it was cut: a torn snapshot is never reported ready. Removed before the
+            // answer, so the CO's retry cuts it again instead of finding this one.
+            await directory.ClientFor(source.Node).DeleteSnapshotAsync(new A.DeleteSnapshotRequest { SnapshotId = created.SnapshotId },
+                deadline: Inventory.Deadline(Inventory.ShortCall), cancellationToken: Work);
+            throw CsiErrors.Aborted($"the writers of {source} on {string.Join(", ", lost)} were not held for the whole cut (the freeze's lease ran out " +
+                "or the node plugin restarted); the snapshot was removed, retry");
+        }
         return new CreateSnapshotResponse { Snapshot = CsiMapping.ToCsi(created) };
     }
 

@@ -1,5 +1,6 @@
 using Csi.V1;
 using Grpc.Core;
+using Microsoft.Extensions.Logging;
 using A = SolarCsi.Agent.V1;
 using SolarCsi.Controller.Agents;
 using SolarCsi.Core.Concurrency;
@@ -16,7 +17,8 @@ namespace SolarCsi.Controller.Csi;
 /// controller dies), then each member is snapshotted by the agent that owns it, then everything is thawed. The
 /// instant at which the last freeze took hold is the group's point in time.
 /// </summary>
-public sealed class GroupControllerService(AgentDirectory directory, Inventory inventory, InFlightTracker inFlight) : GroupControllerBase
+public sealed class GroupControllerService(AgentDirectory directory, Inventory inventory, InFlightTracker inFlight, ControllerOptions options,
+    ILogger<GroupControllerService> logger) : GroupControllerBase
 {
     private static CancellationToken Work => CancellationToken.None;
 
@@ -61,7 +63,7 @@ public sealed class GroupControllerService(AgentDirectory directory, Inventory i
         var groupId = StorageId.ForGroupSnapshot(home.Media, home.Pool, home.Node, name).ToString();
 
         var members = new List<A.SnapshotInfo>();
-        await using (var freeze = new WriterFreeze(directory, groupId))
+        await using (var freeze = new WriterFreeze(directory, groupId, options.WriterFreezeLease, logger))
         {
             try
             {
@@ -75,6 +77,9 @@ public sealed class GroupControllerService(AgentDirectory directory, Inventory i
                     };
                     members.Add(await directory.ClientFor(source.Node).CreateSnapshotAsync(member, deadline: Inventory.Deadline(Inventory.LongCall), cancellationToken: Work));
                 }
+                if (await freeze.ThawAsync() is [_, ..] lost)
+                    throw CsiErrors.Aborted($"the writers on {string.Join(", ", lost)} were not held for the whole group's cut (the freeze's lease ran out " +
+                        "or the node plugin restarted); no member was kept, retry");
             }
             catch
             {

@@ -43,8 +43,11 @@ public sealed class LoopDevices(IProcessRunner runner, Func<IReadOnlyList<LoopDe
 
     public static IReadOnlyList<string> AttachArguments(string file, bool readOnly)
     {
-        // direct-io keeps the node's page cache out of the data path (and honest about what reached the file).
-        var args = new List<string> { "--find", "--show", "--direct-io=on" };
+        // A volume's sector size must not depend on the filesystem its image sits on: with direct I/O the kernel would
+        // take that filesystem's (4096 on xfs), and an ext4 made with 1 KiB blocks on a 512-byte device then no longer
+        // mounts once its image is attached from xfs (a restored snapshot, a moved state directory). 512 everywhere;
+        // direct I/O (the node's page cache out of the data path) wherever that alignment allows it.
+        var args = new List<string> { "--find", "--show", "--sector-size", "512", "--direct-io=on" };
         if (readOnly) args.Add("--read-only");
         args.AddRange(["--", file]);
         return args;

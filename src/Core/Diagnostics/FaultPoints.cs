@@ -4,7 +4,9 @@ namespace SolarCsi.Core.Diagnostics;
 /// <summary>
 /// Fault injection for recovery tests. SOLAR_FAULT_POINTS is a comma-separated list: a point name makes the process
 /// SIGKILL itself on reaching it (no cleanup, no flush: a node losing power, the OOM killer); "fail:NAME" makes
-/// the step NAME fail as a tool would. Unset (always, outside tests) it costs one set lookup.
+/// the step NAME fail as a tool would; "stop:NAME" makes the process SIGSTOP itself the first time it reaches NAME (a
+/// node that hangs mid-operation: a stalled disk, a paused VM) until the test sends SIGCONT. Unset (always, outside
+/// tests) it costs one set lookup.
 /// </summary>
 public static class FaultPoints
 {
@@ -16,7 +18,17 @@ public static class FaultPoints
 
     public static void Hit(string point)
     {
-        if (Armed.Count == 0 || !Armed.Contains(point)) return;
+        if (Armed.Count == 0) return;
+        bool stop;
+        lock (Armed) stop = Armed.Remove("stop:" + point);
+        if (stop)
+        {
+            Console.Error.WriteLine($"fault point {point} reached: SIGSTOP");
+            Console.Error.Flush();
+            Processes.Pid.Signal(Environment.ProcessId, 19);
+            return;
+        }
+        if (!Armed.Contains(point)) return;
         Console.Error.WriteLine($"fault point {point} reached: SIGKILL");
         Console.Error.Flush();
         Processes.Pid.Signal(Environment.ProcessId, 9);

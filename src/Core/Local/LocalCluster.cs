@@ -51,13 +51,13 @@ public sealed class LocalCluster : IAsyncDisposable
     public static async Task<LocalCluster> StartAsync(string root, IReadOnlyList<string> nodeIds, Action<string>? progress = null,
         string driverName = PluginIdentity.DefaultDriverName, string? registryEndpoint = null,
         IReadOnlyDictionary<string, string>? poolsConfig = null, IReadOnlyDictionary<string, IReadOnlyList<string>>? nodeArgs = null,
-        CancellationToken ct = default, int nbdFirstPort = 21000)
+        CancellationToken ct = default, int nbdFirstPort = 21000, IReadOnlyList<string>? controllerArgs = null)
     {
         var cluster = new LocalCluster(root, driverName);
         try
         {
             await cluster.LaunchAsync(nodeIds, progress ?? (_ => { }), registryEndpoint, poolsConfig ?? new Dictionary<string, string>(),
-                nodeArgs ?? new Dictionary<string, IReadOnlyList<string>>(), nbdFirstPort, ct);
+                nodeArgs ?? new Dictionary<string, IReadOnlyList<string>>(), nbdFirstPort, controllerArgs ?? [], ct);
             return cluster;
         }
         catch
@@ -69,7 +69,7 @@ public sealed class LocalCluster : IAsyncDisposable
 
     private async Task LaunchAsync(IReadOnlyList<string> nodeIds, Action<string> progress, string? registryEndpoint,
         IReadOnlyDictionary<string, string> poolsConfig, IReadOnlyDictionary<string, IReadOnlyList<string>> nodeArgs, int nbdFirstPort,
-        CancellationToken ct)
+        IReadOnlyList<string> controllerArgs, CancellationToken ct)
     {
         var bin = BinaryLocator.Find();
         var controllerDir = Path.Combine(Root, "controller");
@@ -79,7 +79,7 @@ public sealed class LocalCluster : IAsyncDisposable
         progress($"starting controller ({csi})");
         var controllerMetrics = $"127.0.0.1:{FreePort()}";
         Start("controller", bin.Controller, ["--endpoint", csi, "--registry-endpoint", registry, "--driver-name", DriverName, "--agent-timeout-seconds", "6",
-            "--metrics-address", controllerMetrics]);
+            "--metrics-address", controllerMetrics, "--state-dir", Path.Combine(controllerDir, "state"), .. controllerArgs]);
         Controller = Connect(csi) with { MetricsUrl = $"http://{controllerMetrics}/metrics" };
 
         var nodes = new List<NodePlugin>();
@@ -154,6 +154,20 @@ public sealed class LocalCluster : IAsyncDisposable
         await process.StopAsync(graceful: true);
         _processes.Remove(process);
     }
+
+    /// <summary>Stops the controller (killed, as a crash, by default) and starts it again on the same state; returns once it is ready.</summary>
+    public async Task RestartControllerAsync(bool crash = true, CancellationToken ct = default)
+    {
+        var process = _processes.Single(p => p.Name == "controller");
+        await process.StopAsync(graceful: !crash);
+        _processes.Remove(process);
+        var (program, args) = _commands["controller"];
+        Start("controller", program, args);
+        await WaitReadyAsync(Controller.Identity, "controller", ct);
+    }
+
+    /// <summary>The pid of a running plugin ("controller" or a node id), for a test that signals it (SIGSTOP: a silent agent).</summary>
+    public int ProcessIdOf(string name) => _processes.Single(p => p.Name == name).Id;
 
     /// <summary>Waits for a node plugin that is expected to die by itself (a fault point) to be gone.</summary>
     public async Task WaitForExitAsync(string nodeId, TimeSpan timeout)

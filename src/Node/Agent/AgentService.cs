@@ -1,6 +1,7 @@
 using Grpc.Core;
 using SolarCsi.Agent.V1;
 using SolarCsi.Core.Concurrency;
+using SolarCsi.Core.Diagnostics;
 using SolarCsi.Core.Errors;
 using SolarCsi.Core.Ids;
 using SolarCsi.Core.Validation;
@@ -36,6 +37,7 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
                 throw CsiErrors.InvalidArgument($"content source {sourceId} is not in pool {pool.Name} on node {pools.NodeId}");
         }
         if (pool.Media == VolumeParameters.NbdMedia) exports.RequireEnforceable(null, MutableParameters.Limits(request.Parameters));
+        FaultPoints.Hit("agent:create");
         var record = await pool.CreateVolumeAsync(id, request.Name, request.CapacityBytes, request.LimitBytes, new Dictionary<string, string>(request.Parameters), source, Detached(context));
         return AgentMapping.ToInfo(record, pool);
     }
@@ -266,8 +268,7 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
 
     public override async Task<ThawResponse> Thaw(ThawRequest request, ServerCallContext context)
     {
-        await freezes.ThawAsync(request.Token);
-        return new ThawResponse();
+        return new ThawResponse { Held = await freezes.ThawAsync(request.Token) };
     }
 
     public override async Task<GroupSnapshotRecord> SaveGroupSnapshot(GroupSnapshotRecord request, ServerCallContext context)

@@ -47,7 +47,7 @@ public sealed class FreezeLeases(InFlightTracker inFlight, Quiesce quiesce, ILog
             {
                 lease.Slots.Add(inFlight.Acquire(id, "Freeze"));
                 lease.Volumes.Add(id);
-                lease.Freezes.Add(await quiesce(id, ct));
+                if (await quiesce(id, ct) is { } freeze) lease.Freezes.Add(freeze);
             }
             lock (_leases) _leases[token] = lease;
         }
@@ -64,16 +64,18 @@ public sealed class FreezeLeases(InFlightTracker inFlight, Quiesce quiesce, ILog
         _ = ExpireAsync(lease, leaseTime);
     }
 
-    public async Task ThawAsync(string token)
+    /// <summary>Releases the freeze; answers whether it was still held (false: its lease ran out or it never existed).</summary>
+    public async Task<bool> ThawAsync(string token)
     {
         Lease? lease;
         lock (_leases)
         {
-            if (!_leases.Remove(token, out lease)) return;
+            if (!_leases.Remove(token, out lease)) return false;
         }
         await lease.Expiry.CancelAsync();
         await ReleaseAsync(lease);
         logger.LogInformation("thawed {Count} volume(s) for {Token}", lease.Volumes.Count, token);
+        return true;
     }
 
     private async Task ExpireAsync(Lease lease, TimeSpan after)

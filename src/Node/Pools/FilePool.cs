@@ -1,17 +1,23 @@
+using System.Diagnostics;
 using System.Text.Json;
 using Google.Protobuf.WellKnownTypes;
 using Microsoft.Extensions.Logging;
 using SolarCsi.Agent.V1;
 using SolarCsi.Core.Devices;
+using SolarCsi.Core.Diagnostics;
 using SolarCsi.Core.Errors;
 using SolarCsi.Core.Ids;
 using SolarCsi.Core.Processes;
 using SolarCsi.Core.Storage;
+using SolarCsi.Node.Agent;
 
 namespace SolarCsi.Node.Pools;
 
-/// <summary>Holds write I/O of a volume still while a snapshot is copied; returns the release.</summary>
-public delegate Task<IAsyncDisposable> Quiesce(string volumeId, CancellationToken ct);
+/// <summary>
+/// Holds write I/O of a volume still while its point in time is cut; returns the release, or null when nothing on this
+/// node writes to it (not staged here), so there is nothing to hold.
+/// </summary>
+public delegate Task<IAsyncDisposable?> Quiesce(string volumeId, CancellationToken ct);
 
 /// <summary>
 /// Volumes as sparse image files under the state directory. A volume exists once its record is written
@@ -96,14 +102,9 @@ public sealed class FilePool : IMediaPool
         try
         {
             if (source?.VolumeId is { Length: > 0 } sourceVolume)
-            {
-                // A clone of a volume in use is taken like a snapshot: frozen, or refused if it cannot be.
-                await using (await _quiesce(sourceVolume, ct)) await CopySparseAsync(sourceImage!, temp, ct);
-            }
-            else if (sourceImage is not null)
-            {
-                await CopySparseAsync(sourceImage, temp, ct);
-            }
+                await CutPointInTimeAsync(sourceVolume, sourceImage!, temp, "cloned", ct);
+            else if (sourceImage is not null && !Reflink.TryClone(sourceImage, temp))
+                await CopySparseAsync(sourceImage, temp, ct); // a snapshot's image never changes: no hold needed
             await using (var stream = new FileStream(temp, FileMode.OpenOrCreate, FileAccess.Write))
             {
                 stream.SetLength(capacityBytes);
@@ -203,8 +204,7 @@ public sealed class FilePool : IMediaPool
         var temp = image + ".creating";
         try
         {
-            await using (await _quiesce(sourceVolumeId, ct))
-                await CopySparseAsync(BackingPathOf(sourceVolumeId), temp, ct);
+            await CutPointInTimeAsync(sourceVolumeId, BackingPathOf(sourceVolumeId), temp, "snapshotted", ct);
             File.Move(temp, image, overwrite: true);
         }
         finally
@@ -225,9 +225,45 @@ public sealed class FilePool : IMediaPool
         return Task.CompletedTask;
     }
 
-    // Reflinks where the filesystem can (btrfs, xfs), sparse copies elsewhere.
+    /// <summary>
+    /// Copies a volume's image as one point in time. Writers on this node are held (fsfreeze) only while the image is
+    /// reflinked — milliseconds at any size; the copy shares the blocks and no longer changes after the thaw. Where
+    /// the filesystem cannot reflink (ext4, tmpfs) a volume nothing writes to is copied the long way (the caller holds
+    /// its slot, so nothing can start writing), and one in use is refused: holding its writers for a whole copy, or
+    /// copying under them, are both what a snapshot must not do.
+    /// </summary>
+    private async Task CutPointInTimeAsync(string volumeId, string image, string destination, string what, CancellationToken ct)
+    {
+        var record = GetVolume(volumeId) ?? throw CsiErrors.NotFound($"volume {volumeId} not found");
+        FaultPoints.Hit("snapshot:before-cut");
+        var held = Stopwatch.StartNew();
+        var hold = await _quiesce(volumeId, ct);
+        bool cloned;
+        try
+        {
+            cloned = Reflink.TryClone(image, destination);
+        }
+        finally
+        {
+            if (hold is not null) await hold.DisposeAsync();
+            held.Stop();
+        }
+        if (cloned)
+        {
+            _logger.LogInformation("pool {Pool}: {VolumeId} {What} by reflink; writers on this node held {HeldMs} ms", Name, volumeId, what,
+                hold is null ? 0 : held.ElapsedMilliseconds);
+            return;
+        }
+        var writers = record.Publications.Where(p => !p.ReadOnly && !PublicationRules.IsReadOnlyMode(p.AccessMode)).Select(p => p.NodeId).ToArray();
+        if (hold is not null || writers.Length > 0)
+            throw CsiErrors.FailedPrecondition($"volume {volumeId} is in use ({(hold is not null ? "mounted on this node" : "attached read-write on " + string.Join(", ", writers))}) " +
+                $"and the filesystem of pool {Name} cannot reflink (ext4, tmpfs), so it cannot be {what} without holding its writers for a whole copy; " +
+                "put the pool's directory on xfs (reflink=1) or btrfs, or detach the volume first");
+        await CopySparseAsync(image, destination, ct);
+    }
+
     private Task CopySparseAsync(string from, string to, CancellationToken ct) =>
-        _runner.RunAsync("cp", ["--reflink=auto", "--sparse=always", "--", from, to], ct, TimeSpan.FromMinutes(30));
+        _runner.RunAsync("cp", ["--reflink=never", "--sparse=always", "--", from, to], ct, TimeSpan.FromMinutes(30));
 
     private void RemoveOrphans()
     {

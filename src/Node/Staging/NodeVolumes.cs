@@ -356,17 +356,17 @@ public sealed class NodeVolumes(
     }
 
     /// <summary>
-    /// Holds writes to a staged filesystem while a snapshot or clone copies its image (fsfreeze), so the copy is a
-    /// crash-consistent point in time. A raw block volume in use cannot be frozen: copying it would tear it, so
-    /// that is refused. Unstaged volumes need nothing.
+    /// Holds writes to a staged filesystem while a snapshot or clone cuts its point in time (fsfreeze), so the copy is
+    /// consistent. A raw block volume in use cannot be frozen: copying it would tear it, so that is refused. A volume
+    /// not staged here needs nothing: null.
     /// </summary>
-    public async Task<IAsyncDisposable> QuiesceAsync(string volumeId, CancellationToken ct)
+    public async Task<IAsyncDisposable?> QuiesceAsync(string volumeId, CancellationToken ct)
     {
         var entry = journal.Get(volumeId);
         if (entry is { Block: true, Device: not null })
             throw CsiErrors.FailedPrecondition($"volume {volumeId} is attached as a raw block device; a copy taken now would be torn. Detach it first");
-        if (entry is not { Phase: StagePhase.Staged, Block: false }) return NoRelease.Instance;
-        if (!(await mounter.ListAsync(ct)).Any(m => m.MountPoint == entry.StagingPath && m.Source == entry.Device)) return NoRelease.Instance;
+        if (entry is not { Phase: StagePhase.Staged, Block: false }) return null;
+        if (!(await mounter.ListAsync(ct)).Any(m => m.MountPoint == entry.StagingPath && m.Source == entry.Device)) return null;
         // Nested holds (a group snapshot's freeze, then the member's own snapshot on the same node) share one
         // fsfreeze: a second FIFREEZE would fail with EBUSY, and the first thaw must not release the other.
         await _freezes.WaitAsync(ct);
@@ -416,12 +416,6 @@ public sealed class NodeVolumes(
         foreach (var entry in journal.All().Where(e => e is { Block: false, Device: not null }))
             if ((await mounter.ListAsync(ct)).Any(m => m.MountPoint == entry.StagingPath && m.Source == entry.Device))
                 await runner.RunAsync("fsfreeze", ["--unfreeze", entry.StagingPath], ct, TimeSpan.FromSeconds(30), okExitCodes: [0, 1]);
-    }
-
-    private sealed class NoRelease : IAsyncDisposable
-    {
-        public static readonly NoRelease Instance = new();
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 
     private sealed class Thaw(NodeVolumes volumes, string path) : IAsyncDisposable

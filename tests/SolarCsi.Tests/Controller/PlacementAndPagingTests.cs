@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging.Abstractions;
 using Csi.V1;
 using Grpc.Core;
 using SolarCsi.Agent.V1;
@@ -100,7 +101,10 @@ public sealed class PlacementAndPagingTests
         var clock = new ManualClock();
         using var directory = new AgentDirectory(clock, TimeSpan.FromSeconds(20));
         var inventory = new Inventory(directory);
-        var service = new ControllerService(directory, inventory, new SolarCsi.Core.Concurrency.InFlightTracker(), new NodeAttachLimits(directory, inventory));
+        var claims = new NameClaims(null, NullLogger<NameClaims>.Instance);
+        var service = new ControllerService(directory, inventory, new SolarCsi.Core.Concurrency.InFlightTracker(), new NodeAttachLimits(directory, inventory),
+            new SolarCsi.Controller.ControllerOptions("x.csi.dev", SolarCsi.Core.Hosting.GrpcEndpoint.Parse("unix:///x"), SolarCsi.Core.Hosting.GrpcEndpoint.Parse("unix:///y"), TimeSpan.FromSeconds(20)),
+            claims, new OrphanSweep(directory, inventory, claims, NullLogger<OrphanSweep>.Instance), NullLogger<ControllerService>.Instance);
         var unpublish = new ControllerUnpublishVolumeRequest { VolumeId = StorageId.ForVolume("nbd", "default", "storage-1", "pvc-1").ToString(), NodeId = "node-b" };
         clock.Advance(TimeSpan.FromSeconds(11));
         // After a controller restart the storage host has not re-announced itself: the old writer's key may still open

@@ -18,8 +18,8 @@ public sealed class CommandLineArgumentsTests
     [Fact]
     public void LosetupAttachArguments()
     {
-        Assert.Equal(["--find", "--show", "--direct-io=on", "--", "/s/v.img"], LoopDevices.AttachArguments("/s/v.img", false));
-        Assert.Equal(["--find", "--show", "--direct-io=on", "--read-only", "--", "/s/v.img"], LoopDevices.AttachArguments("/s/v.img", true));
+        Assert.Equal(["--find", "--show", "--sector-size", "512", "--direct-io=on", "--", "/s/v.img"], LoopDevices.AttachArguments("/s/v.img", false));
+        Assert.Equal(["--find", "--show", "--sector-size", "512", "--direct-io=on", "--read-only", "--", "/s/v.img"], LoopDevices.AttachArguments("/s/v.img", true));
     }
 
     [Fact]

@@ -57,6 +57,8 @@ public sealed class DriverWiringTests
         var registration = Locate(registrar, "/registration/x");
         Assert.Equal("/var/lib/kubelet/plugins_registry", Volume(Node.Spec, registration.Volume).HostPath.Path);
         Assert.NotNull(Volume(Controller.Spec, Locate(Ours(Controller), UnixPath(Flag(Ours(Controller).Args, "endpoint")!)).Volume).EmptyDir);
+        // The controller's name claims live on a volume of their own (outliving a container restart), not in the image's layer.
+        Assert.NotNull(Volume(Controller.Spec, Locate(Ours(Controller), Flag(Ours(Controller).Args, "state-dir") + "/claims/x.json").Volume).EmptyDir);
     }
 
     [SkippableFact]

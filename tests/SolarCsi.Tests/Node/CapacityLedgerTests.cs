@@ -20,7 +20,7 @@ public sealed class CapacityLedgerTests : IDisposable
         var runner = new ProcessRunner(NullLogger<ProcessRunner>.Instance);
         var ledger = new CapacityLedger(root, capacity);
         FilePool Pool(string media) => new(media, "default", Path.Combine(root, media), ledger, [], runner, new LoopDevices(runner),
-            (_, _) => Task.FromResult<IAsyncDisposable>(new Nothing()), NullLogger.Instance);
+            (_, _) => Task.FromResult<IAsyncDisposable?>(null), NullLogger.Instance);
         return (Pool("file"), Pool("nbd"));
     }
 
@@ -97,8 +97,4 @@ public sealed class CapacityLedgerTests : IDisposable
     }
 
 
-    private sealed class Nothing : IAsyncDisposable
-    {
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
-    }
 }

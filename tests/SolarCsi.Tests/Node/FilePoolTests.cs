@@ -14,14 +14,24 @@ public sealed class FilePoolTests : IDisposable
     private readonly TempDir _dir = new();
     private readonly List<string> _quiesced = [];
     private readonly FilePool _pool;
+    /// <summary>Whether the fake node has the volume mounted (a quiesce then holds it) and what runs at its thaw.</summary>
+    private bool _mounted;
+    private Action? _atThaw;
+    private int _held;
 
     public FilePoolTests() => _pool = NewPool();
 
-    private FilePool NewPool(long capacity = 1024 * MiB)
+    private FilePool NewPool(long capacity = 1024 * MiB, string? root = null, string media = "file")
     {
         var runner = new ProcessRunner(NullLogger<ProcessRunner>.Instance);
-        return new FilePool("file", "default", _dir.Path, new CapacityLedger(_dir.Path, capacity), [], runner, new LoopDevices(runner),
-            (id, _) => { _quiesced.Add(id); return Task.FromResult<IAsyncDisposable>(new Released()); }, NullLogger.Instance);
+        root ??= _dir.Path;
+        return new FilePool(media, "default", root, new CapacityLedger(root, capacity), [], runner, new LoopDevices(runner), (id, _) =>
+        {
+            _quiesced.Add(id);
+            if (!_mounted) return Task.FromResult<IAsyncDisposable?>(null);
+            Interlocked.Increment(ref _held);
+            return Task.FromResult<IAsyncDisposable?>(new Thaw(() => { Interlocked.Decrement(ref _held); _atThaw?.Invoke(); }));
+        }, NullLogger.Instance);
     }
 
     private static string VolumeId(string name) => StorageId.ForVolume("file", "default", "n1", name).ToString();
@@ -80,6 +90,76 @@ public sealed class FilePoolTests : IDisposable
         Assert.Empty(_pool.ListSnapshots());
     }
 
+    [SkippableFact]
+    public async Task AVolumeInUseIsCutByReflinkWhileHeldAndWhatIsWrittenAfterTheThawStaysOut()
+    {
+        var why = XfsScratch.WhyUnavailable();
+        Skip.If(why is not null, why);
+        using var xfs = new XfsScratch(_dir.Path);
+        var pool = NewPool(root: xfs.Path);
+        var id = VolumeId("busy");
+        await pool.CreateVolumeAsync(id, "busy", 64 * MiB, 0, new(), null, CancellationToken.None);
+        WriteAt(pool.BackingPathOf(id), 40 * MiB, "hello");
+        _mounted = true;
+        // The application writes again the moment it is thawed: if the copy were still running then, it would take it.
+        _atThaw = () => WriteAt(pool.BackingPathOf(id), 40 * MiB, "later");
+
+        var snapId = StorageId.ForSnapshot("file", "default", "n1", "busy-snap").ToString();
+        await pool.CreateSnapshotAsync(snapId, "busy-snap", id, CancellationToken.None);
+        Assert.Equal(0, _held);
+        var restored = VolumeId("busy-restored");
+        await pool.CreateVolumeAsync(restored, "busy-restored", 64 * MiB, 0, new(), new ContentSource { SnapshotId = snapId }, CancellationToken.None);
+        Assert.Equal("hello", ReadAt(pool.BackingPathOf(restored), 40 * MiB, 5));
+
+        _atThaw = () => WriteAt(pool.BackingPathOf(id), 40 * MiB, "after");
+        var clone = VolumeId("busy-clone");
+        await pool.CreateVolumeAsync(clone, "busy-clone", 64 * MiB, 0, new(), new ContentSource { VolumeId = id }, CancellationToken.None);
+        Assert.Equal("later", ReadAt(pool.BackingPathOf(clone), 40 * MiB, 5));
+        Assert.Equal("after", ReadAt(pool.BackingPathOf(id), 40 * MiB, 5));
+        Assert.Equal(0, _held);
+    }
+
+    [SkippableFact]
+    public async Task AVolumeInUseOnAFilesystemThatCannotReflinkIsRefusedAndNothingIsLeft()
+    {
+        Skip.IfNot(Environment.UserName == "root", "mounting a tmpfs needs root");
+        // tmpfs cannot share blocks between files, like ext4.
+        using var tmpfs = new SmallTmpfs(Path.Combine(_dir.Path, "tmpfs"), "256m");
+        var pool = NewPool(root: tmpfs.Path);
+        var id = VolumeId("mounted");
+        await pool.CreateVolumeAsync(id, "mounted", 16 * MiB, 0, new(), null, CancellationToken.None);
+        _mounted = true;
+        var snapId = StorageId.ForSnapshot("file", "default", "n1", "refused").ToString();
+        var e = await Assert.ThrowsAsync<RpcException>(() => pool.CreateSnapshotAsync(snapId, "refused", id, CancellationToken.None));
+        Assert.Equal(StatusCode.FailedPrecondition, e.StatusCode);
+        Assert.Contains("reflink", e.Status.Detail);
+        var clone = VolumeId("refused-clone");
+        e = await Assert.ThrowsAsync<RpcException>(() =>
+            pool.CreateVolumeAsync(clone, "refused-clone", 16 * MiB, 0, new(), new ContentSource { VolumeId = id }, CancellationToken.None));
+        Assert.Equal(StatusCode.FailedPrecondition, e.StatusCode);
+        Assert.Equal(0, _held);
+        Assert.Empty(pool.ListSnapshots());
+        Assert.Empty(Directory.GetFiles(Path.Combine(tmpfs.Path, "snapshots")));
+        Assert.Equal([id], pool.ListVolumes().Select(v => v.VolumeId));
+        Assert.Equal(2, Directory.GetFiles(Path.Combine(tmpfs.Path, "volumes")).Length); // its image and record only
+
+        // Not mounted any more: nothing can write while the agent holds its slot, so it is copied the long way.
+        _mounted = false;
+        await pool.CreateSnapshotAsync(snapId, "refused", id, CancellationToken.None);
+        Assert.Single(pool.ListSnapshots());
+
+        // An NBD volume attached read-write elsewhere is in use although nothing mounts it here.
+        var nbd = NewPool(root: Path.Combine(tmpfs.Path, "nbd"), media: "nbd");
+        var remote = StorageId.ForVolume("nbd", "default", "n1", "remote").ToString();
+        var record = await nbd.CreateVolumeAsync(remote, "remote", 16 * MiB, 0, new(), null, CancellationToken.None);
+        await nbd.SaveVolumeAsync(record with { Publications = [new PublicationRecord("n2", false, 1, false)] }, CancellationToken.None);
+        e = await Assert.ThrowsAsync<RpcException>(() =>
+            nbd.CreateSnapshotAsync(StorageId.ForSnapshot("nbd", "default", "n1", "r").ToString(), "r", remote, CancellationToken.None));
+        Assert.Equal(StatusCode.FailedPrecondition, e.StatusCode);
+        Assert.Contains("n2", e.Status.Detail);
+        Assert.Empty(nbd.ListSnapshots());
+    }
+
     [Fact]
     public async Task ExpandGrowsAndNeverShrinks()
     {
@@ -120,6 +200,14 @@ public sealed class FilePoolTests : IDisposable
             Directory.GetFiles(volumes).Select(Path.GetFileName).Order(StringComparer.Ordinal));
     }
 
+    private static void WriteAt(string path, long offset, string text)
+    {
+        using var f = new FileStream(path, FileMode.Open, FileAccess.Write);
+        f.Position = offset;
+        f.Write(System.Text.Encoding.ASCII.GetBytes(text));
+        f.Flush(flushToDisk: true);
+    }
+
     private static string ReadAt(string path, long offset, int count)
     {
         using var f = File.OpenRead(path);
@@ -129,8 +217,12 @@ public sealed class FilePoolTests : IDisposable
         return System.Text.Encoding.ASCII.GetString(buffer);
     }
 
-    private sealed class Released : IAsyncDisposable
+    private sealed class Thaw(Action thawed) : IAsyncDisposable
     {
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+        public ValueTask DisposeAsync()
+        {
+            thawed();
+            return ValueTask.CompletedTask;
+        }
     }
 }

@@ -11,10 +11,10 @@ public sealed class FreezeLeasesTests
     {
         public HashSet<string> Frozen { get; } = [];
 
-        public Task<IAsyncDisposable> QuiesceAsync(string id, CancellationToken ct)
+        public Task<IAsyncDisposable?> QuiesceAsync(string id, CancellationToken ct)
         {
             lock (Frozen) Frozen.Add(id);
-            return Task.FromResult<IAsyncDisposable>(new Release(() => { lock (Frozen) Frozen.Remove(id); }));
+            return Task.FromResult<IAsyncDisposable?>(new Release(() => { lock (Frozen) Frozen.Remove(id); }));
         }
 
         private sealed class Release(Action release) : IAsyncDisposable

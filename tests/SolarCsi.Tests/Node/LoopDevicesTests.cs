@@ -49,6 +49,29 @@ public sealed class LoopDevicesTests : IDisposable
     }
 
     /// <summary>
+    /// An ext4 made small (1 KiB blocks) on a volume attached from one filesystem must still mount when its image is
+    /// attached from xfs, whose 4 KiB blocks a direct-I/O loop device would otherwise adopt as its sector size.
+    /// </summary>
+    [SkippableFact]
+    public async Task AVolumesSectorSizeDoesNotDependOnTheFilesystemHoldingItsImage()
+    {
+        var why = XfsScratch.WhyUnavailable();
+        Skip.If(why is not null, why);
+        using var xfs = new XfsScratch(_dir.Path);
+        var attacher = new LoopFileAttacher(_loops);
+        var sizes = new List<string>();
+        foreach (var dir in new[] { _dir.Path, xfs.Path })
+        {
+            var image = Path.Combine(dir, "geometry.img");
+            await using (var f = File.Create(image)) f.SetLength(64 << 20);
+            var device = await attacher.AttachAsync(image, readOnly: false, CancellationToken.None);
+            _attached.Add(device);
+            sizes.Add(File.ReadAllText($"/sys/block/{Path.GetFileName(device)}/queue/logical_block_size").Trim());
+        }
+        Assert.Equal(["512", "512"], sizes);
+    }
+
+    /// <summary>
     /// The direct reading (sysfs + LOOP_GET_STATUS64) must say exactly what losetup says, for every kind of binding
     /// the node meets: read-write with direct I/O, read-only, buffered, a backing file deleted or renamed while bound.
     /// </summary>

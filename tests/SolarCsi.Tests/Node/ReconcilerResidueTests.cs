@@ -41,7 +41,7 @@ public sealed class ReconcilerResidueTests : IDisposable
         await File.WriteAllTextAsync(mountInfo, "");
         var mounter = new LinuxMounter(runner, mountInfo);
         var pool = new FilePool("file", "default", Path.Combine(_dir.Path, "pool"), new CapacityLedger(_dir.Path, 1L << 30), [], runner, loops,
-            (_, _) => Task.FromResult<IAsyncDisposable>(new Nothing()), NullLogger.Instance);
+            (_, _) => Task.FromResult<IAsyncDisposable?>(null), NullLogger.Instance);
         var volumeId = StorageId.ForVolume("file", "default", "n1", "gone").ToString();
         await pool.CreateVolumeAsync(volumeId, "gone", 64L << 20, 0, new() { ["media"] = "file" }, null, CancellationToken.None);
         image = pool.BackingPathOf(volumeId);
@@ -60,8 +60,4 @@ public sealed class ReconcilerResidueTests : IDisposable
         Assert.Equal(detached, runner.Calls.Contains("losetup --detach /dev/loop7"));
     }
 
-    private sealed class Nothing : IAsyncDisposable
-    {
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
-    }
 }

@@ -1,0 +1,197 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.RegularExpressions;
+using Csi.V1;
+using SolarCsi.Core.Ids;
+using SolarCsi.Core.Local;
+
+namespace SolarCsi.Cli;
+
+/// <summary>
+/// How long a snapshot holds the application, at 1 GiB and 16 GiB: a file volume (frozen on its own node) and an NBD
+/// volume (frozen on the node that attaches it, cut on the storage host), each filled to 90 % with data and mounted,
+/// with an application writing 4 KiB and fsync-ing in a loop. Reports the snapshot call's wall time, the longest
+/// write the application saw during it (what a frozen filesystem costs it), the hold the plugins logged, and — for
+/// scale — how long a full copy of the same image takes (what the freeze covered before the cut was a reflink).
+/// The nodes' state is on a loop-mounted xfs (reflink=1), as docs/deploy.md asks.
+/// </summary>
+internal static partial class SnapshotBench
+{
+    private sealed record Sample(string Media, long Bytes, double CallMs, double LongestWriteMs, double HeldMs, long Writes);
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var cli = new CliArgs(args);
+        var sizes = (cli.Value("--sizes-gib") ?? "1,16").Split(',').Select(s => long.Parse(s, CultureInfo.InvariantCulture) << 30).ToArray();
+        var media = (cli.Value("--media") ?? "file,nbd").Split(',', StringSplitOptions.RemoveEmptyEntries);
+        var repeats = int.Parse(cli.Value("--repeats") ?? "3", CultureInfo.InvariantCulture);
+        var output = cli.Value("--out");
+        if (media.Except(["file", "nbd"]).FirstOrDefault() is { } unknown) throw new UsageException($"unknown media '{unknown}'");
+
+        var work = Directory.CreateTempSubdirectory("solar-bench-snapshot-").FullName;
+        var image = Path.Combine(work, "state-xfs.img");
+        var root = Path.Combine(work, "root");
+        Directory.CreateDirectory(root);
+        await using (var f = new FileStream(image, FileMode.CreateNew)) f.SetLength(sizes.Max() * 3 + (8L << 30));
+        Run("mkfs.xfs", "-q", "-m", "reflink=1", image);
+        // discard: deleted images give their space back to the file under the loop device.
+        Run("mount", "-o", "loop,discard", image, root);
+        var samples = new List<Sample>();
+        var copies = new Dictionary<long, double>();
+        var clock = Stopwatch.StartNew();
+        Leftovers leftovers;
+        try
+        {
+            await using (var cluster = await LocalCluster.StartAsync(root, ["node-a", "node-b"], Console.WriteLine, nbdFirstPort: BenchPorts.Snapshot))
+            {
+                foreach (var bytes in sizes)
+                foreach (var m in media)
+                {
+                    var volume = new DriverVolume(cluster, $"snap-{m}-{bytes >> 30}g", m, bytes, "ext4", m == "nbd" ? null : "node-a");
+                    await volume.CreateAsync();
+                    var imagePath = ImageOf(root, volume.VolumeId);
+                    Console.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0}s] {m} {bytes >> 30} GiB: filling the image");
+                    Fill(imagePath, bytes * 9 / 10);
+                    if (!copies.ContainsKey(bytes)) copies[bytes] = TimeFullCopy(imagePath);
+                    await volume.ControllerPublishAsync();
+                    await volume.StageAsync();
+                    await volume.PublishAsync();
+                    try
+                    {
+                        for (var i = 0; i < repeats; i++)
+                        {
+                            samples.Add(await MeasureAsync(cluster, root, volume, m, bytes, i));
+                            var last = samples[^1];
+                            Console.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0}s] {m} {bytes >> 30} GiB #{i + 1}: call {last.CallMs:0} ms, longest write " +
+                                              $"{last.LongestWriteMs:0} ms, held {last.HeldMs:0} ms");
+                        }
+                    }
+                    finally
+                    {
+                        await volume.UnpublishAsync();
+                        await volume.UnstageAsync();
+                        await volume.ControllerUnpublishAsync();
+                        await volume.DeleteAsync();
+                    }
+                }
+                leftovers = await cluster.FindLeftoversAsync();
+            }
+        }
+        finally
+        {
+            Run("umount", "-l", root);
+            Directory.Delete(work, recursive: true);
+        }
+        var report = Report(samples, copies, repeats, leftovers, clock.Elapsed);
+        Console.WriteLine(report);
+        if (output is not null) await File.WriteAllTextAsync(output, report);
+        return leftovers.IsEmpty ? 0 : 1;
+    }
+
+    private static async Task<Sample> MeasureAsync(LocalCluster cluster, string root, DriverVolume volume, string media, long bytes, int round)
+    {
+        using var stop = new CancellationTokenSource();
+        var writes = new List<(double Start, double Ms)>();
+        var clock = Stopwatch.StartNew();
+        var writer = Task.Run(() => Write(Path.Combine(volume.Target, "app.dat"), clock, writes, stop.Token));
+        await Task.Delay(1000);
+        var started = clock.Elapsed.TotalMilliseconds;
+        var snapshot = (await cluster.Controller.Controller.CreateSnapshotAsync(new CreateSnapshotRequest
+        {
+            Name = $"bench-{media}-{bytes >> 30}-{round}", SourceVolumeId = volume.VolumeId,
+        })).Snapshot;
+        var ended = clock.Elapsed.TotalMilliseconds;
+        await Task.Delay(500);
+        await stop.CancelAsync();
+        await writer;
+        await cluster.Controller.Controller.DeleteSnapshotAsync(new DeleteSnapshotRequest { SnapshotId = snapshot.SnapshotId });
+        // A write that was under way at any moment of the call.
+        var during = writes.Where(w => w.Start + w.Ms >= started && w.Start <= ended).ToArray();
+        var held = media == "file"
+            ? LastHeld(Path.Combine(root, "logs", "node-a.log"), HeldOnNode())
+            : LastHeld(Path.Combine(root, "logs", "controller.log"), HeldByController());
+        return new Sample(media, bytes, ended - started, during.Length == 0 ? 0 : during.Max(w => w.Ms), held, during.Length);
+    }
+
+    /// <summary>The application: 4 KiB at a random offset of a 64 MiB file, then fsync, in a loop.</summary>
+    private static void Write(string path, Stopwatch clock, List<(double, double)> writes, CancellationToken stop)
+    {
+        using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0);
+        file.SetLength(64L << 20);
+        var block = new byte[4096];
+        Random.Shared.NextBytes(block);
+        while (!stop.IsCancellationRequested)
+        {
+            var start = clock.Elapsed.TotalMilliseconds;
+            file.Position = Random.Shared.NextInt64(0, 16384) * 4096;
+            file.Write(block);
+            file.Flush(flushToDisk: true);
+            lock (writes) writes.Add((start, clock.Elapsed.TotalMilliseconds - start));
+        }
+    }
+
+    private static string ImageOf(string root, string volumeId)
+    {
+        var id = StorageId.ParseVolume(volumeId);
+        return Path.Combine(root, id.Node, "state", "pools", id.Media, id.Pool, "volumes", id.Name + ".img");
+    }
+
+    /// <summary>Data in every block (so the image is allocated, as a full volume's is); stage then formats over it.</summary>
+    private static void Fill(string image, long bytes)
+    {
+        var block = new byte[1 << 20];
+        Random.Shared.NextBytes(block);
+        using var file = new FileStream(image, FileMode.Open, FileAccess.Write, FileShare.ReadWrite, bufferSize: 0);
+        for (long done = 0; done < bytes; done += block.Length)
+        {
+            BitConverter.TryWriteBytes(block, done);
+            file.Write(block);
+        }
+        file.Flush(flushToDisk: true);
+    }
+
+    private static double TimeFullCopy(string image)
+    {
+        var copy = image + ".bench-copy";
+        var clock = Stopwatch.StartNew();
+        Run("cp", "--reflink=never", "--sparse=always", "--", image, copy);
+        File.Delete(copy);
+        return clock.Elapsed.TotalMilliseconds;
+    }
+
+    private static double LastHeld(string log, Regex pattern) =>
+        File.ReadLines(log).Select(l => pattern.Match(l)).Where(m => m.Success).Select(m => double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture))
+            .LastOrDefault(double.NaN);
+
+    [GeneratedRegex(@"by reflink; writers on this node held (\d+) ms")]
+    private static partial Regex HeldOnNode();
+
+    [GeneratedRegex(@"writers for \S+ held (\d+) ms")]
+    private static partial Regex HeldByController();
+
+    private static string Report(List<Sample> samples, Dictionary<long, double> copies, int repeats, Leftovers leftovers, TimeSpan took)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"### Snapshot of a volume in use: how long the application is held ({repeats} snapshots each, worst shown)");
+        sb.AppendLine();
+        sb.AppendLine("| media | volume | image filled | snapshot call | longest app write during it | writers held (plugin log) | a full copy of the image |");
+        sb.AppendLine("|---|---|---|---|---|---|---|");
+        foreach (var g in samples.GroupBy(s => (s.Media, s.Bytes)))
+            sb.AppendLine(CultureInfo.InvariantCulture,
+                $"| {g.Key.Media} | {g.Key.Bytes >> 30} GiB | 90 % | {g.Max(s => s.CallMs):0} ms | {g.Max(s => s.LongestWriteMs):0} ms | " +
+                $"{g.Max(s => s.HeldMs):0} ms | {copies[g.Key.Bytes] / 1000:0.0} s |");
+        sb.AppendLine();
+        var left = leftovers.IsEmpty ? "none" : leftovers.ToString();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"Writes seen during the calls: {samples.Sum(s => s.Writes)}. Leftovers: {left}. Took {took.TotalSeconds:0} s.");
+        return sb.ToString();
+    }
+
+    private static void Run(string program, params string[] args)
+    {
+        using var p = Process.Start(new ProcessStartInfo(program, args) { RedirectStandardError = true, WorkingDirectory = "/" })!;
+        var error = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"{program} {string.Join(' ', args)} failed: {error}");
+    }
+}
