@@ -43,7 +43,10 @@ internal static partial class SnapshotBench
         Leftovers leftovers;
         try
         {
-            await using (var cluster = await LocalCluster.StartAsync(root, ["node-a", "node-b"], Console.WriteLine, nbdFirstPort: BenchPorts.Snapshot))
+            // Room for a volume and its snapshot's reservation (a snapshot may come to need its full size as its source is rewritten).
+            var capacity = new[] { "--file-pool-capacity", $"{sizes.Max() * 3 >> 30}Gi" };
+            await using (var cluster = await LocalCluster.StartAsync(root, ["node-a", "node-b"], Console.WriteLine, nbdFirstPort: BenchPorts.Snapshot,
+                             nodeArgs: new Dictionary<string, IReadOnlyList<string>> { ["node-a"] = capacity, ["node-b"] = capacity }))
             {
                 foreach (var bytes in sizes)
                 foreach (var m in media)
@@ -66,6 +69,11 @@ internal static partial class SnapshotBench
                             Console.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0}s] {m} {bytes >> 30} GiB #{i + 1}: call {last.CallMs:0} ms, longest write " +
                                               $"{last.LongestWriteMs:0} ms, held {last.HeldMs:0} ms");
                         }
+                    }
+                    catch (Exception e)
+                    {
+                        Console.Error.WriteLine($"{m} {bytes >> 30} GiB failed: {e}");
+                        throw;
                     }
                     finally
                     {
@@ -95,16 +103,25 @@ internal static partial class SnapshotBench
         var writes = new List<(double Start, double Ms)>();
         var clock = Stopwatch.StartNew();
         var writer = Task.Run(() => Write(Path.Combine(volume.Target, "app.dat"), clock, writes, stop.Token));
-        await Task.Delay(1000);
-        var started = clock.Elapsed.TotalMilliseconds;
-        var snapshot = (await cluster.Controller.Controller.CreateSnapshotAsync(new CreateSnapshotRequest
+        double started, ended;
+        Snapshot snapshot;
+        try
         {
-            Name = $"bench-{media}-{bytes >> 30}-{round}", SourceVolumeId = volume.VolumeId,
-        })).Snapshot;
-        var ended = clock.Elapsed.TotalMilliseconds;
-        await Task.Delay(500);
-        await stop.CancelAsync();
-        await writer;
+            await Task.Delay(1000);
+            started = clock.Elapsed.TotalMilliseconds;
+            snapshot = (await cluster.Controller.Controller.CreateSnapshotAsync(new CreateSnapshotRequest
+            {
+                Name = $"bench-{media}-{bytes >> 30}-{round}", SourceVolumeId = volume.VolumeId,
+            })).Snapshot;
+            ended = clock.Elapsed.TotalMilliseconds;
+            await Task.Delay(500);
+        }
+        finally
+        {
+            // The application's file must be closed before anything unmounts the volume, whatever happened.
+            await stop.CancelAsync();
+            await writer;
+        }
         await cluster.Controller.Controller.DeleteSnapshotAsync(new DeleteSnapshotRequest { SnapshotId = snapshot.SnapshotId });
         // A write that was under way at any moment of the call.
         var during = writes.Where(w => w.Start + w.Ms >= started && w.Start <= ended).ToArray();
@@ -173,7 +190,19 @@ internal static partial class SnapshotBench
     private static string Report(List<Sample> samples, Dictionary<long, double> copies, int repeats, Leftovers leftovers, TimeSpan took)
     {
         var sb = new StringBuilder();
-        sb.AppendLine(CultureInfo.InvariantCulture, $"### Snapshot of a volume in use: how long the application is held ({repeats} snapshots each, worst shown)");
+        sb.AppendLine("## Snapshot of a volume in use: how long the application is held");
+        sb.AppendLine();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"`solar bench-snapshot --sizes-gib {string.Join(',', samples.Select(s => s.Bytes >> 30).Distinct())} " +
+                                                    $"--media {string.Join(',', samples.Select(s => s.Media).Distinct())} --repeats {repeats}` ({took.TotalSeconds:0} s). " +
+                                                    $"Node plugin: `{BinaryLocator.Find().Node}`.");
+        sb.AppendLine();
+        sb.AppendLine("Each volume is filled to 90 % (every block of the image allocated), staged as ext4 and mounted — a file volume on its own");
+        sb.AppendLine("node, an NBD volume on the node that does not hold it — and an application writes 4 KiB at random offsets with an fsync");
+        sb.AppendLine("after each. Per snapshot: the CreateSnapshot call's wall time, the longest of the application's writes that overlapped");
+        sb.AppendLine("it (a frozen filesystem stalls them), and the hold the plugins logged (the node for a file volume; the controller, from");
+        sb.AppendLine("the first freeze to the last thaw, for NBD). The last column is a `cp --reflink=never` of the same image: what the");
+        sb.AppendLine("application was held for before the cut became a reflink. The nodes' state is on a loop-mounted xfs (reflink=1).");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"Worst of {repeats} snapshots per row.");
         sb.AppendLine();
         sb.AppendLine("| media | volume | image filled | snapshot call | longest app write during it | writers held (plugin log) | a full copy of the image |");
         sb.AppendLine("|---|---|---|---|---|---|---|");

@@ -98,12 +98,13 @@ public sealed class LocalCluster : IAsyncDisposable
                 extra.AddRange(["--pools-config", file]);
             }
             var nodeMetrics = $"127.0.0.1:{FreePort()}";
+            // The caller's flags last: a later value of a flag wins, so they can override the defaults here.
             Start(nodeId, bin.Node, [
-                .. extra, "--metrics-address", nodeMetrics,
+                "--metrics-address", nodeMetrics,
                 "--endpoint", nodeCsi, "--node-id", nodeId, "--driver-name", DriverName, "--state-dir", Path.Combine(dir, "state"),
                 "--agent-endpoint", $"unix://{dir}/agent.sock", "--controller-endpoint", registry, "--allowed-root", KubeletDir,
                 "--heartbeat-seconds", "1", "--file-pool-capacity", "16Gi", "--reconcile-seconds", "2",
-                "--nbd-address", "127.0.0.1", "--nbd-port-range", $"{firstPort}-{firstPort + PortsPerNode - 1}",
+                "--nbd-address", "127.0.0.1", "--nbd-port-range", $"{firstPort}-{firstPort + PortsPerNode - 1}", .. extra,
             ]);
             var endpoints = Connect(nodeCsi);
             nodes.Add(new NodePlugin(nodeId, endpoints.Identity, new Csi.V1.Node.NodeClient(endpoints.Channel), dir, $"http://{nodeMetrics}/metrics"));

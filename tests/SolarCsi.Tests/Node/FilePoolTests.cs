@@ -160,6 +160,38 @@ public sealed class FilePoolTests : IDisposable
         Assert.Empty(nbd.ListSnapshots());
     }
 
+    /// <summary>One volume's snapshot holds that volume only: creates, expansions and other snapshots in the pool go on.</summary>
+    [Fact]
+    public async Task ASnapshotHeldUpDoesNotHoldUpThePool()
+    {
+        var slow = VolumeId("slow");
+        var other = VolumeId("other");
+        await _pool.CreateVolumeAsync(slow, "slow", 8 * MiB, 0, new(), null, CancellationToken.None);
+        await _pool.CreateVolumeAsync(other, "other", 8 * MiB, 0, new(), null, CancellationToken.None);
+        var entered = new TaskCompletionSource();
+        var release = new TaskCompletionSource<IAsyncDisposable?>();
+        var held = new FilePool("file", "default", _dir.Path, new CapacityLedger(_dir.Path, 1024 * MiB), [], new ProcessRunner(NullLogger<ProcessRunner>.Instance),
+            new LoopDevices(new ProcessRunner(NullLogger<ProcessRunner>.Instance)), (id, _) =>
+            {
+                if (id != slow) return Task.FromResult<IAsyncDisposable?>(null);
+                entered.TrySetResult();
+                return release.Task;
+            }, NullLogger.Instance);
+        var stuck = held.CreateSnapshotAsync(StorageId.ForSnapshot("file", "default", "n1", "stuck").ToString(), "stuck", slow, CancellationToken.None);
+        await entered.Task;
+
+        // Bounded: a pool-wide lock would make these wait for ever, which must fail the test rather than hang it.
+        var bound = TimeSpan.FromSeconds(30);
+        await held.CreateVolumeAsync(VolumeId("meanwhile"), "meanwhile", 8 * MiB, 0, new(), null, CancellationToken.None).WaitAsync(bound);
+        await held.ExpandVolumeAsync(other, 16 * MiB, CancellationToken.None).WaitAsync(bound);
+        await held.CreateSnapshotAsync(StorageId.ForSnapshot("file", "default", "n1", "free").ToString(), "free", other, CancellationToken.None).WaitAsync(bound);
+        Assert.False(stuck.IsCompleted);
+
+        release.SetResult(null);
+        await stuck;
+        Assert.Equal(2, held.ListSnapshots().Count);
+    }
+
     [Fact]
     public async Task ExpandGrowsAndNeverShrinks()
     {
