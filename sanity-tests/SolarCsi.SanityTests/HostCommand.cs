@@ -29,4 +29,11 @@ internal static class HostCommand
         try { Run(program, args); }
         catch (Exception e) { Console.Error.WriteLine($"{program} {string.Join(' ', args)}: {e.Message}"); }
     }
+
+    /// <summary>A process's state letter from /proc (R, S, D, T when stopped by SIGSTOP, …).</summary>
+    public static char ProcessState(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        return stat[stat.LastIndexOf(')') + 2];
+    }
 }

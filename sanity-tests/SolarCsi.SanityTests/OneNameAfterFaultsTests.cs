@@ -60,7 +60,7 @@ public sealed class OneNameAfterFaultsTests : IAsyncLifetime
         var request = OnEitherNode();
         var first = await Assert.ThrowsAsync<RpcException>(() => C.CreateVolumeAsync(request, deadline: DateTime.UtcNow.AddSeconds(3)).ResponseAsync);
         Assert.Equal(StatusCode.DeadlineExceeded, first.StatusCode);
-        var silent = _cluster.Nodes.Single(n => ProcessState(_cluster.ProcessIdOf(n.NodeId)) == 'T');
+        var silent = _cluster.Nodes.Single(n => HostCommand.ProcessState(_cluster.ProcessIdOf(n.NodeId)) == 'T');
         var other = _cluster.Nodes.Single(n => n != silent);
 
         await _cluster.RestartControllerAsync();
@@ -68,7 +68,7 @@ public sealed class OneNameAfterFaultsTests : IAsyncLifetime
         Assert.Equal(StatusCode.Unavailable, retry.StatusCode);
         Assert.Contains(silent.NodeId, retry.Status.Detail);
         // The other node was never asked to create it (it would have hung too, and it knows nothing of the name).
-        Assert.NotEqual('T', ProcessState(_cluster.ProcessIdOf(other.NodeId)));
+        Assert.NotEqual('T', HostCommand.ProcessState(_cluster.ProcessIdOf(other.NodeId)));
         Assert.False((await FindOnAsync(other, request.Name)).Found);
 
         // Back: the create it was running finishes, and the CO's retry gets that very volume.
@@ -155,11 +155,5 @@ public sealed class OneNameAfterFaultsTests : IAsyncLifetime
     {
         using var channel = GrpcChannels.Create(GrpcEndpoint.Parse($"unix://{node.Directory}/agent.sock"));
         return await new Agent.V1.Agent.AgentClient(channel).FindVolumeByNameAsync(new Agent.V1.FindVolumeByNameRequest { Name = name });
-    }
-
-    private static char ProcessState(int pid)
-    {
-        var stat = File.ReadAllText($"/proc/{pid}/stat");
-        return stat[stat.LastIndexOf(')') + 2];
     }
 }

@@ -67,7 +67,7 @@ public sealed class SnapshotPointInTimeTests : IAsyncLifetime
                 Assert.False(snapshot.IsCompleted, "the snapshot answered before its cut was reached");
                 await Task.Delay(100);
             }
-            Assert.Equal('T', ProcessState(_cluster.ProcessIdOf(host)));
+            Assert.Equal('T', HostCommand.ProcessState(_cluster.ProcessIdOf(host)));
             // Thawed before the cut: the application writes again.
             await File.WriteAllTextAsync(Path.Combine(writer.Target, "data"), "during");
             HostCommand.Run("kill", "-CONT", _cluster.ProcessIdOf(host).ToString());
@@ -91,11 +91,5 @@ public sealed class SnapshotPointInTimeTests : IAsyncLifetime
             await controller.DeleteVolumeAsync(new DeleteVolumeRequest { VolumeId = volume.VolumeId });
         }
         Assert.True((await _cluster.FindLeftoversAsync()).IsEmpty);
-    }
-
-    private static char ProcessState(int pid)
-    {
-        var stat = File.ReadAllText($"/proc/{pid}/stat");
-        return stat[stat.LastIndexOf(')') + 2];
     }
 }
