@@ -39,9 +39,9 @@ tail -1 "$work/demo.log"
 
 if $quick; then
   overhead=(--iterations 3 --warmup 1); lifecycle=(--volumes 10 --parallel 1,4,10); footprint=(--runs 1 --calls 1000 --idle-seconds 1)
-  conformance=(--rounds 1); nbd=(--seconds 3 --repeats 1); snapshot=(--sizes-gib 1 --repeats 1)
+  conformance=(--rounds 1); nbd=(--seconds 3 --repeats 1); snapshot=(--sizes-gib 1 --repeats 1); scale=(--levels 16,32 --runs 1)
 else
-  overhead=(); lifecycle=(); footprint=(); conformance=(); nbd=(--seconds 5 --repeats 3); snapshot=()
+  overhead=(); lifecycle=(); footprint=(); conformance=(); nbd=(--seconds 5 --repeats 3); snapshot=(); scale=()
 fi
 
 failed=()
@@ -65,6 +65,7 @@ bench footprint bench-footprint "${footprint[@]}"
 bench conformance bench-conformance "${conformance[@]}"
 bench nbd bench-nbd "${nbd[@]}"
 bench snapshot bench-snapshot "${snapshot[@]}"
+bench scale bench-nbd-scale "${scale[@]}"
 # bench-nbd writes a document of its own (bench/nbd-fio.sh's): its title becomes a section here, its command this one.
 sed -i -e 's/^# /## /' -e "s|^Command: \`bench/nbd-fio.sh\`|Command: \`solar bench-nbd ${nbd[*]}\` (from bench/run-all.sh)|" "$work/nbd.md"
 

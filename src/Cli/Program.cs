@@ -12,6 +12,7 @@ try
         ["bench-footprint", .. var rest] => await FootprintBench.RunAsync(rest),
         ["bench-conformance", .. var rest] => await ConformanceBench.RunAsync(rest),
         ["bench-snapshot", .. var rest] => await SnapshotBench.RunAsync(rest),
+        ["bench-nbd-scale", .. var rest] => await NbdScaleBench.RunAsync(rest),
         ["volumes", .. var rest] => await VolumesCommand.RunAsync(new CliArgs(rest)),
         ["node-state", .. var rest] => await NodeStateCommand.ShowAsync(new CliArgs(rest)),
         ["cleanup", .. var rest] => await NodeStateCommand.CleanUpAsync(new CliArgs(rest)),
@@ -41,9 +42,10 @@ static int Usage()
           cluster  the same deployment in the foreground until SIGINT/SIGTERM, printing its sockets
         usage: solar bench-nbd [--out FILE] [--seconds N] [--repeats N]
           bench-nbd  fio through a driver-attached NBD volume against a local loop device (see bench/)
-        usage: solar bench-overhead|bench-lifecycle|bench-footprint|bench-conformance|bench-snapshot [--out FILE] [flags in bench/README.md]
+        usage: solar bench-overhead|bench-lifecycle|bench-footprint|bench-conformance|bench-snapshot|bench-nbd-scale [--out FILE] [flags in bench/README.md]
           bench-*    the driver's overhead over the raw OS steps, volume lifecycle throughput, plugin start-up and
-                     memory, the wall time of a conformance-like call sequence, how long a snapshot holds an application
+                     memory, the wall time of a conformance-like call sequence, how long a snapshot holds an application,
+                     hundreds of NBD volumes on one storage host
                      (bench/run-all.sh runs them all)
 
         operator commands (--output json for scripts, a table by default):

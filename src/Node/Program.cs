@@ -42,6 +42,11 @@ var log = Logging.Create($"node {options.NodeId}");
 SolarCsi.Core.Storage.StateFiles.OnUnreadable = (path, aside, why) =>
     log.Error("state file {Path} is unreadable ({Why}); moved aside to {Aside}, what it described is kept (see solar node-state)", path, why, aside);
 using var loggerFactory = new SerilogLoggerFactory(log);
+// Every tenant's volume image, key and record is under the state directory: root's alone (an existing one is
+// tightened too).
+const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+Directory.CreateDirectory(options.StateDir, OwnerOnly);
+File.SetUnixFileMode(options.StateDir, OwnerOnly);
 
 // Composition root: one instance of each, shared by the CSI and agent endpoints.
 var runner = new ProcessRunner(loggerFactory.CreateLogger<ProcessRunner>());

@@ -12,4 +12,6 @@ internal static class BenchPorts
     public const int Lifecycle = 26000;
     public const int Nbd = 27000;
     public const int Snapshot = 28000;
+    /// <summary>Up to 1000 export ports for the scale bench's storage host, then its nodes' own ranges.</summary>
+    public const int NbdScale = 30000;
 }

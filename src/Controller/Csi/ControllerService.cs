@@ -38,6 +38,8 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
         var parameters = VolumeParameters.Parse(request.Parameters);
         var mutable = MutableParameters.Parse(parameters.Media, request.MutableParameters);
         CapabilityRules.For(parameters.Media).RequireSupported(request.VolumeCapabilities);
+        foreach (var cap in request.VolumeCapabilities.Where(c => c.Mount is not null))
+            MkfsRules.Require(CapabilityRules.For(parameters.Media).FsTypeOf(cap), parameters.MkfsOptions);
         // Remote volumes are reachable from every node: the CO's topology constrains the consumer, not the storage host.
         var topology = VolumeParameters.IsLocal(parameters.Media) ? request.AccessibilityRequirements : null;
         var (source, sourceId) = ContentSourceOf(request.VolumeContentSource);

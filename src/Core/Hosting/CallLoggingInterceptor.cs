@@ -36,8 +36,13 @@ public sealed class CallLoggingInterceptor(ILogger<CallLoggingInterceptor> logge
         catch (Exception e) when (e is not OperationCanceledException || !context.CancellationToken.IsCancellationRequested)
         {
             code = e is TimeoutException ? StatusCode.DeadlineExceeded : StatusCode.Internal;
-            logger.LogError(e, "{Method} {VolumeId} failed", method, volume);
-            var detail = e is CommandFailedException or TimeoutException or IOException ? e.Message : $"{e.GetType().Name}: {e.Message}";
+            // What a failed tool or I/O said helps whoever reads the CO's events; anything else is a bug, whose
+            // message (types, paths, state) is for the operator's log only: the caller gets a reference to it.
+            var reference = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4));
+            logger.LogError(e, "{Method} {VolumeId} failed (ref {Reference})", method, volume, reference);
+            var detail = e is CommandFailedException or TimeoutException or IOException
+                ? e.Message
+                : $"internal error (ref {reference}); the plugin's log has the details";
             throw new RpcException(new Status(code, detail));
         }
         finally

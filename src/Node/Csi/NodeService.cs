@@ -28,6 +28,8 @@ public sealed class NodeService(NodeVolumes volumes, PathRules paths, NodeOption
         var cap = RequireSupported(id, request.VolumeCapability);
         using var slot = volumes.InFlight.Acquire(id.ToString(), "NodeStageVolume");
         var mkfs = request.VolumeContext.TryGetValue(VolumeContextKeys.MkfsOptions, out var m) ? VolumeParameters.ParseMkfsOptions(m) : [];
+        // Checked again here: the volume context is the CO's copy, and this is where mkfs runs.
+        if (cap.Block is null) MkfsRules.Require(CapabilityRules.For(id.Media).FsTypeOf(cap), mkfs);
         await volumes.StageAsync(new StageRequest(id.ToString(), staging, cap.Block is not null, CapabilityRules.For(id.Media).FsTypeOf(cap),
             cap.Mount?.MountFlags.ToArray() ?? [], request.PublishContext, mkfs), Work);
         return new NodeStageVolumeResponse();

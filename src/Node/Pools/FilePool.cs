@@ -105,7 +105,11 @@ public sealed class FilePool : IMediaPool
                 await CutPointInTimeAsync(sourceVolume, sourceImage!, temp, "cloned", ct);
             else if (sourceImage is not null && !Reflink.TryClone(sourceImage, temp))
                 await CopySparseAsync(sourceImage, temp, ct); // a snapshot's image never changes: no hold needed
-            await using (var stream = new FileStream(temp, FileMode.OpenOrCreate, FileAccess.Write))
+            await using (var stream = new FileStream(temp, new FileStreamOptions
+                         {
+                             Mode = FileMode.OpenOrCreate, Access = FileAccess.Write,
+                             UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+                         }))
             {
                 stream.SetLength(capacityBytes);
                 stream.Flush(flushToDisk: true);
