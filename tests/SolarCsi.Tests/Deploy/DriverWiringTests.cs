@@ -39,7 +39,7 @@ public sealed class DriverWiringTests
             var endpoint = Flag(ours.Args, "endpoint") ?? throw new InvalidDataException($"{w.Name}: no --endpoint");
             Assert.StartsWith("unix:///", endpoint);
             var socket = Locate(ours, UnixPath(endpoint));
-            var sidecars = w.Spec.Containers.Where(c => !IsOurs(c)).ToArray();
+            var sidecars = Containers(w.Spec).Where(c => !IsOurs(c)).ToArray();
             Assert.NotEmpty(sidecars);
             foreach (var sidecar in sidecars)
             {
@@ -52,7 +52,6 @@ public sealed class DriverWiringTests
         var hostSocket = Path.Combine(Volume(Node.Spec, nodeSocket.Volume).HostPath.Path, nodeSocket.RelativePath);
         var registrar = Container(Node.Spec, "node-driver-registrar");
         Assert.Equal(hostSocket, Flag(registrar.Args, "kubelet-registration-path"));
-        Assert.Contains(hostSocket, registrar.LivenessProbe.Exec.Command.Select(a => a.Split('=').Last()));
         // The registrar announces itself in kubelet's registration directory (mounted where it looks: /registration).
         var registration = Locate(registrar, "/registration/x");
         Assert.Equal("/var/lib/kubelet/plugins_registry", Volume(Node.Spec, registration.Volume).HostPath.Path);
@@ -109,27 +108,16 @@ public sealed class DriverWiringTests
     }
 
     [SkippableFact]
-    public void TheLivenessProbesReachTheLivenessprobeSidecar()
+    public void OnTheHostNetworkTheNodesPortsAreOurOwn()
     {
-        foreach (var w in new[] { Controller, Node })
-        {
-            var ours = Ours(w);
-            var healthPort = int.Parse(Flag(Container(w.Spec, "liveness-probe").Args, "health-port")!, System.Globalization.CultureInfo.InvariantCulture);
-            foreach (var probe in new[] { ours.LivenessProbe, ours.StartupProbe }.OfType<V1Probe>())
-                Assert.Equal(healthPort, Port(ours, probe.HttpGet.Port));
-            Assert.NotNull(ours.LivenessProbe);
-        }
-        // On the host network the node's port must not be the 9808 every other CSI driver's livenessprobe takes.
-        Assert.NotEqual("9808", Flag(Container(Node.Spec, "liveness-probe").Args, "health-port"));
-    }
-
-    [SkippableFact]
-    public void ImagesAreOursOrPinnedUpstreamSidecars()
-    {
-        foreach (var w in Workloads.All(Manifests.Objects(Manifests.Base)))
-            foreach (var c in w.Spec.Containers)
-                if (IsOurs(c)) Assert.Equal("solar-csi:local", c.Image);
-                else Assert.Matches(@"^registry\.k8s\.io/sig-storage/[a-z-]+:v\d+\.\d+\.\d+$", c.Image);
+        // Other drivers' sidecars on the same host take livenessprobe's 9808 and the registrar's 9809 by convention.
+        var node = Containers(Node.Spec).ToList();
+        var ports = node.SelectMany(c => c.Ports ?? []).Select(p => p.ContainerPort).ToList();
+        Assert.Equal(ports.Count, ports.Distinct().Count());
+        Assert.DoesNotContain(9808, ports);
+        Assert.DoesNotContain(9809, ports);
+        foreach (var c in node.Where(c => Sidecars.HealthEndpointFlag.ContainsKey(c.Name)))
+            Assert.Contains(ListenPort(Flag(c.Args, Sidecars.HealthEndpointFlag[c.Name])!), ports);
     }
 
     [SkippableFact]

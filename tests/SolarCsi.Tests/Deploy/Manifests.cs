@@ -8,14 +8,35 @@ namespace SolarCsi.Tests.Deploy;
 
 /// <summary>
 /// The deploy/ kustomizations, rendered by <c>kubectl kustomize</c> (offline) and parsed by <see cref="StrictYaml"/>.
-/// Renders are cached: each kustomization is rendered once per test run.
+/// Renders are cached: each kustomization is rendered once per test run. The optional components are rendered the
+/// way an operator switches them on: an overlay of deploy/ that lists them (<see cref="WithComponents"/>), which
+/// kustomize itself applies — the tests patch nothing.
 /// </summary>
 internal static partial class Manifests
 {
     public const string Top = ".", Base = "base", StorageClasses = "storageclasses", Examples = "examples";
-    public static readonly string[] All = [Top, Base, StorageClasses, Examples];
+    private const string OverlayPrefix = "deploy+";
 
+    // Static initialisers run in this order: the repository first, then what is read from it.
     public static string RepoRoot { get; } = FindRepoRoot();
+
+    /// <summary>The components deploy/kustomization.yaml does not include: each needs more of the cluster.</summary>
+    public static IReadOnlyList<string> OptInComponents => AllComponents.Except(DefaultComponents).ToArray();
+
+    /// <summary>deploy/ with every optional component switched on: what the capability table is held against.</summary>
+    public static string Everything => WithComponents([.. OptInComponents]);
+
+    /// <summary>Every directory under deploy/components, by name.</summary>
+    public static IReadOnlyList<string> AllComponents { get; } = Directory.GetDirectories(DeployPath("components"))
+        .Select(d => Path.GetFileName(d)!).Order(StringComparer.Ordinal).ToArray();
+
+    /// <summary>The components deploy/kustomization.yaml lists, by name.</summary>
+    public static IReadOnlyList<string> DefaultComponents { get; } = ReadComponents(DeployPath("kustomization.yaml"));
+
+    /// <summary>A kustomization key for deploy/ plus these components of deploy/components, in this order.</summary>
+    public static string WithComponents(params string[] components) => OverlayPrefix + string.Join('+', components);
+
+    public static readonly string[] All = [Top, Base, StorageClasses, Examples, Everything];
 
     public static string DeployPath(string relative) => Path.GetFullPath(Path.Combine(RepoRoot, "deploy", relative));
 
@@ -29,7 +50,36 @@ internal static partial class Manifests
     public static string Render(string kustomization)
     {
         RequireKubectl();
-        return Rendered.GetOrAdd(kustomization, k => new Lazy<string>(() => Kubectl("kustomize", DeployPath(k)))).Value;
+        return Rendered.GetOrAdd(kustomization, k => new Lazy<string>(() => k.StartsWith(OverlayPrefix, StringComparison.Ordinal)
+            ? RenderOverlay(["."], k[OverlayPrefix.Length..].Split('+', StringSplitOptions.RemoveEmptyEntries))
+            : Kubectl("kustomize", DeployPath(k)))).Value;
+    }
+
+    /// <summary>
+    /// Renders an overlay in a temporary directory whose kustomization lists these deploy/ directories as resources
+    /// and these deploy/components as components, by relative path, as an operator's own overlay would.
+    /// </summary>
+    public static string RenderOverlay(IEnumerable<string> resources, IEnumerable<string> components)
+    {
+        RequireKubectl();
+        using var dir = new TempDir();
+        string Relative(string deployRelative) => Path.GetRelativePath(dir.Path, DeployPath(deployRelative));
+        var text = new System.Text.StringBuilder("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n");
+        foreach (var r in resources) text.Append("  - ").Append(Relative(r)).Append('\n');
+        text.Append("components:").Append(components.Any() ? "\n" : " []\n");
+        foreach (var c in components) text.Append("  - ").Append(Relative(Path.Combine("components", c))).Append('\n');
+        File.WriteAllText(Path.Combine(dir.Path, "kustomization.yaml"), text.ToString());
+        return Kubectl("kustomize", dir.Path);
+    }
+
+    private static string[] ReadComponents(string kustomizationFile)
+    {
+        var stream = new YamlDotNet.RepresentationModel.YamlStream();
+        stream.Load(new StringReader(File.ReadAllText(kustomizationFile)));
+        var root = (YamlDotNet.RepresentationModel.YamlMappingNode)stream.Documents[0].RootNode;
+        return root.Children.TryGetValue(new YamlDotNet.RepresentationModel.YamlScalarNode("components"), out var list)
+            ? ((YamlDotNet.RepresentationModel.YamlSequenceNode)list).Children.Select(c => Path.GetFileName(((YamlDotNet.RepresentationModel.YamlScalarNode)c).Value!)).ToArray()
+            : [];
     }
 
     public static IReadOnlyList<object> Objects(string kustomization) =>

@@ -1,5 +1,5 @@
 using k8s.Models;
-using static SolarCsi.Tests.Deploy.Workloads;
+using static SolarCsi.Tests.Deploy.Rbac;
 
 namespace SolarCsi.Tests.Deploy;
 
@@ -8,14 +8,7 @@ public sealed class RbacTests
 {
     private static IReadOnlyList<object> All => Manifests.Objects(Manifests.Top);
 
-    private sealed record Subject(string Namespace, string Name);
-
-    private static IEnumerable<(Subject Subject, V1RoleRef Role, string? BindingNamespace)> Bindings() =>
-        Manifests.Of<V1ClusterRoleBinding>(Manifests.Top).SelectMany(b => (b.Subjects ?? []).Select(s => (s, b.RoleRef, (string?)null)))
-            .Concat(Manifests.Of<V1RoleBinding>(Manifests.Top).SelectMany(b => (b.Subjects ?? []).Select(s => (s, b.RoleRef, (string?)b.Metadata.NamespaceProperty))))
-            .Select(x => x.s.Kind == "ServiceAccount"
-                ? (new Subject(x.s.NamespaceProperty ?? x.Item3 ?? throw new InvalidDataException($"subject {x.s.Name} has no namespace"), x.s.Name), x.RoleRef, x.Item3)
-                : throw new InvalidDataException($"binding to a {x.s.Kind} ({x.s.Name}): only ServiceAccounts are expected"));
+    private static IEnumerable<(Subject Subject, V1RoleRef Role, string? BindingNamespace)> Bindings() => Rbac.Bindings(All);
 
     [SkippableFact]
     public void EveryWorkloadServiceAccountIsBoundAndEveryBoundAccountIsUsed()
@@ -48,21 +41,8 @@ public sealed class RbacTests
                 $"{subject} is bound to missing {role.Kind} {role.Name}");
     }
 
-    /// <summary>Verbs granted to a ServiceAccount on a resource, cluster-wide or in one namespace.</summary>
-    private static HashSet<string> Granted(Subject subject, string apiGroup, string resource, string? inNamespace)
-    {
-        var verbs = new HashSet<string>();
-        foreach (var (s, roleRef, ns) in Bindings().Where(b => b.Subject == subject))
-        {
-            if (ns is not null && ns != inNamespace) continue;
-            var rules = roleRef.Kind == "ClusterRole"
-                ? Manifests.Single<V1ClusterRole>(Manifests.Top, roleRef.Name).Rules
-                : Manifests.Of<V1Role>(Manifests.Top).Single(r => r.Metadata.Name == roleRef.Name && r.Metadata.NamespaceProperty == ns).Rules;
-            foreach (var rule in rules.Where(r => r.ApiGroups.Contains(apiGroup) && r.Resources.Contains(resource)))
-                verbs.UnionWith(rule.Verbs);
-        }
-        return verbs;
-    }
+    private static HashSet<string> Granted(Subject subject, string apiGroup, string resource, string? inNamespace) =>
+        Rbac.Granted(All, subject, apiGroup, resource, inNamespace);
 
     [SkippableFact]
     public void TheControllerMayDoWhatItsSidecarsFlagsAsk()
@@ -72,7 +52,7 @@ public sealed class RbacTests
         void Has(string group, string resource, string? ns, params string[] verbs) =>
             Assert.True(Granted(subject, group, resource, ns).IsSupersetOf(verbs), $"{subject} lacks {string.Join(',', verbs)} on {group}/{resource} in {ns ?? "the cluster"}");
 
-        // --leader-election on four sidecars: leases in their own namespace.
+        // --leader-election on the sidecars: leases in their own namespace.
         Has("coordination.k8s.io", "leases", controller.Namespace, "get", "watch", "list", "delete", "update", "create");
         // --enable-capacity with --capacity-ownerref-level=2: CSIStorageCapacity objects, and the way up to the Deployment.
         Has("storage.k8s.io", "csistoragecapacities", controller.Namespace, "get", "list", "watch", "create", "update", "patch", "delete");

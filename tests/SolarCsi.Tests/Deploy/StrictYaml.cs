@@ -24,6 +24,7 @@ internal static class StrictYaml
     public static readonly IReadOnlyDictionary<string, Type> CustomKinds = new Dictionary<string, Type>
     {
         ["snapshot.storage.k8s.io/v1/VolumeSnapshotClass"] = typeof(VolumeSnapshotClass),
+        ["groupsnapshot.storage.k8s.io/v1beta1/VolumeGroupSnapshotClass"] = typeof(VolumeGroupSnapshotClass),
     };
 
     private static string KeyOf(string? group, string version, string kind) =>
@@ -63,11 +64,11 @@ public interface ICustomResourceSchema
 }
 
 /// <summary>
-/// snapshot.storage.k8s.io/v1 VolumeSnapshotClass as external-snapshotter's CRD defines it: top-level
-/// <c>driver</c> (required), <c>deletionPolicy</c> (required: Delete or Retain) and <c>parameters</c> (string map);
-/// no <c>spec</c>. Unknown fields fail the strict deserializer.
+/// The shape external-snapshotter v8.2.0's CRDs give both snapshot class kinds: top-level <c>driver</c>
+/// (required), <c>deletionPolicy</c> (required: Delete or Retain) and <c>parameters</c> (string map); no
+/// <c>spec</c>. Unknown fields fail the strict deserializer.
 /// </summary>
-public sealed class VolumeSnapshotClass : IKubernetesObject<V1ObjectMeta>, ICustomResourceSchema
+public abstract class SnapshotClassSchema : IKubernetesObject<V1ObjectMeta>, ICustomResourceSchema
 {
     public string ApiVersion { get; set; } = "";
     public string Kind { get; set; } = "";
@@ -78,9 +79,16 @@ public sealed class VolumeSnapshotClass : IKubernetesObject<V1ObjectMeta>, ICust
 
     public void Validate()
     {
-        if (string.IsNullOrEmpty(Metadata.Name)) throw new InvalidDataException("VolumeSnapshotClass without metadata.name");
-        if (string.IsNullOrEmpty(Driver)) throw new InvalidDataException($"VolumeSnapshotClass {Metadata.Name}: driver is required");
+        var kind = GetType().Name;
+        if (string.IsNullOrEmpty(Metadata.Name)) throw new InvalidDataException($"{kind} without metadata.name");
+        if (string.IsNullOrEmpty(Driver)) throw new InvalidDataException($"{kind} {Metadata.Name}: driver is required");
         if (DeletionPolicy is not ("Delete" or "Retain"))
-            throw new InvalidDataException($"VolumeSnapshotClass {Metadata.Name}: deletionPolicy must be Delete or Retain, not '{DeletionPolicy}'");
+            throw new InvalidDataException($"{kind} {Metadata.Name}: deletionPolicy must be Delete or Retain, not '{DeletionPolicy}'");
     }
 }
+
+/// <summary>snapshot.storage.k8s.io/v1 VolumeSnapshotClass (client/config/crd/snapshot.storage.k8s.io_volumesnapshotclasses.yaml).</summary>
+public sealed class VolumeSnapshotClass : SnapshotClassSchema;
+
+/// <summary>groupsnapshot.storage.k8s.io/v1beta1 VolumeGroupSnapshotClass (client/config/crd/groupsnapshot.storage.k8s.io_volumegroupsnapshotclasses.yaml).</summary>
+public sealed class VolumeGroupSnapshotClass : SnapshotClassSchema;

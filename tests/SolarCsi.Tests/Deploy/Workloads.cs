@@ -26,8 +26,15 @@ internal static partial class Workloads
             .Concat(objects.OfType<V1StatefulSet>().Select(d => new Workload("StatefulSet", d.Metadata.NamespaceProperty, d.Metadata.Name, d.Spec.Template.Spec)))
             .Concat(objects.OfType<V1Pod>().Select(p => new Workload("Pod", p.Metadata.NamespaceProperty, p.Metadata.Name, p.Spec)));
 
+    /// <summary>Init containers (native sidecars among them), then the regular containers.</summary>
+    public static IEnumerable<V1Container> Containers(V1PodSpec spec) => (spec.InitContainers ?? []).Concat(spec.Containers);
+
     public static V1Container Container(V1PodSpec spec, string name) =>
-        spec.Containers.SingleOrDefault(c => c.Name == name) ?? throw new InvalidDataException($"no container {name}");
+        Containers(spec).SingleOrDefault(c => c.Name == name) ?? throw new InvalidDataException($"no container {name}");
+
+    /// <summary>An init container kubelet keeps running beside the others: a native sidecar (Kubernetes 1.29+).</summary>
+    public static bool IsNativeSidecar(V1Container c, V1PodSpec spec) =>
+        (spec.InitContainers ?? []).Contains(c) && c.RestartPolicy == "Always";
 
     public static bool IsOurs(V1Container c) => c.Image.StartsWith(OurImagePrefix, StringComparison.Ordinal);
 
@@ -43,6 +50,27 @@ internal static partial class Workloads
         }
         return value;
     }
+
+    /// <summary>
+    /// The feature gates an argument list sets, as the sidecars' --feature-gates flag (component-base's MapStringBool)
+    /// reads them: comma-separated name=bool pairs, repeated flags adding up, a later value winning.
+    /// </summary>
+    public static Dictionary<string, bool> FeatureGates(IEnumerable<string>? args)
+    {
+        var gates = new Dictionary<string, bool>(StringComparer.Ordinal);
+        foreach (var arg in (args ?? []).Where(a => a.StartsWith("--feature-gates=", StringComparison.Ordinal)))
+            foreach (var pair in arg["--feature-gates=".Length..].Split(',', StringSplitOptions.RemoveEmptyEntries))
+            {
+                var kv = pair.Split('=', 2);
+                gates[kv[0].Trim()] = kv.Length == 2 && bool.TryParse(kv[1].Trim(), out var on)
+                    ? on : throw new InvalidDataException($"'{arg}': '{pair}' is not name=true|false");
+            }
+        return gates;
+    }
+
+    /// <summary>The port of a host:port or :port listen address.</summary>
+    public static int ListenPort(string address) =>
+        int.Parse(address[(address.LastIndexOf(':') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>Flag names in an argument list written as --name=value (the style of these manifests).</summary>
     public static IEnumerable<string> FlagNames(IEnumerable<string> args) =>
