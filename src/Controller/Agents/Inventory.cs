@@ -19,8 +19,17 @@ public sealed class Inventory(AgentDirectory directory)
     /// </summary>
     public async Task<VolumeInfo?> FindVolumeByNameAsync(string name, CancellationToken ct)
     {
-        var answers = await OnEveryLiveAgentAsync(async agent => await agent.FindVolumeByNameAsync(new FindVolumeByNameRequest { Name = name },
-            deadline: Deadline(ShortCall), cancellationToken: ct));
+        var answers = await OnEveryLiveAgentAsync(async (agent, node) =>
+        {
+            var answer = await agent.FindVolumeByNameAsync(new FindVolumeByNameRequest { Name = name }, deadline: Deadline(ShortCall), cancellationToken: ct);
+            if (answer.Found)
+            {
+                // A volume of that node, and the one that name hashes to there.
+                var id = StorageId.ParseVolume(AgentReplies.RequireVolume(answer.Volume, node).VolumeId);
+                AgentReplies.RequireVolume(answer.Volume, node, StorageId.ForVolume(id.Media, id.Pool, node, name));
+            }
+            return answer;
+        });
         if (answers.FirstOrDefault(f => f.Found) is { } found) return found.Volume;
         if (answers.FirstOrDefault(f => f.InProgress.Length > 0) is { } running) throw CsiErrors.Aborted(running.InProgress);
         if (answers.FirstOrDefault(f => f.Unreadable.Length > 0) is { } unreadable) throw CsiErrors.FailedPrecondition(unreadable.Unreadable);
@@ -42,13 +51,14 @@ public sealed class Inventory(AgentDirectory directory)
     public async Task<VolumeInfo> GetVolumeAsync(StorageId id, CancellationToken ct)
     {
         RequireKnown(id, "volume");
-        return await directory.ClientFor(id.Node).GetVolumeAsync(new GetVolumeRequest { VolumeId = id.ToString() },
-            deadline: Deadline(ShortCall), cancellationToken: ct);
+        return AgentReplies.RequireVolume(await directory.ClientFor(id.Node).GetVolumeAsync(new GetVolumeRequest { VolumeId = id.ToString() },
+            deadline: Deadline(ShortCall), cancellationToken: ct), id.Node, id);
     }
 
     public async Task<IReadOnlyList<VolumeInfo>> AllVolumesAsync(CancellationToken ct) =>
-        (await OnEveryLiveAgentAsync(async agent =>
-            (await agent.ListVolumesAsync(new ListVolumesRequest(), deadline: Deadline(ShortCall), cancellationToken: ct)).Volumes)).SelectMany(v => v).ToArray();
+        (await OnEveryLiveAgentAsync(async (agent, node) =>
+            (await agent.ListVolumesAsync(new ListVolumesRequest(), deadline: Deadline(ShortCall), cancellationToken: ct)).Volumes
+            .Select(v => AgentReplies.RequireVolume(v, node)))).SelectMany(v => v).ToArray();
 
     public async Task<IReadOnlyList<SnapshotInfo>> AllSnapshotsAsync(CancellationToken ct) =>
         (await OnEveryLiveAgentAsync(async agent =>
@@ -64,7 +74,11 @@ public sealed class Inventory(AgentDirectory directory)
     /// come back in the directory's order.
     /// </summary>
     private Task<T[]> OnEveryLiveAgentAsync<T>(Func<Agent.V1.Agent.AgentClient, Task<T>> call) =>
-        Task.WhenAll(directory.Live().Select(agent => call(directory.ClientFor(agent))));
+        OnEveryLiveAgentAsync((agent, _) => call(agent));
+
+    /// <summary>The same, telling <paramref name="call"/> which node it asks (to check the answer belongs to it).</summary>
+    private Task<T[]> OnEveryLiveAgentAsync<T>(Func<Agent.V1.Agent.AgentClient, string, Task<T>> call) =>
+        Task.WhenAll(directory.Live().Select(agent => call(directory.ClientFor(agent), agent.NodeId)));
 
     public async Task<SnapshotInfo> GetSnapshotAsync(StorageId id, CancellationToken ct)
     {

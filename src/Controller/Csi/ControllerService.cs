@@ -94,6 +94,7 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
         create.Parameters.Add(mutable);
         await claims.SetAsync(name, StorageId.ForVolume(parameters.Media, parameters.Pool, nodeId, name), Work);
         var created = await directory.ClientFor(nodeId).CreateVolumeAsync(create, deadline: Inventory.Deadline(Inventory.LongCall), cancellationToken: Work);
+        AgentReplies.RequireVolume(created, nodeId, StorageId.ForVolume(parameters.Media, parameters.Pool, nodeId, name));
         return new CreateVolumeResponse { Volume = CsiMapping.ToCsi(created) };
     }
 
