@@ -1,8 +1,10 @@
 using System.Security.Cryptography;
 using Csi.V1;
 using DotNet.Testcontainers.Builders;
+using DotNet.Testcontainers.Configurations;
 using DotNet.Testcontainers.Containers;
 using Microsoft.Extensions.Logging.Abstractions;
+using SolarCsi.Core.Hosting.Tls;
 using SolarCsi.Core.Local;
 using SolarCsi.Core.Processes;
 
@@ -37,8 +39,17 @@ public sealed class RemoteStorageHostFixture : IAsyncLifetime
         await Runner.RunAsync("env", ["SOLAR_IMAGE_PROJECTS=Node", Path.Combine(repo, "deploy/image/build-local-image.sh"), image, "-H", _engine.Endpoint],
             CancellationToken.None, TimeSpan.FromMinutes(15));
 
+        // Everything that crosses TCP here is mutual TLS, with certificates from `solar certs`' own code: the registry,
+        // node-a's and the storage host's heartbeats, the controller's calls into the storage host's agent.
+        var tls = Path.Combine(_root, "tls");
+        CertificateAuthority.Create(Path.Combine(tls, "ca"), TimeSpan.FromDays(1));
+        CertificateAuthority.Issue(Path.Combine(tls, "ca"), ClusterTls.ControllerIdentity, Path.Combine(tls, "controller"), TimeSpan.FromDays(1));
+        CertificateAuthority.Issue(Path.Combine(tls, "ca"), ClusterTls.NodeIdentity(ClusterFixture.NodeA), Path.Combine(tls, ClusterFixture.NodeA), TimeSpan.FromDays(1));
+        CertificateAuthority.Issue(Path.Combine(tls, "ca"), ClusterTls.NodeIdentity(StorageHost), Path.Combine(tls, StorageHost), TimeSpan.FromDays(1));
         var registryPort = LocalCluster.FreePort();
-        Cluster = await LocalCluster.StartAsync(_root, [ClusterFixture.NodeA], registryEndpoint: $"tcp://127.0.0.1:{registryPort}");
+        Cluster = await LocalCluster.StartAsync(_root, [ClusterFixture.NodeA], registryEndpoint: $"tcp://127.0.0.1:{registryPort}",
+            controllerArgs: ["--tls-dir", Path.Combine(tls, "controller")],
+            nodeArgs: new Dictionary<string, IReadOnlyList<string>> { [ClusterFixture.NodeA] = ["--tls-dir", Path.Combine(tls, ClusterFixture.NodeA)] });
         var agentPort = LocalCluster.FreePort();
         StorageContainer = new ContainerBuilder(image)
             .WithDockerEndpoint(_engine.Endpoint)
@@ -46,7 +57,9 @@ public sealed class RemoteStorageHostFixture : IAsyncLifetime
             .WithCreateParameterModifier(p => p.HostConfig!.NetworkMode = "host")
             .WithCommand("--endpoint", "unix:///run/csi.sock", "--node-id", StorageHost, "--state-dir", "/var/lib/solar-csi",
                 "--agent-endpoint", $"tcp://127.0.0.1:{agentPort}", "--controller-endpoint", $"tcp://127.0.0.1:{registryPort}",
-                "--heartbeat-seconds", "1", "--file-pool-capacity", "64Gi", "--nbd-address", "127.0.0.1", "--nbd-port-range", "21600-21699")
+                "--heartbeat-seconds", "1", "--file-pool-capacity", "64Gi", "--nbd-address", "127.0.0.1", "--nbd-port-range", "21600-21699",
+                "--tls-dir", "/tls")
+            .WithBindMount(Path.Combine(tls, StorageHost), "/tls", AccessMode.ReadOnly)
             .WithWaitStrategy(Wait.ForUnixContainer().UntilMessageIsLogged("serving CSI"))
             .Build();
         using var start = new CancellationTokenSource(TimeSpan.FromSeconds(90));

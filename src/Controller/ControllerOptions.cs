@@ -3,7 +3,8 @@ using SolarCsi.Core.Hosting;
 namespace SolarCsi.Controller;
 
 public sealed record ControllerOptions(string DriverName, GrpcEndpoint CsiEndpoint, GrpcEndpoint RegistryEndpoint, TimeSpan AgentTimeout,
-    System.Net.IPEndPoint? MetricsAddress = null, TimeSpan? FreezeLease = null, string? StateDir = null)
+    System.Net.IPEndPoint? MetricsAddress = null, TimeSpan? FreezeLease = null, string? StateDir = null,
+    SolarCsi.Core.Hosting.Tls.ClusterTls? Tls = null)
 {
     public static readonly TimeSpan DefaultAgentTimeout = TimeSpan.FromSeconds(20);
     public static readonly TimeSpan DefaultFreezeLease = TimeSpan.FromMinutes(5);
@@ -20,6 +21,8 @@ public sealed record ControllerOptions(string DriverName, GrpcEndpoint CsiEndpoi
         ["metrics-address"] = "serve Prometheus /metrics and /healthz over HTTP here, e.g. 0.0.0.0:9808 (default: off)",
         ["freeze-lease-seconds"] = "a node thaws the writers it froze for a snapshot after this long if the controller has not (default 300); " +
                                    "a snapshot whose freeze ended before its cut fails",
+        ["tls-dir"] = "ca.crt, tls.crt and tls.key (a TLS Secret; the certificate from `solar certs issue --controller`): mutual TLS on the " +
+                      "registry and towards the agents when they are TCP (default: plaintext, logged)",
         ["node-id"] = "accepted for symmetry with the node plugin; unused",
         ["state-dir"] = "where the controller keeps which volume each CSI name was given to (default: in memory only, which a restart loses)",
     };
@@ -31,7 +34,12 @@ public sealed record ControllerOptions(string DriverName, GrpcEndpoint CsiEndpoi
         TimeSpan.FromSeconds(cl.GetInt("agent-timeout-seconds", (int)DefaultAgentTimeout.TotalSeconds)),
         cl.Get("metrics-address") is { } metrics ? SolarCsi.Core.Metrics.MetricsServer.ParseAddress(metrics) : null,
         TimeSpan.FromSeconds(FreezeLeaseSeconds(cl.GetInt("freeze-lease-seconds", (int)DefaultFreezeLease.TotalSeconds))),
-        cl.Get("state-dir") is { } dir ? Path.GetFullPath(dir) : null);
+        cl.Get("state-dir") is { } dir ? Path.GetFullPath(dir) : null,
+        cl.Get("tls-dir") is { } tls ? RequireControllerCertificate(SolarCsi.Core.Hosting.Tls.ClusterTls.Load(tls), tls) : null);
+
+    private static SolarCsi.Core.Hosting.Tls.ClusterTls RequireControllerCertificate(SolarCsi.Core.Hosting.Tls.ClusterTls tls, string dir) =>
+        tls.IdentityOf(tls.Own) == SolarCsi.Core.Hosting.Tls.ClusterTls.ControllerIdentity ? tls
+            : throw new FormatException($"--tls-dir {dir}: its certificate is {tls.IdentityOf(tls.Own) ?? "not signed by its ca.crt"}, not the controller's");
 
     // The node refuses leases over 10 minutes (FreezeLeases.MaxLease).
     private static int FreezeLeaseSeconds(int seconds) =>

@@ -23,7 +23,7 @@ public sealed class ControllerPlane : IDisposable
     public ControllerPlane(ControllerOptions options, IReadOnlyCollection<string>? allNodes = null)
     {
         _options = options;
-        Directory = new AgentDirectory(TimeProvider.System, options.AgentTimeout, allNodes);
+        Directory = new AgentDirectory(TimeProvider.System, options.AgentTimeout, allNodes, options.Tls);
     }
 
     public AgentDirectory Directory { get; }
@@ -51,7 +51,9 @@ public sealed class ControllerPlane : IDisposable
     /// <summary>The endpoint node agents announce themselves to.</summary>
     public WebApplication BuildRegistry(Serilog.ILogger log) =>
         GrpcServer.Build(_options.RegistryEndpoint, log, services => services.AddSingleton(Directory).AddSingleton(_options),
-            app => app.MapGrpcService<RegistryService>());
+            app => app.MapGrpcService<RegistryService>(),
+            // Only nodes announce themselves; which node a certificate may speak for is checked per heartbeat.
+            _options.Tls is { } tls ? (tls, id => SolarCsi.Core.Hosting.Tls.ClusterTls.NodeIdOf(id) is not null) : null);
 
     /// <summary>Known agents, by whether the controller still hears from them; orphan volumes as of the last sweep.</summary>
     /// <param name="services">the CSI host's services (where the sweep runs).</param>

@@ -17,7 +17,8 @@ public sealed record NodeOptions(
     TimeSpan ReconcileInterval,
     Pools.PoolConfig Pools,
     System.Net.IPEndPoint? MetricsAddress,
-    bool AllInOne = false)
+    bool AllInOne = false,
+    SolarCsi.Core.Hosting.Tls.ClusterTls? Tls = null)
 {
     public const string NodeMode = "node";
     public const string AllInOneMode = "all-in-one";
@@ -43,6 +44,8 @@ public sealed record NodeOptions(
         ["nbd-iops-filter"] = $"the nbdkit request-rate filter for iopsLimit (default: {Nbd.NbdServerOptions.RequestRateFilterFile} beside solar-node)",
         ["pools-config"] = "JSON file declaring this node's tmpfs, lvm, disk and pmem pools (see docs/local-media.md)",
         ["metrics-address"] = "serve Prometheus /metrics and /healthz over HTTP here, e.g. 0.0.0.0:9809 (default: off)",
+        ["tls-dir"] = "ca.crt, tls.crt and tls.key (a TLS Secret; this node's certificate from `solar certs issue --node ID`): mutual TLS " +
+                      "on the agent API and towards the registry when they are TCP (default: plaintext, logged)",
         ["reconcile-seconds"] = "how often residual mounts and devices are looked for after start-up (default 60, 0 = never)",
     };
 
@@ -84,6 +87,16 @@ public sealed record NodeOptions(
             TimeSpan.FromSeconds(cl.GetInt("reconcile-seconds", 60)),
             cl.Get("pools-config") is { } poolsFile ? SolarCsi.Node.Pools.PoolConfig.Load(poolsFile) : SolarCsi.Node.Pools.PoolConfig.Empty,
             cl.Get("metrics-address") is { } metrics ? SolarCsi.Core.Metrics.MetricsServer.ParseAddress(metrics) : null,
-            allInOne);
+            allInOne,
+            cl.Get("tls-dir") is { } tls ? RequireOwnCertificate(SolarCsi.Core.Hosting.Tls.ClusterTls.Load(tls), nodeId, tls) : null);
+    }
+
+    /// <summary>A node serving another node's certificate would be refused by every peer: say so at start.</summary>
+    private static SolarCsi.Core.Hosting.Tls.ClusterTls RequireOwnCertificate(SolarCsi.Core.Hosting.Tls.ClusterTls tls, string nodeId, string dir)
+    {
+        var identity = tls.IdentityOf(tls.Own);
+        if (identity != SolarCsi.Core.Hosting.Tls.ClusterTls.NodeIdentity(nodeId))
+            throw new FormatException($"--tls-dir {dir}: its certificate is {identity ?? "not signed by its ca.crt"}, not node {nodeId}'s");
+        return tls;
     }
 }

@@ -114,7 +114,9 @@ var agent = GrpcServer.Build(options.AgentEndpoint, log, services =>
     services.AddSingleton(pools).AddSingleton(inFlight).AddSingleton(options).AddSingleton(exports).AddHostedService<AgentAnnouncer>()
         .AddSingleton(new FreezeLeases(inFlight, (id, ct) => volumes.QuiesceAsync(id, ct), loggerFactory.CreateLogger<FreezeLeases>()))
         .AddSingleton(groupStore);
-}, app => app.MapGrpcService<AgentService>());
+}, app => app.MapGrpcService<AgentService>(),
+    // Only the controller drives a node's storage.
+    options.Tls is { } tls ? (tls, id => id == SolarCsi.Core.Hosting.Tls.ClusterTls.ControllerIdentity) : null);
 
 // Pools read their media before the agent announces them, so the first heartbeat carries real capacity. A pool
 // whose VG or region is missing stays at zero capacity (creates fail with the reason) instead of stopping the

@@ -11,7 +11,10 @@ namespace SolarCsi.Controller.Agents;
 /// The agents that announced themselves, in memory only: after a controller restart the map refills within one
 /// heartbeat. An agent silent for longer than the timeout is treated as unavailable, never as gone.
 /// </summary>
-public sealed class AgentDirectory(TimeProvider clock, TimeSpan timeout, IReadOnlyCollection<string>? allNodes = null) : IDisposable
+/// <param name="tls">the controller's certificates: a TCP agent is then reached over mutual TLS and must prove it is the
+/// node it announced itself as.</param>
+public sealed class AgentDirectory(TimeProvider clock, TimeSpan timeout, IReadOnlyCollection<string>? allNodes = null,
+    SolarCsi.Core.Hosting.Tls.ClusterTls? tls = null) : IDisposable
 {
     private readonly ConcurrentDictionary<string, AgentState> _agents = new(StringComparer.Ordinal);
     private readonly DateTimeOffset _startedAt = clock.GetUtcNow();
@@ -33,7 +36,7 @@ public sealed class AgentDirectory(TimeProvider clock, TimeSpan timeout, IReadOn
     public void Record(AgentAnnouncement a)
     {
         if (_agents.TryGetValue(a.NodeId, out var previous) && previous.Endpoint != a.Endpoint &&
-            _channels.TryRemove(previous.Endpoint, out var stale))
+            _channels.TryRemove(previous.NodeId + " " + previous.Endpoint, out var stale))
             stale.Dispose();
         _agents[a.NodeId] = new AgentState(a.NodeId, a.Endpoint, a.Pools.ToArray(), new Dictionary<string, string>(a.Topology), clock.GetUtcNow(),
             a.MaxVolumes);
@@ -58,8 +61,10 @@ public sealed class AgentDirectory(TimeProvider clock, TimeSpan timeout, IReadOn
         return ClientFor(state);
     }
 
+    // Keyed by node and endpoint: the same address announced by another node must not reuse a channel that proved the first.
     public AgentClient ClientFor(AgentState state) =>
-        new(_channels.GetOrAdd(state.Endpoint, e => GrpcChannels.Create(GrpcEndpoint.Parse(e))));
+        new(_channels.GetOrAdd(state.NodeId + " " + state.Endpoint, _ => GrpcChannels.Create(GrpcEndpoint.Parse(state.Endpoint),
+            tls is null ? null : (tls, SolarCsi.Core.Hosting.Tls.ClusterTls.NodeIdentity(state.NodeId)))));
 
     public void Dispose()
     {

@@ -2,6 +2,7 @@ using Grpc.Core;
 using SolarCsi.Agent.V1;
 using SolarCsi.Core.Errors;
 using SolarCsi.Core.Hosting;
+using SolarCsi.Core.Hosting.Tls;
 using SolarCsi.Core.Ids;
 
 namespace SolarCsi.Controller.Agents;
@@ -15,6 +16,10 @@ public sealed class RegistryService(AgentDirectory directory, ControllerOptions 
             throw CsiErrors.InvalidArgument($"node id '{request.NodeId}' is not valid");
         try { GrpcEndpoint.Parse(request.Endpoint); }
         catch (FormatException e) { throw CsiErrors.InvalidArgument(e.Message); }
+        // Over mutual TLS a node's certificate speaks for that node only (a unix socket has no certificate: 0600).
+        if (options.Tls is { } tls && context.GetHttpContext().Connection.ClientCertificate is { } peer &&
+            ClusterTls.NodeIdOf(tls.IdentityOf(peer)) != request.NodeId)
+            throw new RpcException(new Status(StatusCode.PermissionDenied, $"this certificate does not speak for node {request.NodeId}"));
         directory.Record(request);
         return Task.FromResult(new HeartbeatResponse { IntervalSeconds = (int)Math.Max(1, options.AgentTimeout.TotalSeconds / 4) });
     }

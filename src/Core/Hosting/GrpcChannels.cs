@@ -6,10 +6,19 @@ namespace SolarCsi.Core.Hosting;
 /// <summary>Client channels to our own endpoints, unix sockets included.</summary>
 public static class GrpcChannels
 {
-    public static GrpcChannel Create(GrpcEndpoint endpoint)
+    /// <param name="tls">on a TCP endpoint: mutual TLS with the cluster's certificates, the server admitted only if it
+    /// proves <c>Expected</c>'s identity; null connects in plaintext.</param>
+    public static GrpcChannel Create(GrpcEndpoint endpoint, (Tls.ClusterTls Tls, string Expected)? tls = null)
     {
         if (!endpoint.IsUnix)
-            return GrpcChannel.ForAddress($"http://{(endpoint.Address!.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{endpoint.Address}]" : endpoint.Address)}:{endpoint.Port}");
+        {
+            var host = endpoint.Address!.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{endpoint.Address}]" : endpoint.Address.ToString();
+            if (tls is not { } mutual) return GrpcChannel.ForAddress($"http://{host}:{endpoint.Port}");
+            return GrpcChannel.ForAddress($"https://{host}:{endpoint.Port}", new GrpcChannelOptions
+            {
+                HttpHandler = new SocketsHttpHandler { SslOptions = mutual.Tls.ClientOptions(mutual.Expected) },
+            });
+        }
         var path = endpoint.SocketPath!;
         var handler = new SocketsHttpHandler
         {

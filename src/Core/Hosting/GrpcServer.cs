@@ -8,7 +8,10 @@ namespace SolarCsi.Core.Hosting;
 /// <summary>A gRPC server on one endpoint. Each endpoint gets its own host so a service is reachable only where it is meant to be.</summary>
 public static class GrpcServer
 {
-    public static WebApplication Build(GrpcEndpoint endpoint, Serilog.ILogger logger, Action<IServiceCollection> services, Action<WebApplication> map)
+    /// <param name="tls">on a TCP endpoint: mutual TLS with the cluster's certificates, admitting the client identities
+    /// <c>Allow</c> accepts; null serves plaintext (logged as such). Unix sockets are 0600 and take no TLS.</param>
+    public static WebApplication Build(GrpcEndpoint endpoint, Serilog.ILogger logger, Action<IServiceCollection> services, Action<WebApplication> map,
+        (Tls.ClusterTls Tls, Func<string, bool> Allow)? tls = null)
     {
         var builder = PluginHost.CreateBuilder(logger);
         builder.Services.AddGrpc(o =>
@@ -30,7 +33,12 @@ public static class GrpcServer
             }
             else
             {
-                kestrel.Listen(endpoint.Address!, endpoint.Port, o => o.Protocols = HttpProtocols.Http2);
+                kestrel.Listen(endpoint.Address!, endpoint.Port, o =>
+                {
+                    o.Protocols = HttpProtocols.Http2;
+                    if (tls is { } mutual) o.UseHttps(mutual.Tls.ServerOptions(mutual.Allow));
+                    else logger.Warning("serving {Endpoint} in plaintext: anyone who reaches it can call it (give --tls-dir)", endpoint);
+                });
             }
         });
         var app = builder.Build();

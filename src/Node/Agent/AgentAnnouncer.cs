@@ -14,7 +14,8 @@ public sealed class AgentAnnouncer(NodeOptions options, PoolSet pools, ILogger<A
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         if (options.ControllerEndpoint is null) return;
-        using var channel = GrpcChannels.Create(options.ControllerEndpoint);
+        using var channel = GrpcChannels.Create(options.ControllerEndpoint,
+            options.Tls is { } tls ? (tls, SolarCsi.Core.Hosting.Tls.ClusterTls.ControllerIdentity) : null);
         var registry = new Registry.RegistryClient(channel);
         var interval = options.HeartbeatInterval;
         var failing = false;

@@ -16,7 +16,7 @@ public sealed class ComponentTests
     public void SnapshotsAndMetricsAreOnByDefaultAndTheRestIsOptIn()
     {
         Assert.Equal(["metrics", "snapshots"], Manifests.DefaultComponents.Order(StringComparer.Ordinal));
-        Assert.Equal(["group-snapshots", "volume-attributes-class"], Manifests.OptInComponents.Order(StringComparer.Ordinal));
+        Assert.Equal(["group-snapshots", "mtls", "volume-attributes-class"], Manifests.OptInComponents.Order(StringComparer.Ordinal));
         foreach (var component in Manifests.AllComponents)
             Assert.Contains("kind: Component", File.ReadAllText(Manifests.DeployPath($"components/{component}/kustomization.yaml")));
     }
@@ -42,7 +42,7 @@ public sealed class ComponentTests
             Assert.True(with.TryGetValue(key, out var patched), $"{key} is gone");
             Assert.Equal(c.Args ?? [], (patched.Args ?? []).Take(c.Args?.Count ?? 0));
             Assert.Equal(c.Image, patched.Image);
-            Assert.Equal(KubernetesJson.Serialize(c.VolumeMounts), KubernetesJson.Serialize(patched.VolumeMounts));
+            Assert.Equal(KubernetesJson.Serialize(c.VolumeMounts ?? []), KubernetesJson.Serialize((patched.VolumeMounts ?? []).Take(c.VolumeMounts?.Count ?? 0)));
         }
     }
 
@@ -72,5 +72,27 @@ public sealed class ComponentTests
                 : with.OfType<V1DaemonSet>().Single(d => d.Metadata.Name == w.Name).Spec.Template.Metadata.Annotations);
             Assert.Equal(port.ToString(System.Globalization.CultureInfo.InvariantCulture), annotations["prometheus.io/port"]);
         }
+    }
+
+    /// <summary>
+    /// With mtls, both plugins get --tls-dir where their certificates are mounted: the controller's from its Secret,
+    /// each node's from that node's own directory (a node certificate speaks for one node only).
+    /// </summary>
+    [SkippableFact]
+    public void TheMtlsComponentGivesEachPluginItsOwnCertificates()
+    {
+        var objects = Manifests.Objects(Manifests.WithComponents("mtls"));
+        foreach (var w in Workloads.All(objects).Where(w => w.Namespace == "solar-csi"))
+        {
+            var ours = w.Spec.Containers.Single(IsOurs);
+            var dir = Flag(ours.Args, "tls-dir") ?? throw new InvalidDataException($"{w.Name} has no --tls-dir");
+            var mount = ours.VolumeMounts.Single(m => m.MountPath == dir);
+            Assert.True(mount.ReadOnlyProperty);
+            var volume = Volume(w.Spec, mount.Name);
+            if (w.Kind == "Deployment") Assert.Equal("solar-controller-tls", volume.Secret.SecretName);
+            else Assert.Equal(("/etc/solar-csi/tls", "Directory"), (volume.HostPath.Path, volume.HostPath.Type));
+        }
+        Assert.All(Workloads.All(Manifests.Objects(Manifests.Top)).Where(w => w.Namespace == "solar-csi"),
+            w => Assert.Null(Flag(w.Spec.Containers.Single(IsOurs).Args, "tls-dir")));
     }
 }

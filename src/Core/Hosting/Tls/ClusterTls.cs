@@ -1,0 +1,111 @@
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+
+namespace SolarCsi.Core.Hosting.Tls;
+
+/// <summary>
+/// The control plane's mutual TLS: one cluster CA, and a certificate per party whose common name says who it is —
+/// <see cref="ControllerIdentity"/>, or <see cref="NodeIdentity"/> of a node id. Read from a directory laid out as a
+/// Kubernetes TLS Secret (<c>ca.crt</c>, <c>tls.crt</c>, <c>tls.key</c>), and read again whenever those files change,
+/// so a rotated certificate is used from the next connection on without a restart. Peers are checked against the
+/// CA alone (no host names: agents are dialled by pod IP) and then by identity, which each endpoint decides.
+/// </summary>
+public sealed class ClusterTls
+{
+    public const string ControllerIdentity = "solar-controller";
+    private const string NodePrefix = "solar-node:";
+    public const string CaFile = "ca.crt", CertFile = "tls.crt", KeyFile = "tls.key";
+
+    private readonly string _dir;
+    private readonly object _lock = new();
+    private (DateTime Ca, DateTime Cert, DateTime Key) _stamps;
+    private X509Certificate2Collection _roots = [];
+    private X509Certificate2? _own;
+
+    private ClusterTls(string dir)
+    {
+        _dir = dir;
+        Reload();
+    }
+
+    /// <summary>The directory's credentials; a clear error naming what is missing or unreadable.</summary>
+    public static ClusterTls Load(string dir)
+    {
+        foreach (var file in new[] { CaFile, CertFile, KeyFile })
+            if (!File.Exists(Path.Combine(dir, file))) throw new FormatException($"--tls-dir {dir} has no {file} (a TLS Secret's ca.crt, tls.crt, tls.key)");
+        return new ClusterTls(dir);
+    }
+
+    public static string NodeIdentity(string nodeId) => NodePrefix + nodeId;
+
+    /// <summary>The node id a node identity names; null for any other identity.</summary>
+    public static string? NodeIdOf(string? identity) =>
+        identity is not null && identity.StartsWith(NodePrefix, StringComparison.Ordinal) ? identity[NodePrefix.Length..] : null;
+
+    /// <summary>This party's certificate (with its key), as the files say now.</summary>
+    public X509Certificate2 Own
+    {
+        get
+        {
+            Reload();
+            lock (_lock) return _own!;
+        }
+    }
+
+    /// <summary>The identity <paramref name="peer"/> proves: its common name, if it chains to the cluster CA and is valid now; else null.</summary>
+    public string? IdentityOf(X509Certificate? peer)
+    {
+        if (peer is null) return null;
+        Reload();
+        using var cert = new X509Certificate2(peer);
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        lock (_lock) chain.ChainPolicy.CustomTrustStore.AddRange(_roots);
+        if (!chain.Build(cert)) return null;
+        var name = cert.GetNameInfo(X509NameType.SimpleName, forIssuer: false);
+        return string.IsNullOrEmpty(name) ? null : name;
+    }
+
+    /// <summary>Kestrel's side: this party's certificate, a client certificate required, and only <paramref name="allow"/>ed identities admitted.</summary>
+    public Microsoft.AspNetCore.Server.Kestrel.Https.HttpsConnectionAdapterOptions ServerOptions(Func<string, bool> allow) => new()
+    {
+        ServerCertificateSelector = (_, _) => Own,
+        ClientCertificateMode = Microsoft.AspNetCore.Server.Kestrel.Https.ClientCertificateMode.RequireCertificate,
+        ClientCertificateValidation = (cert, _, _) => IdentityOf(cert) is { } id && allow(id),
+        SslProtocols = SslProtocols.Tls13 | SslProtocols.Tls12,
+    };
+
+    /// <summary>The client's side: this party's certificate, and the server admitted only if it proves <paramref name="expected"/>.</summary>
+    public SslClientAuthenticationOptions ClientOptions(string expected) => new()
+    {
+        LocalCertificateSelectionCallback = (_, _, _, _, _) => Own,
+        RemoteCertificateValidationCallback = (_, cert, _, _) => IdentityOf(cert) == expected,
+        EnabledSslProtocols = SslProtocols.Tls13 | SslProtocols.Tls12,
+    };
+
+    private void Reload()
+    {
+        var stamps = (Stamp(CaFile), Stamp(CertFile), Stamp(KeyFile));
+        lock (_lock)
+        {
+            if (_own is not null && stamps == _stamps) return;
+            try
+            {
+                var roots = new X509Certificate2Collection();
+                roots.ImportFromPemFile(Path.Combine(_dir, CaFile));
+                using var pem = X509Certificate2.CreateFromPemFile(Path.Combine(_dir, CertFile), Path.Combine(_dir, KeyFile));
+                // A key held only in memory cannot be used by the TLS stack on every platform; an exported copy can.
+                var own = X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
+                (_roots, _own, _stamps) = (roots, own, stamps);
+            }
+            catch (Exception e) when (_own is not null && e is System.Security.Cryptography.CryptographicException or IOException)
+            {
+                // Caught between writing the new certificate and its key: keep serving with the old pair, look again next time.
+            }
+        }
+    }
+
+    private DateTime Stamp(string file) => File.GetLastWriteTimeUtc(Path.Combine(_dir, file));
+}
