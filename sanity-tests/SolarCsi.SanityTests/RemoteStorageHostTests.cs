@@ -113,6 +113,9 @@ public sealed class RemoteStorageHostTests(RemoteStorageHostFixture fx) : IClass
         try
         {
             await steps.ControllerPublishAsync();
+            // Kubernetes keeps publish_context in the VolumeAttachment's status: the key is there only sealed to node-a.
+            Assert.False(steps.PublishContext.ContainsKey(Core.Nbd.NbdConnection.PskKey));
+            Assert.StartsWith("v1.", steps.PublishContext[Core.Nbd.NbdConnection.SealedPskKey]);
             await steps.AttachAsync();
             await File.WriteAllBytesAsync(Path.Combine(steps.Target, "data.bin"), payload);
             await steps.UnpublishAsync();

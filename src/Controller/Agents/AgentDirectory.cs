@@ -33,13 +33,14 @@ public sealed class AgentDirectory(TimeProvider clock, TimeSpan timeout, IReadOn
     }
     private readonly ConcurrentDictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
 
-    public void Record(AgentAnnouncement a)
+    /// <param name="certificatePem">the certificate the node proved itself with (mTLS), kept to seal its NBD keys to.</param>
+    public void Record(AgentAnnouncement a, string? certificatePem = null)
     {
         if (_agents.TryGetValue(a.NodeId, out var previous) && previous.Endpoint != a.Endpoint &&
             _channels.TryRemove(previous.NodeId + " " + previous.Endpoint, out var stale))
             stale.Dispose();
         _agents[a.NodeId] = new AgentState(a.NodeId, a.Endpoint, a.Pools.ToArray(), new Dictionary<string, string>(a.Topology), clock.GetUtcNow(),
-            a.MaxVolumes);
+            a.MaxVolumes, certificatePem);
     }
 
     public bool IsKnown(string nodeId) => _agents.ContainsKey(nodeId);

@@ -20,7 +20,7 @@ public sealed class RegistryService(AgentDirectory directory, ControllerOptions 
         if (options.Tls is { } tls && context.GetHttpContext().Connection.ClientCertificate is { } peer &&
             ClusterTls.NodeIdOf(tls.IdentityOf(peer)) != request.NodeId)
             throw new RpcException(new Status(StatusCode.PermissionDenied, $"this certificate does not speak for node {request.NodeId}"));
-        directory.Record(request);
+        directory.Record(request, context.GetHttpContext().Connection.ClientCertificate?.ExportCertificatePem());
         return Task.FromResult(new HeartbeatResponse { IntervalSeconds = (int)Math.Max(1, options.AgentTimeout.TotalSeconds / 4) });
     }
 }

@@ -166,6 +166,7 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
                 NodeId = request.NodeId, Readonly = request.Readonly, AccessMode = (int)request.VolumeCapability.AccessMode.Mode,
                 Block = request.VolumeCapability.Block is not null,
             },
+            ConsumerCertificate = directory.Find(request.NodeId)?.CertificatePem ?? "",
         };
         var published = await attachLimits.PublishWithinLimitAsync(id.ToString(), volume, request.NodeId,
             async () => await directory.ClientFor(id.Node).PublishVolumeAsync(publish, deadline: Inventory.Deadline(Inventory.ShortCall), cancellationToken: Work), Work);

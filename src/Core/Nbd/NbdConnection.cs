@@ -18,12 +18,33 @@ public sealed partial record NbdConnection(string Host, int Port, string Identit
     public const string IdentityKey = "solar.csi.dev/nbd-identity";
     public const string PskKey = "solar.csi.dev/nbd-psk";
     public const string ReadOnlyKey = "solar.csi.dev/nbd-readonly";
+    /// <summary>The key sealed to the consumer node's certificate (<see cref="SealedKey"/>), in place of <see cref="PskKey"/>.</summary>
+    public const string SealedPskKey = "solar.csi.dev/nbd-psk-sealed";
 
-    public Dictionary<string, string> ToContext() => new()
+    /// <param name="sealedKey">the key sealed for the consumer: publish_context then carries it instead of the key itself.</param>
+    public Dictionary<string, string> ToContext(string? sealedKey = null)
     {
-        [HostKey] = Host, [PortKey] = Port.ToString(CultureInfo.InvariantCulture), [IdentityKey] = Identity, [PskKey] = Key,
-        [ReadOnlyKey] = ReadOnly ? "true" : "false",
-    };
+        var context = new Dictionary<string, string>
+        {
+            [HostKey] = Host, [PortKey] = Port.ToString(CultureInfo.InvariantCulture), [IdentityKey] = Identity,
+            [ReadOnlyKey] = ReadOnly ? "true" : "false",
+        };
+        context[sealedKey is null ? PskKey : SealedPskKey] = sealedKey ?? Key;
+        return context;
+    }
+
+    /// <summary>
+    /// publish_context with a sealed key opened (in memory, for this stage only); unchanged when it carries none.
+    /// <paramref name="unseal"/> is null on a node without control-plane certificates, which cannot open one.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> Unsealed(IReadOnlyDictionary<string, string> context, Func<string, string>? unseal)
+    {
+        if (!context.TryGetValue(SealedPskKey, out var sealedKey)) return context;
+        if (unseal is null) throw CsiErrors.InvalidArgument("publish_context carries a sealed NBD key, and this node has no --tls-dir to open it");
+        var opened = context.Where(kv => kv.Key != SealedPskKey).ToDictionary(kv => kv.Key, kv => kv.Value);
+        opened[PskKey] = unseal(sealedKey);
+        return opened;
+    }
 
     public static NbdConnection FromContext(IReadOnlyDictionary<string, string> context)
     {

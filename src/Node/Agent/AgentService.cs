@@ -3,7 +3,9 @@ using SolarCsi.Agent.V1;
 using SolarCsi.Core.Concurrency;
 using SolarCsi.Core.Diagnostics;
 using SolarCsi.Core.Errors;
+using SolarCsi.Core.Hosting.Tls;
 using SolarCsi.Core.Ids;
+using SolarCsi.Core.Nbd;
 using SolarCsi.Core.Validation;
 using SolarCsi.Node.Nbd;
 using SolarCsi.Node.Pools;
@@ -12,7 +14,8 @@ using AgentBase = SolarCsi.Agent.V1.Agent.AgentBase;
 namespace SolarCsi.Node.Agent;
 
 /// <summary>The storage agent API: routes each call to the pool that owns the id, one operation per volume at a time.</summary>
-public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExports exports, FreezeLeases freezes, GroupSnapshotStore groups) : AgentBase
+public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExports exports, FreezeLeases freezes, GroupSnapshotStore groups,
+    NodeOptions options) : AgentBase
 {
     /// <summary>The slot name a create holds: FindVolumeByName reads it to say "being created".</summary>
     private const string CreateOperation = "CreateVolume";
@@ -152,13 +155,30 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
         if (pool.Media == VolumeParameters.NbdMedia)
         {
             var readOnly = p.Readonly || PublicationRules.IsReadOnlyMode(p.AccessMode);
+            var consumer = ConsumerCertificate(request.ConsumerCertificate, p.NodeId);
             var connection = await exports.AdmitAsync(request.VolumeId, pool.BackingPathOf(request.VolumeId), p.NodeId, readOnly,
                 MutableParameters.Limits(record.Parameters), Detached(context));
-            response.PublishContext.Add(connection.ToContext());
+            response.PublishContext.Add(connection.ToContext(consumer is null ? null
+                : SealedKey.Seal(connection.Key, consumer, SealedKeyBinding(request.VolumeId, p.NodeId))));
         }
         if (admitted.Count != record.Publications.Count)
             await pool.SaveVolumeAsync(record with { Publications = admitted }, Detached(context));
         return response;
+    }
+
+    /// <summary>What a sealed key is bound to: it opens for this volume on this node only.</summary>
+    public static string SealedKeyBinding(string volumeId, string nodeId) => volumeId + "/" + nodeId;
+
+    /// <summary>The consumer's certificate, checked to be that node's when this node can check it; null without mTLS.</summary>
+    private System.Security.Cryptography.X509Certificates.X509Certificate2? ConsumerCertificate(string pem, string nodeId)
+    {
+        if (pem.Length == 0) return null;
+        System.Security.Cryptography.X509Certificates.X509Certificate2 cert;
+        try { cert = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(pem); }
+        catch (System.Security.Cryptography.CryptographicException) { throw CsiErrors.InvalidArgument("consumer_certificate is not a PEM certificate"); }
+        if (options.Tls is { } tls && tls.IdentityOf(cert) != ClusterTls.NodeIdentity(nodeId))
+            throw CsiErrors.InvalidArgument($"consumer_certificate is not node {nodeId}'s");
+        return cert;
     }
 
     public override async Task<UnpublishVolumeResponse> UnpublishVolume(UnpublishVolumeRequest request, ServerCallContext context)

@@ -31,7 +31,7 @@ public sealed class NodeService(NodeVolumes volumes, PathRules paths, NodeOption
         // Checked again here: the volume context is the CO's copy, and this is where mkfs runs.
         if (cap.Block is null) MkfsRules.Require(CapabilityRules.For(id.Media).FsTypeOf(cap), mkfs);
         await volumes.StageAsync(new StageRequest(id.ToString(), staging, cap.Block is not null, CapabilityRules.For(id.Media).FsTypeOf(cap),
-            cap.Mount?.MountFlags.ToArray() ?? [], request.PublishContext, mkfs), Work);
+            cap.Mount?.MountFlags.ToArray() ?? [], Unsealed(id, request.PublishContext), mkfs), Work);
         return new NodeStageVolumeResponse();
     }
 
@@ -149,4 +149,10 @@ public sealed class NodeService(NodeVolumes volumes, PathRules paths, NodeOption
         if (CapabilityRules.For(id.Media).WhyUnsupported(capability!) is { } why) throw CsiErrors.InvalidArgument(why);
         return capability!;
     }
+
+    /// <summary>publish_context with the NBD key opened with this node's certificate, if it came sealed.</summary>
+    private IReadOnlyDictionary<string, string> Unsealed(StorageId id, IDictionary<string, string> context) =>
+        SolarCsi.Core.Nbd.NbdConnection.Unsealed(context.AsReadOnly(), options.Tls is { } tls
+            ? key => SolarCsi.Core.Nbd.SealedKey.Unseal(key, tls.Own, Agent.AgentService.SealedKeyBinding(id.ToString(), options.NodeId))
+            : null);
 }
