@@ -154,7 +154,8 @@ public sealed class NodeVolumes(
         if (signatures.Count == 0)
         {
             FaultPoints.Fail("mkfs");
-            await filesystems.FormatAsync(device, request.FsType, request.MkfsOptions ?? [], ct);
+            var dax = StorageId.ParseVolume(request.VolumeId).Media == VolumeParameters.PmemMedia;
+            await filesystems.FormatAsync(device, request.FsType, dax ? Filesystems.ForDax(request.FsType, request.MkfsOptions ?? []) : request.MkfsOptions ?? [], ct);
             FaultPoints.Hit("stage:after-format");
             // Recorded with the staged entry, not on its own: nothing reads it back to recover (a re-stage after a
             // crash here probes the device and finds the filesystem), so a separate fsync'd write would only cost time.
