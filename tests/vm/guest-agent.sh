@@ -1,14 +1,22 @@
 #!/bin/bash
-# PID 1 of the test guest after switch_root: runs the host's commands from a virtio-serial port named "ctl".
-# Protocol, one line each way (the host side is tests/SolarCsi.Tests/Vm/VmTestHost.cs):
-#   host -> guest:  <timeout seconds> <base64 of a bash script>   (base64: arguments may hold any byte, newlines too)
-#   guest -> host:  rc=<N> <base64 stdout> <base64 stderr>      ("quit" powers the guest off)
-# Output goes through files, not pipes, so a daemon a command starts (nbdkit) cannot hold the answer back.
+# PID 1 of the test guest after switch_root: runs the host's commands, one at a time, from a virtio-serial port
+# named "ctl". The host side is tests/SolarCsi.Tests/Vm/VmTestHost.cs. Protocol, one line each way:
+#   host -> guest:  <timeout seconds> <n>      the script is $VMWORK/cmd/<n>.sh (written by the host)
+#   guest -> host:  rc=<n's exit code>         stdout and stderr are $VMWORK/cmd/<n>.out and <n>.err
+#   "quit" powers the guest off; so does the host closing its end.
+# A daemon a command starts must leave the command's process tree (setsid -f, or one that forks itself like
+# nbdkit without --foreground): a plain "cmd &" child does not outlive the command here (measured).
+# Files on the read-write share instead of encoding in the line: under TCG every process costs tens of
+# milliseconds, so the loop starts only timeout(1) and bash per command. Files, not pipes, also mean a daemon
+# a command starts (nbdkit) cannot hold the answer back.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb LC_ALL=C
 export DM_DISABLE_UDEV=1   # no udevd here: libdevmapper/LVM make their own /dev nodes
 B=/run/busybox
-$B hostname solar-vm; $B ip link set lo up
 off() { echo "[agent] $*"; $B sync; $B poweroff -f; }
+read -r cmdline </proc/cmdline
+W=; for a in $cmdline; do case $a in vmwork=*) W=${a#vmwork=};; esac; done
+[ -n "$W" ] && [ -d "$W" ] || off "no vmwork= share"
+$B hostname solar-vm; $B ip link set lo up
 modprobe virtio_console || off "no virtio_console"
 P=
 for _ in $(seq 100); do
@@ -16,13 +24,13 @@ for _ in $(seq 100); do
   [ -n "$P" ] && [ -c "$P" ] && break; P=; sleep 0.05
 done
 [ -n "$P" ] || off "no virtio-serial port named ctl"
-echo "[agent] $(cut -d' ' -f1 /proc/uptime)s ready on $P"
+read -r up _ </proc/uptime; echo "[agent] ${up}s ready on $P"
+cd /tmp
 exec 3<>"$P"
 echo "ready" >&3
-while IFS= read -r line <&3; do
-  [ "$line" = quit ] && break
-  t=${line%% *}; cmd=$(printf '%s' "${line#* }" | base64 -d)
-  (cd /tmp && timeout -k 5 "$t" bash -c "$cmd") </dev/null >/run/agent.out 2>/run/agent.err; rc=$?
-  echo "rc=$rc $(base64 -w0 </run/agent.out) $(base64 -w0 </run/agent.err)" >&3
+while read -r t n <&3; do
+  [ "$t" = quit ] && break
+  timeout -k 5 "$t" bash "$W/cmd/$n.sh" </dev/null >"$W/cmd/$n.out" 2>"$W/cmd/$n.err"
+  echo "rc=$?" >&3
 done
 off "quit"

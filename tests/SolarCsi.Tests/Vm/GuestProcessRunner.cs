@@ -4,7 +4,7 @@ namespace SolarCsi.Tests.Vm;
 
 /// <summary>
 /// The driver's <see cref="IProcessRunner"/> seam pointed at the guest: the production pools and helpers build their
-/// command lines as on a node, and they run in the guest's kernel. Keeps every command line it ran.
+/// command lines as on a node, and they run in the guest's kernel. Keeps every command line it ran, with its time.
 /// </summary>
 public sealed class GuestProcessRunner(VmTestHost host) : IProcessRunner
 {
@@ -17,8 +17,9 @@ public sealed class GuestProcessRunner(VmTestHost host) : IProcessRunner
         TimeSpan? timeout = null, IReadOnlyCollection<int>? okExitCodes = null)
     {
         var line = program + " " + string.Join(' ', arguments);
-        lock (_commands) _commands.Add(line);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
         var result = await host.RunAsync(program, arguments, timeout ?? ProcessRunner.DefaultTimeout, ct);
+        lock (_commands) _commands.Add($"[{watch.Elapsed.TotalSeconds:0.00} s] {line}");
         if (!(okExitCodes ?? ZeroOnly).Contains(result.ExitCode))
             throw new CommandFailedException(line, result.ExitCode, result.StandardError);
         return new ProcessResult(result.ExitCode, result.StandardOutput, result.StandardError);

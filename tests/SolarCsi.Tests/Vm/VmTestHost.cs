@@ -15,18 +15,22 @@ public sealed class VmTestHost : IAsyncDisposable
 {
     private readonly Process _qemu;
     private readonly string _dir;
+    private readonly string _commandDir;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly StringBuilder _qemuErrors = new();
     private Socket? _socket;
     private StreamReader? _reader;
     private StreamWriter? _writer;
     private bool _broken;
+    private int _sequence;
 
     private VmTestHost(Process qemu, string dir, string workDir)
     {
         _qemu = qemu;
         _dir = dir;
         WorkDir = workDir;
+        _commandDir = Path.Combine(workDir, "cmd");
+        Directory.CreateDirectory(_commandDir);
     }
 
     /// <summary>A host folder the guest sees read-write at the same path: inputs and results.</summary>
@@ -104,8 +108,12 @@ public sealed class VmTestHost : IAsyncDisposable
         try
         {
             if (_broken || _writer is null) throw new InvalidOperationException("the test guest is gone (an earlier command timed out or qemu exited)\n" + Diagnostics());
+            // The script and its output travel as files on the shared folder (see tests/vm/guest-agent.sh).
+            var n = ++_sequence;
+            var basePath = Path.Combine(_commandDir, n.ToString(CultureInfo.InvariantCulture));
+            await File.WriteAllTextAsync(basePath + ".sh", script, ct);
             var seconds = Math.Max(1, (int)Math.Ceiling(limit.TotalSeconds));
-            await _writer.WriteLineAsync($"{seconds} {Convert.ToBase64String(Encoding.UTF8.GetBytes(script))}");
+            await _writer.WriteLineAsync($"{seconds} {n}");
             // The guest kills the command at the limit (timeout -k 5); wait a little longer for its answer.
             using var wait = CancellationTokenSource.CreateLinkedTokenSource(ct);
             wait.CancelAfter(limit + TimeSpan.FromSeconds(20));
@@ -116,25 +124,24 @@ public sealed class VmTestHost : IAsyncDisposable
             }
             catch
             {
-                // A half-read answer would pair the next command with this one's output: the channel is unusable.
+                // An answer still to come would pair the next command with this one's exit code: the channel is unusable.
                 _broken = true;
                 throw;
             }
-            var parts = line.Split(' ');
-            if (parts.Length != 3 || !parts[0].StartsWith("rc=", StringComparison.Ordinal))
+            if (!line.StartsWith("rc=", StringComparison.Ordinal) || !int.TryParse(line.AsSpan(3), CultureInfo.InvariantCulture, out var rc))
             {
                 _broken = true;
                 throw new InvalidDataException($"unexpected answer from the guest agent: {line}");
             }
-            return new GuestResult(int.Parse(parts[0][3..], CultureInfo.InvariantCulture), Decode(parts[1]), Decode(parts[2]));
+            var result = new GuestResult(rc, await File.ReadAllTextAsync(basePath + ".out", ct), await File.ReadAllTextAsync(basePath + ".err", ct));
+            foreach (var ext in new[] { ".sh", ".out", ".err" }) File.Delete(basePath + ext);
+            return result;
         }
         finally
         {
             _gate.Release();
         }
     }
-
-    private static string Decode(string base64) => Encoding.UTF8.GetString(Convert.FromBase64String(base64));
 
     private async Task<string> ReadLineOrExitAsync(CancellationToken ct) =>
         await _reader!.ReadLineAsync(ct) ?? throw new EndOfStreamException("the guest closed its command port (qemu exited?)");
