@@ -19,6 +19,7 @@ command -v depmod >/dev/null || need+=(kmod)
 command -v socat >/dev/null || need+=(socat)
 if [ ${#need[@]} -gt 0 ]; then
   [ $INSTALL = 1 ] || { echo "missing packages: ${need[*]}" >&2; exit 1; }
+  apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}"
 fi
 # busybox must be static: it runs in the initramfs before any library is there.
@@ -35,7 +36,8 @@ fi
 KERN=$CACHE/kernel-$KVER
 if [ ! -f "$KERN/boot/vmlinuz-$KVER" ]; then
   tmp=$(mktemp -d "$CACHE/dl.XXXXXX"); chmod 755 "$tmp"; trap 'rm -rf "$tmp"' EXIT
-  (cd "$tmp" && apt-get download "linux-image-$KVER")
+  # A stale index names a package version the mirror no longer has: refresh once and retry.
+  (cd "$tmp" && { apt-get download "linux-image-$KVER" || { apt-get update -qq && apt-get download "linux-image-$KVER"; }; })
   dpkg-deb -x "$tmp"/linux-image-"$KVER"_*.deb "$tmp/x"
   rm -rf "$KERN"; mv "$tmp/x" "$KERN"
 fi
