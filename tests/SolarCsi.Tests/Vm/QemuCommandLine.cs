@@ -29,6 +29,9 @@ public static class QemuCommandLine
             "-chardev", $"socket,id=ctl,path={socket},server=on,wait=off",
             "-device", "virtserialport,chardev=ctl,name=ctl",
         ];
+        foreach (var port in options.Ports)
+            args.AddRange(["-chardev", $"socket,id=port-{port},path={PortSocket(dir, port)},server=on,wait=off",
+                "-device", $"virtserialport,chardev=port-{port},name={port}"]);
         if (options.NvdimmBytes > 0)
         {
             // A file-backed NVDIMM with a label area, so ndctl can carve named namespaces as on a real node.
@@ -50,4 +53,6 @@ public static class QemuCommandLine
     }
 
     public const string DiskSerial = "solar-disk0";
+
+    public static string PortSocket(string dir, string port) => Path.Combine(dir, $"port-{port}.sock");
 }

@@ -36,6 +36,12 @@ public sealed class VmTestHost : IAsyncDisposable
     /// <summary>A host folder the guest sees read-write at the same path: inputs and results.</summary>
     public string WorkDir { get; }
 
+    /// <summary>
+    /// The host end of an extra virtio-serial port (<see cref="VmOptions.Ports"/>). Connect before the guest opens its
+    /// end: a guest reading a port the host has not connected sees end-of-file.
+    /// </summary>
+    public string PortSocket(string port) => QemuCommandLine.PortSocket(_dir, port);
+
     /// <summary>From starting qemu to the agent's first "ready".</summary>
     public TimeSpan BootTime { get; private set; }
 
