@@ -28,3 +28,6 @@ fi
 command -v dotnet >/dev/null || { echo "install the .NET 10 SDK first" >&2; exit 1; }
 # Loop devices are created on demand by losetup; make sure the control node exists.
 [ -e /dev/loop-control ] || modprobe loop 2>/dev/null || true
+# The VM test host (tests/SolarCsi.Tests/Vm): qemu, a Debian 6.1 kernel and an initramfs, for the nbd, device-mapper,
+# pmem and ext4-online-resize tests this kernel cannot run. Skipped with --runtime; SOLAR_VM_ASSETS=... moves the cache.
+if [ "${1:-}" != --runtime ]; then "$(dirname "$0")/../tests/vm/prepare-assets.sh"; fi
