@@ -149,12 +149,12 @@ public sealed class NodeVolumes(
         var size = devices.SizeOf(device);
         if (size <= 0) throw CsiErrors.Internal($"device {device} reports size 0; refusing to probe or format it");
         var signatures = await devices.ProbeAsync(device, ct);
+        var dax = StorageId.ParseVolume(request.VolumeId).Media == VolumeParameters.PmemMedia;
         if (signatures.Count == 0 && readOnly)
             throw CsiErrors.FailedPrecondition($"volume {request.VolumeId} is read-only here and has no filesystem; populate it through a writer (or a snapshot) first");
         if (signatures.Count == 0)
         {
             FaultPoints.Fail("mkfs");
-            var dax = StorageId.ParseVolume(request.VolumeId).Media == VolumeParameters.PmemMedia;
             await filesystems.FormatAsync(device, request.FsType, dax ? Filesystems.ForDax(request.FsType, request.MkfsOptions ?? []) : request.MkfsOptions ?? [], ct);
             FaultPoints.Hit("stage:after-format");
             // Recorded with the staged entry, not on its own: nothing reads it back to recover (a re-stage after a
@@ -176,7 +176,6 @@ public sealed class NodeVolumes(
             await filesystems.GrowExt4OfflineAsync(device, ct);
         }
         Directory.CreateDirectory(request.StagingPath);
-        var dax = StorageId.ParseVolume(request.VolumeId).Media == VolumeParameters.PmemMedia;
         await mounter.MountAsync(device, request.StagingPath, request.FsType, MountOptions(request.FsType, request.MountFlags, readOnly, dax), ct);
         FaultPoints.Hit("stage:after-mount");
         // xfs_growfs is a no-op on a filesystem that already fills its device.

@@ -9,7 +9,8 @@ namespace SolarCsi.Tests.Vm;
 /// <summary>
 /// The NativeAOT node plugin running in the guest, reached from the host over its CSI socket: a virtio-serial port
 /// whose guest end socat bridges to the plugin's unix socket (the guest has no network). The binary is not built
-/// here (a NativeAOT publish takes minutes): set SOLAR_VM_NODE_BINARY to a published solar-node.
+/// here (a NativeAOT publish takes minutes): SOLAR_VM_NODE_BINARY names a published solar-node, else the checkout's
+/// own build runs there.
 /// </summary>
 [Collection(VmCollection.Name)]
 public sealed class NodePluginInGuestTests(VmFixture vm, ITestOutputHelper output)
@@ -18,12 +19,27 @@ public sealed class NodePluginInGuestTests(VmFixture vm, ITestOutputHelper outpu
     public async Task AnswersCsiCallsFromTheHostOverAVirtioSerialBridge()
     {
         Skip.If(vm.SkipReason is not null, vm.SkipReason);
-        var binary = Environment.GetEnvironmentVariable("SOLAR_VM_NODE_BINARY");
-        Skip.If(binary is null || !File.Exists(binary),
-            "set SOLAR_VM_NODE_BINARY to a NativeAOT solar-node (dotnet publish src/Node -c Release -r linux-x64 -o DIR)");
-        // The guest mounts fresh tmpfs over these, so a binary there is invisible to it.
-        Assert.False(new[] { "/tmp/", "/run/", "/mnt/" }.Any(binary!.StartsWith), $"{binary}: the guest cannot see /tmp, /run or /mnt of the host; publish elsewhere (e.g. artifacts/)");
         var g = vm.Host;
+        // A NativeAOT solar-node if one is given (what ships); else this checkout's build, copied to the folder the
+        // guest shares (the guest mounts fresh tmpfs over /tmp, /run and /mnt, where a checkout may live), started with
+        // the host's .NET runtime, visible through the guest's read-only root.
+        var binary = Environment.GetEnvironmentVariable("SOLAR_VM_NODE_BINARY");
+        if (binary is null)
+        {
+            var build = Path.GetDirectoryName(SolarCsi.Core.Local.BinaryLocator.FromCheckout().Node)!;
+            var copy = Path.Combine(g.WorkDir, "node-build");
+            foreach (var file in Directory.EnumerateFiles(build, "*", SearchOption.AllDirectories))
+            {
+                var target = Path.Combine(copy, Path.GetRelativePath(build, file));
+                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                File.Copy(file, target, overwrite: true);
+                if (Path.GetFileName(file) == "solar-node") File.SetUnixFileMode(target, File.GetUnixFileMode(file));
+            }
+            binary = Path.Combine(copy, "solar-node");
+        }
+        Assert.True(File.Exists(binary), $"{binary} does not exist");
+        Assert.False(new[] { "/tmp/", "/run/", "/mnt/" }.Any(binary.StartsWith) && !binary.StartsWith(g.WorkDir, StringComparison.Ordinal),
+            $"{binary}: the guest cannot see /tmp, /run or /mnt of the host; publish elsewhere (e.g. artifacts/)");
         // Host end first: the guest's socat would read end-of-file from an unconnected port and quit.
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         await socket.ConnectAsync(new UnixDomainSocketEndPoint(g.PortSocket("csi")));

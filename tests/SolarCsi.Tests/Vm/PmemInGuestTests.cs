@@ -54,10 +54,10 @@ public sealed class PmemInGuestTests(VmFixture vm, ITestOutputHelper output)
     }
 
     /// <summary>
-    /// NodeStage for a pmem volume: Filesystems.FormatAsync with the StorageClass's (here: no) mkfs options, then a
-    /// mount with the options NodeVolumes.MountOptions adds for pmem (dax). Fails today, a driver defect this guest
-    /// found: mke2fs's "small" profile (/etc/mke2fs.conf, filesystems under 512 MiB) picks 1 KiB blocks, and the
-    /// kernel refuses dax unless the block size is the page size ("EXT4-fs: unsupported blocksize for DAX").
+    /// NodeStage for a pmem volume: Filesystems.FormatAsync with the StorageClass's (here: no) mkfs options made fit
+    /// for dax, then a mount with the options NodeVolumes.MountOptions adds for pmem (dax). This guest found the
+    /// defect it guards: mke2fs's "small" profile (/etc/mke2fs.conf, filesystems under 512 MiB) picks 1 KiB blocks,
+    /// and the kernel refuses dax unless the block size is the page size ("EXT4-fs: unsupported blocksize for DAX").
     /// </summary>
     [SkippableFact]
     public async Task ASmallPmemVolumeFormattedAsTheDriverDoesMountsWithDax()
@@ -74,7 +74,8 @@ public sealed class PmemInGuestTests(VmFixture vm, ITestOutputHelper output)
         {
             await pool.CreateVolumeAsync(id, "small", 64 * MiB, 0, new(), null, Ct);
             var device = await pool.PrepareBackingAsync(id, Ct);
-            await new Filesystems(runner).FormatAsync(device, "ext4", [], Ct);
+            // What NodeVolumes formats a pmem volume with: the StorageClass's options (none here), made fit for dax.
+            await new Filesystems(runner).FormatAsync(device, "ext4", Filesystems.ForDax("ext4", []), Ct);
             output.WriteLine("ext4 block size: " + await g.RunOkAsync($"dumpe2fs -h {device} 2>/dev/null | sed -n 's/^Block size: *//p'"));
             await MountWithDriverOptionsAsync(g, device);
             Assert.Contains("dax", await g.RunOkAsync("findmnt -no OPTIONS /mnt/pmem"));
