@@ -22,11 +22,8 @@ public sealed class PmemInGuestTests(VmFixture vm, ITestOutputHelper output)
     {
         Skip.If(vm.SkipReason is not null, vm.SkipReason);
         var g = vm.Host;
-        var runner = new GuestProcessRunner(g);
-        await PrepareRegionAsync(g);
-        using var state = new TempDir();
-        var pool = new PmemPool("vm", "region0", state.Path, runner, NullLogger.Instance);
-        await pool.InitializeAsync(Ct);
+        var (pool, runner, state) = await NewPoolAsync();
+        using var _ = state;
         var id = StorageId.ForVolume("pmem", "vm", "n1", "pm").ToString();
         try
         {
@@ -64,11 +61,8 @@ public sealed class PmemInGuestTests(VmFixture vm, ITestOutputHelper output)
     {
         Skip.If(vm.SkipReason is not null, vm.SkipReason);
         var g = vm.Host;
-        var runner = new GuestProcessRunner(g);
-        await PrepareRegionAsync(g);
-        using var state = new TempDir();
-        var pool = new PmemPool("vm", "region0", state.Path, runner, NullLogger.Instance);
-        await pool.InitializeAsync(Ct);
+        var (pool, runner, state) = await NewPoolAsync();
+        using var _ = state;
         var id = StorageId.ForVolume("pmem", "vm", "n1", "small").ToString();
         try
         {
@@ -86,6 +80,17 @@ public sealed class PmemInGuestTests(VmFixture vm, ITestOutputHelper output)
             output.WriteLine(string.Join("\n", runner.Commands));
             await pool.DeleteVolumeAsync(id, Ct);
         }
+    }
+
+    /// <summary>The production pool on the guest's NVDIMM region, its records in a host folder the caller disposes.</summary>
+    private async Task<(PmemPool Pool, GuestProcessRunner Runner, TempDir State)> NewPoolAsync()
+    {
+        var runner = new GuestProcessRunner(vm.Host);
+        await PrepareRegionAsync(vm.Host);
+        var state = new TempDir();
+        var pool = new PmemPool("vm", "region0", state.Path, runner, NullLogger.Instance);
+        await pool.InitializeAsync(Ct);
+        return (pool, runner, state);
     }
 
     private static async Task MountWithDriverOptionsAsync(VmTestHost g, string device)
