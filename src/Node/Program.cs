@@ -61,13 +61,13 @@ var nbdAttacher = NbdKernelAttacher.IsSupported()
 var attachers = new AttacherSet(new LoopFileAttacher(loops), nbdAttacher, new TmpfsAttacher(mounter), new LocalDeviceAttacher());
 var blockDevices = new BlockDevices(runner);
 var nbdClientRoot = Path.Combine(options.StateDir, "node", "nbd");
-NodeVolumes? volumes = null;
+var freezer = new StagedFilesystemFreezer(journal, mounter, runner, loggerFactory.CreateLogger<StagedFilesystemFreezer>());
 // The file and nbd pools keep their images on the same filesystem: one ledger, so no byte is promised twice.
 Directory.CreateDirectory(Path.Combine(options.StateDir, "pools"));
 var imageLedger = new CapacityLedger(Path.Combine(options.StateDir, "pools"), options.FilePoolCapacity);
 IMediaPool NewPool(string media, IReadOnlyList<string> requiredTools) => new FilePool(media, VolumeParameters.DefaultPool,
     Path.Combine(options.StateDir, "pools", media, VolumeParameters.DefaultPool), imageLedger, requiredTools, runner, loops,
-    (id, ct) => volumes!.QuiesceAsync(id, ct), loggerFactory.CreateLogger<FilePool>());
+    freezer.QuiesceAsync, loggerFactory.CreateLogger<FilePool>());
 string PoolRoot(string media, string name) => Path.Combine(options.StateDir, "pools", media, name);
 var tmpfsPools = options.Pools.TmpfsPools.Select(p => new TmpfsPool(p.Name, PoolRoot(VolumeParameters.TmpfsMedia, p.Name), p.CapacityBytes, mounter, runner,
     loggerFactory.CreateLogger<TmpfsPool>())).ToArray();
@@ -81,7 +81,7 @@ var pools = new PoolSet(options.NodeId,
     [NewPool(VolumeParameters.FileMedia, ["losetup", "blkid", "mount", "umount"]), NewPool(VolumeParameters.NbdMedia, ["nbdkit"]), .. tmpfsPools, .. diskPools, .. lvmPools, .. pmemPools]);
 var exports = new NbdExports(Path.Combine(options.StateDir, "exports"), options.NbdServer, launcher, loggerFactory.CreateLogger<NbdExports>());
 var groupStore = new GroupSnapshotStore(Path.Combine(options.StateDir, "groups"));
-volumes = new NodeVolumes(pools, journal, attachers, nbdClientRoot, mounter, blockDevices, new Filesystems(runner), runner, inFlight,
+var volumes = new NodeVolumes(pools, journal, attachers, nbdClientRoot, mounter, blockDevices, new Filesystems(runner), inFlight,
     loggerFactory.CreateLogger<NodeVolumes>());
 var readiness = new Readiness();
 // All-in-one: the controller runs in this process, on this CSI endpoint, and hears from this node's agent only.
@@ -112,7 +112,7 @@ var registry = controllerPlane?.BuildRegistry(log);
 var agent = GrpcServer.Build(options.AgentEndpoint, log, services =>
 {
     services.AddSingleton(pools).AddSingleton(inFlight).AddSingleton(options).AddSingleton(exports).AddHostedService<AgentAnnouncer>()
-        .AddSingleton(new FreezeLeases(inFlight, (id, ct) => volumes.QuiesceAsync(id, ct), loggerFactory.CreateLogger<FreezeLeases>()))
+        .AddSingleton(new FreezeLeases(inFlight, freezer.QuiesceAsync, loggerFactory.CreateLogger<FreezeLeases>()))
         .AddSingleton(groupStore);
 }, app => app.MapGrpcService<AgentService>(),
     // Only the controller drives a node's storage.
@@ -148,7 +148,7 @@ log.Information("node {NodeId} serving CSI{Controller} on {Csi} and the agent AP
 // Every state file is read once now, so what cannot be read is set aside and reported at start, not at first use.
 _ = journal.All().Count + exports.All().Count + groupStore.All().Count() +
     pools.All.Sum(p => p.ListVolumes().Count + p.ListSnapshots().Count);
-await volumes.ThawAllAsync(CancellationToken.None);
+await freezer.ThawAllAsync(CancellationToken.None);
 foreach (var pool in tmpfsPools) await pool.RemoveOrphansAsync(CancellationToken.None);
 await exports.ReconcileAsync(CancellationToken.None);
 await reconciler.RunAsync(CancellationToken.None);

@@ -51,7 +51,7 @@ public sealed class ReconcilerResidueTests : IDisposable
         var attachers = new AttacherSet(new LoopFileAttacher(loops),
             new NbdFuseAttacher(loops, mounter, runner, new DaemonLauncher(runner), NullLogger<NbdFuseAttacher>.Instance),
             new TmpfsAttacher(mounter), new LocalDeviceAttacher());
-        var volumes = new NodeVolumes(pools, journal, attachers, nbdRoot, mounter, new BlockDevices(runner), new Filesystems(runner), runner,
+        var volumes = new NodeVolumes(pools, journal, attachers, nbdRoot, mounter, new BlockDevices(runner), new Filesystems(runner),
             new InFlightTracker(), NullLogger<NodeVolumes>.Instance);
         var reconciler = new NodeReconciler(journal, volumes, pools, mounter, loops, attachers, nbdRoot, NullLogger<NodeReconciler>.Instance);
 
