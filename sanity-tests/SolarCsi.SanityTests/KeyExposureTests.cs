@@ -1,0 +1,48 @@
+using Csi.V1;
+using SolarCsi.Core.Nbd;
+
+namespace SolarCsi.SanityTests;
+
+/// <summary>
+/// An NBD key goes where the data path needs it and nowhere else: not into any plugin's log (ours or the helpers'),
+/// not into any metrics endpoint, not into a status message. Read back after a volume's whole node life.
+/// </summary>
+[Collection(ClusterCollection.Name)]
+public sealed class KeyExposureTests(ClusterFixture fx)
+{
+    [Fact]
+    public async Task NoLogNorMetricShowsAnNbdKey()
+    {
+        var capability = ClusterFixture.Mount();
+        var volume = await fx.CreateAsync(ClusterFixture.NewVolumeOf("nbd", 64 << 20, capability));
+        var host = Core.Ids.StorageId.ParseVolume(volume.VolumeId).Node;
+        var steps = new NodeSteps(fx, volume, capability, fx.Cluster.Nodes.First(n => n.NodeId != host));
+        try
+        {
+            await steps.ControllerPublishAsync();
+            // Without control-plane TLS (this cluster's unix sockets) the key rides in publish_context, by design.
+            var key = steps.PublishContext[NbdConnection.PskKey];
+            await steps.AttachAsync();
+            await File.WriteAllTextAsync(Path.Combine(steps.Target, "x"), "x");
+            var listed = await fx.Controller.ListVolumesAsync(new ListVolumesRequest());
+            Assert.DoesNotContain(key, listed.ToString());
+            Assert.Matches("^[0-9a-f]{64}$", key);
+
+            // While attached, so the export's and the attachment's own logs are still there: every log the cluster's
+            // plugins and their helpers wrote (nbdkit's on the storage host, nbdfuse's on the consumer).
+            var logs = Directory.EnumerateFiles(fx.Cluster.Root, "*.log", SearchOption.AllDirectories).ToArray();
+            Assert.Contains(logs, l => l.EndsWith("controller.log", StringComparison.Ordinal));
+            Assert.Contains(logs, l => l.EndsWith("nbdkit.log", StringComparison.Ordinal) && l.Contains(volume.VolumeId, StringComparison.Ordinal));
+            foreach (var log in logs)
+                Assert.False((await File.ReadAllTextAsync(log)).Contains(key, StringComparison.OrdinalIgnoreCase), $"{log} shows the NBD key");
+            using var http = new HttpClient();
+            foreach (var url in fx.Cluster.Nodes.Select(n => n.MetricsUrl).Append(fx.Cluster.Controller.MetricsUrl))
+                Assert.DoesNotContain(key, await http.GetStringAsync(url), StringComparison.OrdinalIgnoreCase);
+        }
+        finally
+        {
+            await steps.DetachQuietlyAsync();
+            await fx.DeleteAsync(volume.VolumeId);
+        }
+    }
+}
