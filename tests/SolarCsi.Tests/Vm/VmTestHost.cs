@@ -50,6 +50,12 @@ public sealed class VmTestHost : IAsyncDisposable
         var dir = Directory.CreateTempSubdirectory("solar-vm-").FullName;
         var workDir = Path.Combine(dir, "work");
         Directory.CreateDirectory(workDir);
+        // The agent runs from the share the guest mounts read-write at the same path: the test assembly may live
+        // under /tmp (a clone made with mktemp), which the guest covers with a tmpfs of its own.
+        var agent = Path.Combine(workDir, "guest-agent.sh");
+        File.Copy(assets.Agent, agent);
+        File.SetUnixFileMode(agent, File.GetUnixFileMode(assets.Agent) | UnixFileMode.UserExecute);
+        assets = assets with { Agent = agent };
         var socket = Path.Combine(dir, "ctl.sock");
         if (options.DiskBytes > 0) using (var f = File.Create(Path.Combine(dir, "disk0.img"))) f.SetLength(options.DiskBytes);
         if (options.NvdimmBytes > 0) using (var f = File.Create(Path.Combine(dir, "nvdimm.img"))) f.SetLength(options.NvdimmBytes);
