@@ -32,33 +32,44 @@ public sealed class CapacityLedger(string directory, long? configuredCapacity)
     /// </summary>
     public (long Total, long Free) Describe()
     {
-        lock (_lock) return DescribeLocked();
+        lock (_lock)
+        {
+            var (total, free, _) = DescribeLocked();
+            return (total, free);
+        }
     }
 
-    private (long Total, long Free) DescribeLocked()
+    /// <summary>Also what each image's record promises now (read once, for a reservation to compare against).</summary>
+    private (long Total, long Free, IReadOnlyDictionary<string, long> Recorded) DescribeLocked()
     {
         var promises = _promises.SelectMany(p => p()).ToArray();
-        var promised = promises.Sum(p => p.Bytes) + _pending.Values.Sum();
-        if (configuredCapacity is { } capacity) return (capacity, Math.Max(0, capacity - promised));
-        var unbacked = promises.Sum(p => Math.Max(0, p.Bytes - FilesystemStats.AllocatedBytesOf(p.Image))) + _pending.Values.Sum();
+        // A reservation counts only for what its image's record does not promise yet: once the operation has written
+        // the record (the volume's new size), the reservation still held until it returns must not count it again.
+        var recorded = promises.ToDictionary(p => p.Image, p => p.Bytes, StringComparer.Ordinal);
+        var reserved = _pending.Sum(r => Math.Max(0, r.Value - recorded.GetValueOrDefault(r.Key)));
+        var promised = promises.Sum(p => p.Bytes) + reserved;
+        if (configuredCapacity is { } capacity) return (capacity, Math.Max(0, capacity - promised), recorded);
+        var unbacked = promises.Sum(p => Math.Max(0, p.Bytes - FilesystemStats.AllocatedBytesOf(p.Image))) + reserved;
         var free = Math.Max(0, FilesystemStats.Of(directory).AvailableBytes - unbacked);
-        return (promised + free, free);
+        return (promised + free, free, recorded);
     }
 
     /// <summary>
-    /// Holds <paramref name="bytes"/> for <paramref name="what"/> until disposed — by then the operation has recorded the
-    /// volume or snapshot (which counts from then on) or failed. RESOURCE_EXHAUSTED when they are not there.
+    /// Holds room for <paramref name="image"/> to be promised <paramref name="bytes"/> in all (a new volume or snapshot:
+    /// its size; an expansion: the new size) until disposed — by then the operation has recorded it (which counts from
+    /// then on) or failed. RESOURCE_EXHAUSTED when the difference is not there.
     /// </summary>
-    public IDisposable Reserve(string what, long bytes, string pool)
+    public IDisposable Reserve(string image, long bytes, string pool)
     {
         lock (_lock)
         {
-            if (_pending.ContainsKey(what)) throw CsiErrors.Aborted($"{what} is already being allocated");
-            var free = DescribeLocked().Free;
-            if (free < bytes) throw CsiErrors.ResourceExhausted($"pool {pool} has {free} bytes free (shared with the other pools on its filesystem), {bytes} requested");
-            _pending[what] = bytes;
+            if (_pending.ContainsKey(image)) throw CsiErrors.Aborted($"{image} is already being allocated");
+            var (_, free, recorded) = DescribeLocked();
+            var more = bytes - recorded.GetValueOrDefault(image);
+            if (free < more) throw CsiErrors.ResourceExhausted($"pool {pool} has {free} bytes free (shared with the other pools on its filesystem), {more} requested");
+            _pending[image] = bytes;
         }
-        return new Reservation(this, what);
+        return new Reservation(this, image);
     }
 
     private void Release(string what)

@@ -93,7 +93,7 @@ public sealed class FilePool : IMediaPool
         var sourceImage = SourceImageOf(source, out var sourceSize);
         if (sourceImage is not null && capacityBytes < sourceSize)
             throw CsiErrors.OutOfRange($"requested capacity {capacityBytes} is smaller than the source ({sourceSize} bytes)");
-        using var reservation = _ledger.Reserve("volume:" + volumeId, capacityBytes, Name);
+        using var reservation = _ledger.Reserve(BackingPathOf(volumeId), capacityBytes, Name);
 
         var image = BackingPathOf(volumeId);
         if (File.Exists(image))
@@ -120,8 +120,7 @@ public sealed class FilePool : IMediaPool
         {
             if (File.Exists(temp)) File.Delete(temp);
         }
-        var record = new VolumeRecord(volumeId, name, capacityBytes, parameters, source?.SnapshotId is { Length: > 0 } s ? s : null,
-            source?.VolumeId is { Length: > 0 } v ? v : null, DateTimeOffset.UtcNow, []);
+        var record = VolumeRecord.New(volumeId, name, capacityBytes, parameters, source);
         await SaveVolumeAsync(record, ct);
         _logger.LogInformation("pool {Pool}: created volume {VolumeId} ({Bytes} bytes) for {Name}", Name, volumeId, capacityBytes, name);
         return record;
@@ -139,8 +138,7 @@ public sealed class FilePool : IMediaPool
         if (length != capacityBytes)
             throw CsiErrors.FailedPrecondition($"an image of volume {volumeId} without a record already exists on this node with {length} bytes, not the " +
                 $"{capacityBytes} asked for; it is kept (see `solar cleanup`)");
-        var record = new VolumeRecord(volumeId, name, capacityBytes, parameters, source?.SnapshotId is { Length: > 0 } s ? s : null,
-            source?.VolumeId is { Length: > 0 } v ? v : null, DateTimeOffset.UtcNow, []);
+        var record = VolumeRecord.New(volumeId, name, capacityBytes, parameters, source);
         await SaveVolumeAsync(record, ct);
         _logger.LogWarning("pool {Pool}: adopted the unrecorded image of {VolumeId} for {Name}", Name, volumeId, name);
         return record;
@@ -186,7 +184,7 @@ public sealed class FilePool : IMediaPool
     {
         var record = GetVolume(volumeId) ?? throw CsiErrors.NotFound($"volume {volumeId} not found");
         if (capacityBytes <= record.CapacityBytes) return record;
-        using var reservation = _ledger.Reserve("expand:" + volumeId, capacityBytes - record.CapacityBytes, Name);
+        using var reservation = _ledger.Reserve(BackingPathOf(volumeId), capacityBytes, Name);
         await using (var stream = new FileStream(BackingPathOf(volumeId), FileMode.Open, FileAccess.Write))
         {
             stream.SetLength(capacityBytes);
@@ -203,7 +201,7 @@ public sealed class FilePool : IMediaPool
     {
         if (_records.GetSnapshot(snapshotId) is { } existing) return existing;
         var volume = GetVolume(sourceVolumeId) ?? throw CsiErrors.NotFound($"source volume {sourceVolumeId} not found");
-        using var reservation = _ledger.Reserve("snapshot:" + snapshotId, volume.CapacityBytes, Name);
+        using var reservation = _ledger.Reserve(SnapshotImageOf(snapshotId), volume.CapacityBytes, Name);
         var image = SnapshotImageOf(snapshotId);
         var temp = image + ".creating";
         try

@@ -44,6 +44,33 @@ public sealed class CapacityLedgerTests : IDisposable
         Assert.Equal(100 * MiB, nbd.Describe().FreeBytes);
     }
 
+    /// <summary>
+    /// Between writing its record and releasing its reservation an operation is promised once, not twice: the racing
+    /// creates below lost one of five to that window (a spurious RESOURCE_EXHAUSTED) before the ledger knew.
+    /// </summary>
+    [Fact]
+    public void AReservationAndTheRecordThatFulfilsItCountOnce()
+    {
+        var recorded = new List<CapacityLedger.Promise>();
+        var ledger = new CapacityLedger(_dir.Path, 100 * MiB);
+        ledger.Register(() => recorded);
+        using (ledger.Reserve("/a.img", 60 * MiB, "p"))
+        {
+            Assert.Equal(40 * MiB, ledger.Describe().Free);
+            recorded.Add(new("/a.img", 60 * MiB)); // the create wrote its record; its reservation is not released yet
+            Assert.Equal(40 * MiB, ledger.Describe().Free);
+            using (ledger.Reserve("/b.img", 40 * MiB, "p")) Assert.Equal(0, ledger.Describe().Free);
+        }
+        // An expansion reserves the new size: only the difference is taken, and again once its record says so.
+        using (ledger.Reserve("/a.img", 90 * MiB, "p"))
+        {
+            Assert.Equal(10 * MiB, ledger.Describe().Free);
+            recorded[0] = new("/a.img", 90 * MiB);
+            Assert.Equal(10 * MiB, ledger.Describe().Free);
+        }
+        Assert.Equal(StatusCode.ResourceExhausted, Assert.Throws<RpcException>(() => ledger.Reserve("/c.img", 20 * MiB, "p")).StatusCode);
+    }
+
     [Fact]
     public async Task CreatesRacingInBothPoolsNeverPromiseMoreThanThereIs()
     {
