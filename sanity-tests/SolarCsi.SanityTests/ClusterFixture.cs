@@ -56,20 +56,16 @@ public sealed class ClusterFixture : IAsyncLifetime
         {
             // The nodes' state on xfs with reflink, as docs/deploy.md asks of a node: the file and nbd pools cut a
             // snapshot of a volume in use by reflink, holding its writers for milliseconds (refused on ext4).
-            HostCommand.Run("mount", "-o", "loop", Disks.NewImage("state-xfs", 32L << 30, "xfs"), _root);
-            _stateMounted = true;
+            Disks.MountXfs(_root, 32L << 30);
             Cluster = await LocalCluster.StartAsync(_root, [NodeA, NodeB], poolsConfig: new Dictionary<string, string> { [NodeA] = pools },
                 nodeArgs: new Dictionary<string, IReadOnlyList<string>> { [NodeB] = ["--max-volumes", NodeBMaxVolumes.ToString()] });
         }
         catch
         {
-            if (_stateMounted) HostCommand.Quietly("umount", "-l", _root);
             Disks.Dispose();
             throw;
         }
     }
-
-    private bool _stateMounted;
 
     public async Task DisposeAsync()
     {
@@ -81,14 +77,13 @@ public sealed class ClusterFixture : IAsyncLifetime
         finally
         {
             // SOLAR_KEEP_LOGS=1 keeps the plugins' logs and state for a post-mortem (and their filesystem mounted).
-            var keep = Environment.GetEnvironmentVariable("SOLAR_KEEP_LOGS") == "1";
-            if (!keep)
+            // Otherwise the disks go even when stopping the plugins failed (they are this machine's loop devices),
+            // the state's filesystem with them, then its mount point.
+            if (Environment.GetEnvironmentVariable("SOLAR_KEEP_LOGS") != "1")
             {
-                HostCommand.Quietly("umount", "-l", _root);
+                Disks.Dispose();
                 Directory.Delete(_root, recursive: true);
             }
-            // The disks go even when stopping the plugins failed: they are this machine's loop devices.
-            if (!keep) Disks.Dispose();
         }
         // Every test cleans up after itself; anything still mounted here is a leak in the driver or a test.
         if (!leftovers.IsEmpty) throw new InvalidOperationException($"the suite left {leftovers}");

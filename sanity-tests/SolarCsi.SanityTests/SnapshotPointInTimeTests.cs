@@ -14,12 +14,10 @@ public sealed class SnapshotPointInTimeTests : IAsyncLifetime
     private readonly string _root = Directory.CreateTempSubdirectory("solar-pit-").FullName;
     private readonly TestDisks _disks = new();
     private LocalCluster _cluster = null!;
-    private bool _mounted;
 
     public async Task InitializeAsync()
     {
-        HostCommand.Run("mount", "-o", "loop", _disks.NewImage("state-xfs", 8L << 30, "xfs"), _root);
-        _mounted = true;
+        _disks.MountXfs(_root, 8L << 30);
         _cluster = await LocalCluster.StartAsync(_root, [ClusterFixture.NodeA, ClusterFixture.NodeB], nbdFirstPort: 22400,
             controllerArgs: ["--freeze-lease-seconds", "2"]);
     }
@@ -32,9 +30,8 @@ public sealed class SnapshotPointInTimeTests : IAsyncLifetime
         }
         finally
         {
-            if (_mounted) HostCommand.Quietly("umount", "-l", _root);
-            Directory.Delete(_root, recursive: true);
             _disks.Dispose();
+            Directory.Delete(_root, recursive: true);
         }
     }
 

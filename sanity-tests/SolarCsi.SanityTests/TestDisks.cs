@@ -59,8 +59,22 @@ public sealed class TestDisks : IDisposable
         return p.ExitCode == 2 ? "" : output;
     }
 
+    private readonly List<string> _mounts = [];
+
+    /// <summary>
+    /// A fresh xfs (reflink on, mkfs.xfs's default) of <paramref name="bytes"/> (sparse) mounted at
+    /// <paramref name="mountPoint"/>: a node state directory on the filesystem docs/deploy.md asks for, where the file
+    /// and nbd pools cut snapshots of volumes in use by reflink. Unmounted on dispose, before the images go.
+    /// </summary>
+    public void MountXfs(string mountPoint, long bytes)
+    {
+        HostCommand.Run("mount", "-o", "loop", NewImage($"xfs-{_mounts.Count}", bytes, "xfs"), mountPoint);
+        _mounts.Add(mountPoint);
+    }
+
     public void Dispose()
     {
+        foreach (var mount in _mounts) HostCommand.Quietly("umount", "-l", mount);
         foreach (var (device, _) in _disks)
         {
             HostCommand.Quietly("losetup", "--detach", device);

@@ -35,11 +35,7 @@ public sealed record ControllerOptions(string DriverName, GrpcEndpoint CsiEndpoi
         cl.Get("metrics-address") is { } metrics ? SolarCsi.Core.Metrics.MetricsServer.ParseAddress(metrics) : null,
         TimeSpan.FromSeconds(FreezeLeaseSeconds(cl.GetInt("freeze-lease-seconds", (int)DefaultFreezeLease.TotalSeconds))),
         cl.Get("state-dir") is { } dir ? Path.GetFullPath(dir) : null,
-        cl.Get("tls-dir") is { } tls ? RequireControllerCertificate(SolarCsi.Core.Hosting.Tls.ClusterTls.Load(tls), tls) : null);
-
-    private static SolarCsi.Core.Hosting.Tls.ClusterTls RequireControllerCertificate(SolarCsi.Core.Hosting.Tls.ClusterTls tls, string dir) =>
-        tls.IdentityOf(tls.Own) == SolarCsi.Core.Hosting.Tls.ClusterTls.ControllerIdentity ? tls
-            : throw new FormatException($"--tls-dir {dir}: its certificate is {tls.IdentityOf(tls.Own) ?? "not signed by its ca.crt"}, not the controller's");
+        cl.Get("tls-dir") is { } tls ? SolarCsi.Core.Hosting.Tls.ClusterTls.LoadFor(tls, SolarCsi.Core.Hosting.Tls.ClusterTls.ControllerIdentity) : null);
 
     // The node refuses leases over 10 minutes (FreezeLeases.MaxLease).
     private static int FreezeLeaseSeconds(int seconds) =>

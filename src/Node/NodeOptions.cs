@@ -88,15 +88,6 @@ public sealed record NodeOptions(
             cl.Get("pools-config") is { } poolsFile ? SolarCsi.Node.Pools.PoolConfig.Load(poolsFile) : SolarCsi.Node.Pools.PoolConfig.Empty,
             cl.Get("metrics-address") is { } metrics ? SolarCsi.Core.Metrics.MetricsServer.ParseAddress(metrics) : null,
             allInOne,
-            cl.Get("tls-dir") is { } tls ? RequireOwnCertificate(SolarCsi.Core.Hosting.Tls.ClusterTls.Load(tls), nodeId, tls) : null);
-    }
-
-    /// <summary>A node serving another node's certificate would be refused by every peer: say so at start.</summary>
-    private static SolarCsi.Core.Hosting.Tls.ClusterTls RequireOwnCertificate(SolarCsi.Core.Hosting.Tls.ClusterTls tls, string nodeId, string dir)
-    {
-        var identity = tls.IdentityOf(tls.Own);
-        if (identity != SolarCsi.Core.Hosting.Tls.ClusterTls.NodeIdentity(nodeId))
-            throw new FormatException($"--tls-dir {dir}: its certificate is {identity ?? "not signed by its ca.crt"}, not node {nodeId}'s");
-        return tls;
+            cl.Get("tls-dir") is { } tls ? SolarCsi.Core.Hosting.Tls.ClusterTls.LoadFor(tls, SolarCsi.Core.Hosting.Tls.ClusterTls.NodeIdentity(nodeId)) : null);
     }
 }

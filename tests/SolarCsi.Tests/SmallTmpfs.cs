@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace SolarCsi.Tests;
 
 /// <summary>
@@ -12,7 +10,7 @@ internal sealed class SmallTmpfs : IDisposable
     {
         Path = path;
         Directory.CreateDirectory(path);
-        Run("mount", "-t", "tmpfs", "-o", "size=" + size, "solar-test-tmpfs", path);
+        HostCommand.Run("mount", "-t", "tmpfs", "-o", "size=" + size, "solar-test-tmpfs", path);
     }
 
     public string Path { get; }
@@ -26,12 +24,5 @@ internal sealed class SmallTmpfs : IDisposable
         catch (IOException) { }
     }
 
-    public void Dispose() => Run("umount", "-l", Path);
-
-    private static void Run(string program, params string[] args)
-    {
-        using var p = Process.Start(new ProcessStartInfo(program, args) { RedirectStandardError = true })!;
-        p.WaitForExit();
-        if (p.ExitCode != 0) throw new InvalidOperationException($"{program} failed: {p.StandardError.ReadToEnd()}");
-    }
+    public void Dispose() => HostCommand.Run("umount", "-l", Path);
 }

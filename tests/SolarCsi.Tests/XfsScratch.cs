@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace SolarCsi.Tests;
 
 /// <summary>
@@ -17,8 +15,8 @@ internal sealed class XfsScratch : IDisposable
         _image = System.IO.Path.Combine(parent, "xfs.img");
         Directory.CreateDirectory(Path);
         using (var image = new FileStream(_image, FileMode.CreateNew)) image.SetLength(bytes);
-        Run("mkfs.xfs", "-q", "-m", "reflink=1", _image);
-        Run("mount", "-o", "loop", _image, Path);
+        HostCommand.Run("mkfs.xfs", "-q", "-m", "reflink=1", _image);
+        HostCommand.Run("mount", "-o", "loop", _image, Path);
     }
 
     public string Path { get; }
@@ -30,14 +28,7 @@ internal sealed class XfsScratch : IDisposable
 
     public void Dispose()
     {
-        try { Run("umount", "-l", Path); }
+        try { HostCommand.Run("umount", "-l", Path); }
         finally { File.Delete(_image); }
-    }
-
-    private static void Run(string program, params string[] args)
-    {
-        using var p = Process.Start(new ProcessStartInfo(program, args) { RedirectStandardError = true, WorkingDirectory = "/" })!;
-        p.WaitForExit();
-        if (p.ExitCode != 0) throw new InvalidOperationException($"{program} failed: {p.StandardError.ReadToEnd()}");
     }
 }

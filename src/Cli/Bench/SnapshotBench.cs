@@ -4,7 +4,9 @@ using System.Text;
 using System.Text.RegularExpressions;
 using Csi.V1;
 using SolarCsi.Core.Ids;
+using Microsoft.Extensions.Logging.Abstractions;
 using SolarCsi.Core.Local;
+using SolarCsi.Core.Processes;
 
 namespace SolarCsi.Cli;
 
@@ -18,6 +20,8 @@ namespace SolarCsi.Cli;
 /// </summary>
 internal static partial class SnapshotBench
 {
+    private static readonly ProcessRunner Runner = new(NullLogger<ProcessRunner>.Instance);
+
     private sealed record Sample(string Media, long Bytes, double CallMs, double LongestWriteMs, double HeldMs, long Writes);
 
     public static async Task<int> RunAsync(string[] args)
@@ -34,9 +38,9 @@ internal static partial class SnapshotBench
         var root = Path.Combine(work, "root");
         Directory.CreateDirectory(root);
         await using (var f = new FileStream(image, FileMode.CreateNew)) f.SetLength(sizes.Max() * 3 + (8L << 30));
-        Run("mkfs.xfs", "-q", "-m", "reflink=1", image);
+        await Runner.RunAsync("mkfs.xfs", ["-q", "-m", "reflink=1", image], CancellationToken.None);
         // discard: deleted images give their space back to the file under the loop device.
-        Run("mount", "-o", "loop,discard", image, root);
+        await Runner.RunAsync("mount", ["-o", "loop,discard", image, root], CancellationToken.None);
         var samples = new List<Sample>();
         var copies = new Dictionary<long, double>();
         var clock = Stopwatch.StartNew();
@@ -56,7 +60,7 @@ internal static partial class SnapshotBench
                     var imagePath = ImageOf(root, volume.VolumeId);
                     Console.WriteLine($"[{clock.Elapsed.TotalSeconds,6:0}s] {m} {bytes >> 30} GiB: filling the image");
                     Fill(imagePath, bytes * 9 / 10);
-                    if (!copies.ContainsKey(bytes)) copies[bytes] = TimeFullCopy(imagePath);
+                    if (!copies.ContainsKey(bytes)) copies[bytes] = await TimeFullCopyAsync(imagePath);
                     await volume.ControllerPublishAsync();
                     await volume.StageAsync();
                     await volume.PublishAsync();
@@ -88,7 +92,7 @@ internal static partial class SnapshotBench
         }
         finally
         {
-            Run("umount", "-l", root);
+            await Runner.RunAsync("umount", ["-l", root], CancellationToken.None);
             Directory.Delete(work, recursive: true);
         }
         var report = Report(samples, copies, repeats, leftovers, clock.Elapsed);
@@ -168,11 +172,11 @@ internal static partial class SnapshotBench
         file.Flush(flushToDisk: true);
     }
 
-    private static double TimeFullCopy(string image)
+    private static async Task<double> TimeFullCopyAsync(string image)
     {
         var copy = image + ".bench-copy";
         var clock = Stopwatch.StartNew();
-        Run("cp", "--reflink=never", "--sparse=always", "--", image, copy);
+        await Runner.RunAsync("cp", ["--reflink=never", "--sparse=always", "--", image, copy], CancellationToken.None, TimeSpan.FromMinutes(30));
         File.Delete(copy);
         return clock.Elapsed.TotalMilliseconds;
     }
@@ -214,13 +218,5 @@ internal static partial class SnapshotBench
         var left = leftovers.IsEmpty ? "none" : leftovers.ToString();
         sb.AppendLine(CultureInfo.InvariantCulture, $"Writes seen during the calls: {samples.Sum(s => s.Writes)}. Leftovers: {left}. Took {took.TotalSeconds:0} s.");
         return sb.ToString();
-    }
-
-    private static void Run(string program, params string[] args)
-    {
-        using var p = Process.Start(new ProcessStartInfo(program, args) { RedirectStandardError = true, WorkingDirectory = "/" })!;
-        var error = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        if (p.ExitCode != 0) throw new InvalidOperationException($"{program} {string.Join(' ', args)} failed: {error}");
     }
 }

@@ -22,12 +22,10 @@ public sealed class Inventory(AgentDirectory directory)
         var answers = await OnEveryLiveAgentAsync(async (agent, node) =>
         {
             var answer = await agent.FindVolumeByNameAsync(new FindVolumeByNameRequest { Name = name }, deadline: Deadline(ShortCall), cancellationToken: ct);
+            // A volume of that node, and the one that name hashes to there (in whichever of its pools).
             if (answer.Found)
-            {
-                // A volume of that node, and the one that name hashes to there.
-                var id = StorageId.ParseVolume(AgentReplies.RequireVolume(answer.Volume, node).VolumeId);
-                AgentReplies.RequireVolume(answer.Volume, node, StorageId.ForVolume(id.Media, id.Pool, node, name));
-            }
+                AgentReplies.RequireVolume(answer.Volume, node,
+                    StorageId.TryParse(answer.Volume.VolumeId, out var id) ? StorageId.ForVolume(id.Media, id.Pool, node, name) : null);
             return answer;
         });
         if (answers.FirstOrDefault(f => f.Found) is { } found) return found.Volume;

@@ -16,11 +16,12 @@ public sealed class RegistryService(AgentDirectory directory, ControllerOptions 
             throw CsiErrors.InvalidArgument($"node id '{request.NodeId}' is not valid");
         try { GrpcEndpoint.Parse(request.Endpoint); }
         catch (FormatException e) { throw CsiErrors.InvalidArgument(e.Message); }
-        // Over mutual TLS a node's certificate speaks for that node only (a unix socket has no certificate: 0600).
-        if (options.Tls is { } tls && context.GetHttpContext().Connection.ClientCertificate is { } peer &&
-            ClusterTls.NodeIdOf(tls.IdentityOf(peer)) != request.NodeId)
+        // Over mutual TLS a node's certificate speaks for that node only (a unix socket has no certificate: 0600). The
+        // handshake checked its chain (ControllerPlane.BuildRegistry); its name is what is left to check.
+        var peer = context.GetHttpContext().Connection.ClientCertificate;
+        if (options.Tls is not null && peer is not null && ClusterTls.NodeIdOf(ClusterTls.NameOf(peer)) != request.NodeId)
             throw new RpcException(new Status(StatusCode.PermissionDenied, $"this certificate does not speak for node {request.NodeId}"));
-        directory.Record(request, context.GetHttpContext().Connection.ClientCertificate?.ExportCertificatePem());
+        directory.Record(request, peer?.ExportCertificatePem());
         return Task.FromResult(new HeartbeatResponse { IntervalSeconds = (int)Math.Max(1, options.AgentTimeout.TotalSeconds / 4) });
     }
 }

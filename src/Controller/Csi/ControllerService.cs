@@ -92,9 +92,10 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
         create.Parameters.Add(parameters.Canonical());
         // Kept with the volume (not compared by a repeated create: they may have been modified since).
         create.Parameters.Add(mutable);
-        await claims.SetAsync(name, StorageId.ForVolume(parameters.Media, parameters.Pool, nodeId, name), Work);
+        var volumeId = StorageId.ForVolume(parameters.Media, parameters.Pool, nodeId, name);
+        await claims.SetAsync(name, volumeId, Work);
         var created = await directory.ClientFor(nodeId).CreateVolumeAsync(create, deadline: Inventory.Deadline(Inventory.LongCall), cancellationToken: Work);
-        AgentReplies.RequireVolume(created, nodeId, StorageId.ForVolume(parameters.Media, parameters.Pool, nodeId, name));
+        AgentReplies.RequireVolume(created, nodeId, volumeId);
         return new CreateVolumeResponse { Volume = CsiMapping.ToCsi(created) };
     }
 

@@ -24,6 +24,8 @@ internal sealed partial class NameClaimJson : JsonSerializerContext;
 public sealed class NameClaims
 {
     private readonly string? _dir;
+    // Keyed by the name's hash — the name part of every volume id made for it ("v" + hash) and the claim file's name —
+    // so a delete finds its claim from the volume id alone.
     private readonly ConcurrentDictionary<string, NameClaim> _claims = new(StringComparer.Ordinal);
 
     public NameClaims(string? stateDir, ILogger<NameClaims> logger)
@@ -38,33 +40,33 @@ public sealed class NameClaims
         Directory.CreateDirectory(_dir);
         foreach (var file in Directory.EnumerateFiles(_dir, "*.json"))
             if (StateFiles.Read(file, bytes => JsonSerializer.Deserialize(bytes, NameClaimJson.Default.NameClaim), IsWellFormed) is { } claim)
-                _claims[claim.Name] = claim;
+                _claims[NameHash.Of(claim.Name)] = claim;
         logger.LogInformation("{Count} volume name claim(s) in {Dir}", _claims.Count, _dir);
     }
 
     public int Count => _claims.Count;
 
-    public NameClaim? Get(string name) => _claims.GetValueOrDefault(name);
+    public NameClaim? Get(string name) => _claims.TryGetValue(NameHash.Of(name), out var claim) && claim.Name == name ? claim : null;
 
     public async Task SetAsync(string name, StorageId volume, CancellationToken ct)
     {
         var claim = new NameClaim(name, volume.ToString(), DateTimeOffset.UtcNow);
+        var hash = NameHash.Of(name);
         if (_dir is not null)
-            await AtomicFile.WriteAsync(FileOf(name), JsonSerializer.SerializeToUtf8Bytes(claim, NameClaimJson.Default.NameClaim), ct);
-        _claims[name] = claim;
+            await AtomicFile.WriteAsync(FileOf(hash), JsonSerializer.SerializeToUtf8Bytes(claim, NameClaimJson.Default.NameClaim), ct);
+        _claims[hash] = claim;
     }
 
     /// <summary>Drops the claim of the name this volume was created for, if it still names this volume.</summary>
     public void Release(StorageId volume)
     {
-        var id = volume.ToString();
-        var claim = _claims.Values.FirstOrDefault(c => c.VolumeId == id);
-        if (claim is null) return;
-        if (_dir is not null) AtomicFile.Delete(FileOf(claim.Name));
-        _claims.TryRemove(new KeyValuePair<string, NameClaim>(claim.Name, claim));
+        var hash = volume.Name[1..];
+        if (!_claims.TryGetValue(hash, out var claim) || claim.VolumeId != volume.ToString()) return;
+        if (_dir is not null) AtomicFile.Delete(FileOf(hash));
+        _claims.TryRemove(new KeyValuePair<string, NameClaim>(hash, claim));
     }
 
-    private string FileOf(string name) => Path.Combine(_dir!, NameHash.Of(name) + ".json");
+    private string FileOf(string hash) => Path.Combine(_dir!, hash + ".json");
 
     private static bool IsWellFormed(NameClaim c) =>
         c.Name is { Length: > 0 } && StorageId.TryParse(c.VolumeId, out var id) && id.IsVolume && id.Name == "v" + NameHash.Of(c.Name);

@@ -15,8 +15,12 @@ public static class SealedKey
 {
     private const string Version = "v1";
 
-    public static string Seal(string key, X509Certificate2 recipient, string binding)
+    /// <summary>What a sealed key is bound to: it opens for this volume on this node only.</summary>
+    private static string Binding(string volumeId, string nodeId) => volumeId + "/" + nodeId;
+
+    public static string Seal(string key, X509Certificate2 recipient, string volumeId, string nodeId)
     {
+        var binding = Binding(volumeId, nodeId);
         using var recipientKey = recipient.GetECDsaPublicKey() ?? throw CsiErrors.InvalidArgument("the node's certificate has no EC key to seal a key to");
         using var peer = ECDiffieHellman.Create(recipientKey.ExportParameters(false));
         using var ephemeral = ECDiffieHellman.Create(ECCurve.NamedCurves.nistP256);
@@ -29,9 +33,10 @@ public static class SealedKey
         return string.Join('.', Version, B64(ephemeral.PublicKey.ExportSubjectPublicKeyInfo()), B64(nonce), B64([.. cipher, .. tag]));
     }
 
-    /// <summary>The key, or INVALID_ARGUMENT when <paramref name="sealedKey"/> was not sealed for this node and binding.</summary>
-    public static string Unseal(string sealedKey, X509Certificate2 own, string binding)
+    /// <summary>The key, or INVALID_ARGUMENT when <paramref name="sealedKey"/> was not sealed for this volume and node.</summary>
+    public static string Unseal(string sealedKey, X509Certificate2 own, string volumeId, string nodeId)
     {
+        var binding = Binding(volumeId, nodeId);
         try
         {
             var parts = sealedKey.Split('.');

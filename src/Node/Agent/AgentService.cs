@@ -159,15 +159,12 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
             var connection = await exports.AdmitAsync(request.VolumeId, pool.BackingPathOf(request.VolumeId), p.NodeId, readOnly,
                 MutableParameters.Limits(record.Parameters), Detached(context));
             response.PublishContext.Add(connection.ToContext(consumer is null ? null
-                : SealedKey.Seal(connection.Key, consumer, SealedKeyBinding(request.VolumeId, p.NodeId))));
+                : SealedKey.Seal(connection.Key, consumer, request.VolumeId, p.NodeId)));
         }
         if (admitted.Count != record.Publications.Count)
             await pool.SaveVolumeAsync(record with { Publications = admitted }, Detached(context));
         return response;
     }
-
-    /// <summary>What a sealed key is bound to: it opens for this volume on this node only.</summary>
-    public static string SealedKeyBinding(string volumeId, string nodeId) => volumeId + "/" + nodeId;
 
     /// <summary>The consumer's certificate, checked to be that node's when this node can check it; null without mTLS.</summary>
     private System.Security.Cryptography.X509Certificates.X509Certificate2? ConsumerCertificate(string pem, string nodeId)

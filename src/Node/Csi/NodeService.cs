@@ -153,6 +153,6 @@ public sealed class NodeService(NodeVolumes volumes, PathRules paths, NodeOption
     /// <summary>publish_context with the NBD key opened with this node's certificate, if it came sealed.</summary>
     private IReadOnlyDictionary<string, string> Unsealed(StorageId id, IDictionary<string, string> context) =>
         SolarCsi.Core.Nbd.NbdConnection.Unsealed(context.AsReadOnly(), options.Tls is { } tls
-            ? key => SolarCsi.Core.Nbd.SealedKey.Unseal(key, tls.Own, Agent.AgentService.SealedKeyBinding(id.ToString(), options.NodeId))
+            ? key => SolarCsi.Core.Nbd.SealedKey.Unseal(key, tls.Own, id.ToString(), options.NodeId)
             : null);
 }

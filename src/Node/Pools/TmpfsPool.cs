@@ -95,8 +95,7 @@ public sealed class TmpfsPool : IMediaPool
                     throw;
                 }
             }
-            var record = new VolumeRecord(volumeId, name, capacityBytes, parameters, source?.SnapshotId is { Length: > 0 } s ? s : null,
-                source?.VolumeId is { Length: > 0 } v ? v : null, DateTimeOffset.UtcNow, []);
+            var record = VolumeRecord.New(volumeId, name, capacityBytes, parameters, source);
             await SaveVolumeAsync(record, ct);
             _logger.LogInformation("pool {Pool}: created tmpfs volume {VolumeId} ({Bytes} bytes) for {Name}", Name, volumeId, capacityBytes, name);
             return record;

@@ -13,7 +13,14 @@ public sealed record VolumeRecord(
     string? SourceVolumeId,
     DateTimeOffset Created,
     List<PublicationRecord> Publications,
-    Dictionary<string, string>? Backing = null);
+    Dictionary<string, string>? Backing = null)
+{
+    /// <summary>A new volume's record, created now, unpublished, naming the snapshot or volume it was made from.</summary>
+    public static VolumeRecord New(string volumeId, string name, long capacityBytes, Dictionary<string, string> parameters,
+        SolarCsi.Agent.V1.ContentSource? source) =>
+        new(volumeId, name, capacityBytes, parameters, source?.SnapshotId is { Length: > 0 } s ? s : null,
+            source?.VolumeId is { Length: > 0 } v ? v : null, DateTimeOffset.UtcNow, []);
+}
 
 public sealed record PublicationRecord(string NodeId, bool ReadOnly, int AccessMode, bool Block);
 

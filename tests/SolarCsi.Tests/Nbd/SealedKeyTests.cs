@@ -23,23 +23,23 @@ public sealed class SealedKeyTests : IDisposable
     [Fact]
     public void OnlyTheNodeItWasSealedForOpensItForThatVolume()
     {
-        var sealedKey = SealedKey.Seal(Key, Node("node-a").Own, "nbd~default~s~v1/node-a");
+        var sealedKey = SealedKey.Seal(Key, Node("node-a").Own, "nbd~default~s~v1", "node-a");
         Assert.DoesNotContain(Key, sealedKey);
-        Assert.Equal(Key, SealedKey.Unseal(sealedKey, Node("node-a").Own, "nbd~default~s~v1/node-a"));
+        Assert.Equal(Key, SealedKey.Unseal(sealedKey, Node("node-a").Own, "nbd~default~s~v1", "node-a"));
 
-        Assert.Equal(StatusCode.InvalidArgument, Assert.Throws<RpcException>(() => SealedKey.Unseal(sealedKey, Node("node-b").Own, "nbd~default~s~v1/node-a")).StatusCode);
-        Assert.Equal(StatusCode.InvalidArgument, Assert.Throws<RpcException>(() => SealedKey.Unseal(sealedKey, Node("node-a").Own, "nbd~default~s~v2/node-a")).StatusCode);
+        Assert.Equal(StatusCode.InvalidArgument, Assert.Throws<RpcException>(() => SealedKey.Unseal(sealedKey, Node("node-b").Own, "nbd~default~s~v1", "node-a")).StatusCode);
+        Assert.Equal(StatusCode.InvalidArgument, Assert.Throws<RpcException>(() => SealedKey.Unseal(sealedKey, Node("node-a").Own, "nbd~default~s~v2", "node-a")).StatusCode);
         var tampered = sealedKey[..^2] + (sealedKey[^2] == 'A' ? "B" : "A") + sealedKey[^1];
-        Assert.Equal(StatusCode.InvalidArgument, Assert.Throws<RpcException>(() => SealedKey.Unseal(tampered, Node("node-a").Own, "nbd~default~s~v1/node-a")).StatusCode);
+        Assert.Equal(StatusCode.InvalidArgument, Assert.Throws<RpcException>(() => SealedKey.Unseal(tampered, Node("node-a").Own, "nbd~default~s~v1", "node-a")).StatusCode);
     }
 
     [Fact]
     public void APublishContextCarriesTheSealedKeyInsteadOfTheKey()
     {
         var connection = new NbdConnection("10.0.0.5", 10809, "node-a", Key, ReadOnly: false);
-        var context = connection.ToContext(SealedKey.Seal(Key, Node("node-a").Own, "b"));
+        var context = connection.ToContext(SealedKey.Seal(Key, Node("node-a").Own, "v", "node-a"));
         Assert.DoesNotContain(context.Values, v => v.Contains(Key, StringComparison.Ordinal));
-        var opened = NbdConnection.Unsealed(context, s => SealedKey.Unseal(s, Node("node-a").Own, "b"));
+        var opened = NbdConnection.Unsealed(context, s => SealedKey.Unseal(s, Node("node-a").Own, "v", "node-a"));
         Assert.Equal(connection, NbdConnection.FromContext(opened));
         Assert.Throws<RpcException>(() => NbdConnection.Unsealed(context, unseal: null));
     }

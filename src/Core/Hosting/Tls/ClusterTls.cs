@@ -37,6 +37,27 @@ public sealed class ClusterTls
         return new ClusterTls(dir);
     }
 
+    /// <summary>
+    /// The directory's credentials for <paramref name="identity"/>: a plugin started with someone else's certificate (or
+    /// one its CA did not sign) would be refused by every peer, so it says so at start, naming the flag.
+    /// </summary>
+    public static ClusterTls LoadFor(string dir, string identity)
+    {
+        var tls = Load(dir);
+        var own = tls.IdentityOf(tls.Own);
+        return own == identity ? tls : throw new FormatException($"--tls-dir {dir}: its certificate is {own ?? "not signed by its ca.crt"}, not {identity}'s");
+    }
+
+    /// <summary>
+    /// The identity a certificate names, without checking its chain: for a peer the TLS handshake has already checked
+    /// (<see cref="ServerOptions"/>), so a per-call look at it costs no second chain build.
+    /// </summary>
+    public static string? NameOf(X509Certificate peer)
+    {
+        using var cert = new X509Certificate2(peer);
+        return cert.GetNameInfo(X509NameType.SimpleName, forIssuer: false) is { Length: > 0 } name ? name : null;
+    }
+
     public static string NodeIdentity(string nodeId) => NodePrefix + nodeId;
 
     /// <summary>The node id a node identity names; null for any other identity.</summary>
@@ -63,9 +84,7 @@ public sealed class ClusterTls
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
         lock (_lock) chain.ChainPolicy.CustomTrustStore.AddRange(_roots);
-        if (!chain.Build(cert)) return null;
-        var name = cert.GetNameInfo(X509NameType.SimpleName, forIssuer: false);
-        return string.IsNullOrEmpty(name) ? null : name;
+        return chain.Build(cert) ? NameOf(cert) : null;
     }
 
     /// <summary>Kestrel's side: this party's certificate, a client certificate required, and only <paramref name="allow"/>ed identities admitted.</summary>

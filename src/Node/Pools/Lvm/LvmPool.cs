@@ -134,8 +134,7 @@ public sealed class LvmPool : IMediaPool
                 var size = await MakeVolumeLvAsync(lv, thin, capacityBytes, origin, ct);
                 if (limitBytes > 0 && size > limitBytes)
                     throw CsiErrors.OutOfRange($"LVM rounds {capacityBytes} bytes up to {size} (whole extents), above the limit of {limitBytes}");
-                var record = new VolumeRecord(volumeId, name, size, parameters, source?.SnapshotId is { Length: > 0 } s ? s : null,
-                    source?.VolumeId is { Length: > 0 } v ? v : null, DateTimeOffset.UtcNow, []);
+                var record = VolumeRecord.New(volumeId, name, size, parameters, source);
                 await SaveVolumeAsync(record, ct);
                 _pending.Clear(lv);
                 _logger.LogInformation("pool {Pool}: created {Kind} LV {Vg}/{Lv} ({Bytes} bytes) for {Name}", Name, thin ? "thin" : "thick", _vg, lv, size, name);
