@@ -3,7 +3,9 @@ using Csi.V1;
 namespace SolarCsi.SanityTests;
 
 /// <summary>The calls kubelet makes, in kubelet's order, for one volume on one node.</summary>
-internal sealed class NodeSteps(Core.Local.LocalCluster cluster, Volume volume, VolumeCapability capability, Core.Local.NodePlugin? plugin = null)
+/// <param name="kubeletDir">where this node's kubelet keeps staging and target paths (default: the cluster's).</param>
+internal sealed class NodeSteps(Core.Local.LocalCluster cluster, Volume volume, VolumeCapability capability, Core.Local.NodePlugin? plugin = null,
+    string? kubeletDir = null)
 {
     public NodeSteps(ClusterFixture fx, Volume volume, VolumeCapability capability, Core.Local.NodePlugin? plugin = null)
         : this(fx.Cluster, volume, capability, plugin)
@@ -17,8 +19,8 @@ internal sealed class NodeSteps(Core.Local.LocalCluster cluster, Volume volume, 
     public string VolumeId => volume.VolumeId;
     /// <summary>What ControllerPublish returned, handed to stage and publish as kubelet does.</summary>
     public Google.Protobuf.Collections.MapField<string, string> PublishContext { get; } = new();
-    public string Staging { get; } = KubeletPaths.NewStaging(cluster.KubeletDir);
-    public string Target { get; } = KubeletPaths.NewTarget(cluster.KubeletDir);
+    public string Staging { get; } = KubeletPaths.NewStaging(kubeletDir ?? cluster.KubeletDir);
+    public string Target { get; } = KubeletPaths.NewTarget(kubeletDir ?? cluster.KubeletDir);
     public bool Block => capability.Block is not null;
 
     public NodeStageVolumeRequest StageRequest() => new()

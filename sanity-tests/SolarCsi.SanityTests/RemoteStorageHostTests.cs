@@ -22,9 +22,14 @@ public sealed class RemoteStorageHostFixture : IAsyncLifetime
     private readonly string _root = Directory.CreateTempSubdirectory("solar-remote-").FullName;
     private TestDockerEngine? _engine;
 
+    public const string Image = "solar-csi:test";
     public string? Unavailable { get; private set; }
     public LocalCluster Cluster { get; private set; } = null!;
     public IContainer StorageContainer { get; private set; } = null!;
+    internal TestDockerEngine Engine => _engine!;
+    /// <summary>The cluster's CA (ca.crt, ca.key), for issuing more node certificates.</summary>
+    public string CertificateAuthorityDir => Path.Combine(_root, "tls", "ca");
+    public int RegistryPort { get; private set; }
 
     public async Task InitializeAsync()
     {
@@ -34,7 +39,7 @@ public sealed class RemoteStorageHostFixture : IAsyncLifetime
         Environment.SetEnvironmentVariable("TESTCONTAINERS_RYUK_DISABLED", "true");
 
         var repo = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(BinaryLocator.Find().Controller)!, "../../../../.."));
-        const string image = "solar-csi:test";
+        const string image = Image;
         // Only the node plugin runs in the storage-host container: the controller and CLI are not linked for it.
         await Runner.RunAsync("env", ["SOLAR_IMAGE_PROJECTS=Node", Path.Combine(repo, "deploy/image/build-local-image.sh"), image, "-H", _engine.Endpoint],
             CancellationToken.None, TimeSpan.FromMinutes(15));
@@ -46,7 +51,7 @@ public sealed class RemoteStorageHostFixture : IAsyncLifetime
         CertificateAuthority.Issue(Path.Combine(tls, "ca"), ClusterTls.ControllerIdentity, Path.Combine(tls, "controller"), TimeSpan.FromDays(1));
         CertificateAuthority.Issue(Path.Combine(tls, "ca"), ClusterTls.NodeIdentity(ClusterFixture.NodeA), Path.Combine(tls, ClusterFixture.NodeA), TimeSpan.FromDays(1));
         CertificateAuthority.Issue(Path.Combine(tls, "ca"), ClusterTls.NodeIdentity(StorageHost), Path.Combine(tls, StorageHost), TimeSpan.FromDays(1));
-        var registryPort = LocalCluster.FreePort();
+        var registryPort = RegistryPort = LocalCluster.FreePort();
         Cluster = await LocalCluster.StartAsync(_root, [ClusterFixture.NodeA], registryEndpoint: $"tcp://127.0.0.1:{registryPort}",
             controllerArgs: ["--tls-dir", Path.Combine(tls, "controller")],
             nodeArgs: new Dictionary<string, IReadOnlyList<string>> { [ClusterFixture.NodeA] = ["--tls-dir", Path.Combine(tls, ClusterFixture.NodeA)] });
@@ -84,7 +89,7 @@ public sealed class RemoteStorageHostFixture : IAsyncLifetime
 
 }
 
-public sealed class RemoteStorageHostTests(RemoteStorageHostFixture fx) : IClassFixture<RemoteStorageHostFixture>
+public sealed partial class RemoteStorageHostTests(RemoteStorageHostFixture fx, Xunit.Abstractions.ITestOutputHelper output) : IClassFixture<RemoteStorageHostFixture>
 {
     private async Task<(Volume Volume, NodeSteps Steps)> NewRemoteVolumeAsync(VolumeCapability capability, long bytes)
     {

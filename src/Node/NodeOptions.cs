@@ -18,7 +18,8 @@ public sealed record NodeOptions(
     Pools.PoolConfig Pools,
     System.Net.IPEndPoint? MetricsAddress,
     bool AllInOne = false,
-    SolarCsi.Core.Hosting.Tls.ClusterTls? Tls = null)
+    SolarCsi.Core.Hosting.Tls.ClusterTls? Tls = null,
+    GrpcEndpoint? DataPlaneEndpoint = null)
 {
     public const string NodeMode = "node";
     public const string AllInOneMode = "all-in-one";
@@ -46,6 +47,8 @@ public sealed record NodeOptions(
         ["metrics-address"] = "serve Prometheus /metrics and /healthz over HTTP here, e.g. 0.0.0.0:9809 (default: off)",
         ["tls-dir"] = "ca.crt, tls.crt and tls.key (a TLS Secret; this node's certificate from `solar certs issue --node ID`): mutual TLS " +
                       "on the agent API and towards the registry when they are TCP (default: plaintext, logged)",
+        ["dataplane-endpoint"] = "unix:// socket of this node's data-plane host (`solar-node dataplane`): NBD exports, nbdfuse and the kernel " +
+                                 "path's proxies are started there, so they outlive this plugin's container (default: started by this plugin)",
         ["reconcile-seconds"] = "how often residual mounts and devices are looked for after start-up (default 60, 0 = never)",
     };
 
@@ -88,6 +91,10 @@ public sealed record NodeOptions(
             cl.Get("pools-config") is { } poolsFile ? SolarCsi.Node.Pools.PoolConfig.Load(poolsFile) : SolarCsi.Node.Pools.PoolConfig.Empty,
             cl.Get("metrics-address") is { } metrics ? SolarCsi.Core.Metrics.MetricsServer.ParseAddress(metrics) : null,
             allInOne,
-            cl.Get("tls-dir") is { } tls ? SolarCsi.Core.Hosting.Tls.ClusterTls.LoadFor(tls, SolarCsi.Core.Hosting.Tls.ClusterTls.NodeIdentity(nodeId)) : null);
+            cl.Get("tls-dir") is { } tls ? SolarCsi.Core.Hosting.Tls.ClusterTls.LoadFor(tls, SolarCsi.Core.Hosting.Tls.ClusterTls.NodeIdentity(nodeId)) : null,
+            cl.Get("dataplane-endpoint") is { } dp ? UnixOnly(GrpcEndpoint.Parse(dp), "--dataplane-endpoint") : null);
     }
+
+    private static GrpcEndpoint UnixOnly(GrpcEndpoint endpoint, string flag) =>
+        endpoint.IsUnix ? endpoint : throw new FormatException($"{flag} must be unix://: the data-plane host never listens on the network");
 }

@@ -22,6 +22,8 @@ using SolarCsi.Node.Staging;
 
 // `solar-node prestop …` is the DaemonSet's preStop hook (Staging/PreStopHook.cs), not a plugin start.
 if (args is [PreStopHook.Command, .. var hookArgs]) return await PreStopHook.RunAsync(hookArgs, PreStopHook.LogWriter());
+// `solar-node dataplane …` is the node's data-plane host (DataPlane/DataPlaneHost.cs), its own DaemonSet.
+if (args is [SolarCsi.Node.DataPlane.DataPlaneHost.Command, .. var dataPlaneArgs]) return await SolarCsi.Node.DataPlane.DataPlaneHost.RunAsync(dataPlaneArgs);
 
 CommandLine cl;
 NodeOptions options;
@@ -54,7 +56,18 @@ var loops = new LoopDevices(runner);
 var mounter = new LinuxMounter(runner);
 var inFlight = new InFlightTracker();
 var journal = new NodeJournal(Path.Combine(options.StateDir, "node"));
-var launcher = new DaemonLauncher(runner, await SolarCsi.Core.Nbd.TlsCipherPolicy.EnvironmentAsync(options.StateDir, CancellationToken.None));
+// With a data-plane host the long-lived helpers belong to its container and outlive this one (a DaemonSet update or
+// a crash of the plugin); without one they are this process's children, which outlive only a restart of the process.
+using var dataPlaneChannel = options.DataPlaneEndpoint is { } dataPlaneEndpoint ? GrpcChannels.Create(dataPlaneEndpoint) : null;
+var dataPlane = dataPlaneChannel is null ? null : new SolarCsi.Node.DataPlane.DataPlaneSpawner(dataPlaneChannel, options.DataPlaneEndpoint!.ToString());
+if (dataPlane is not null && await dataPlane.ProblemAsync(options.StateDir, TimeSpan.FromSeconds(60), CancellationToken.None) is { } dataPlaneProblem)
+{
+    log.Fatal("cannot use the data-plane host: {Problem}", dataPlaneProblem);
+    return 1;
+}
+var launcher = dataPlane is null
+    ? new DaemonLauncher(runner, await SolarCsi.Core.Nbd.TlsCipherPolicy.EnvironmentAsync(options.StateDir, CancellationToken.None))
+    : new DaemonLauncher(dataPlane);
 var nbdAttacher = NbdKernelAttacher.IsSupported()
     ? (IBlockAttacher)new NbdKernelAttacher(runner, launcher, loggerFactory.CreateLogger<NbdKernelAttacher>())
     : new NbdFuseAttacher(loops, mounter, runner, launcher, loggerFactory.CreateLogger<NbdFuseAttacher>());
@@ -143,8 +156,9 @@ if (metrics is not null) await metrics.StartAsync();
 if (registry is not null) await registry.StartAsync();
 await csi.StartAsync();
 await agent.StartAsync();
-log.Information("node {NodeId} serving CSI{Controller} on {Csi} and the agent API on {Agent}; NBD attach path: {Attach}", options.NodeId,
-    controllerPlane is null ? "" : " (all-in-one: Controller and GroupController too)", options.CsiEndpoint, options.AgentEndpoint, nbdAttacher.Kind);
+log.Information("node {NodeId} serving CSI{Controller} on {Csi} and the agent API on {Agent}; NBD attach path: {Attach}; helpers started by {DataPlane}",
+    options.NodeId, controllerPlane is null ? "" : " (all-in-one: Controller and GroupController too)", options.CsiEndpoint, options.AgentEndpoint,
+    nbdAttacher.Kind, options.DataPlaneEndpoint?.ToString() ?? "this plugin");
 // Every state file is read once now, so what cannot be read is set aside and reported at start, not at first use.
 _ = journal.All().Count + exports.All().Count + groupStore.All().Count() +
     pools.All.Sum(p => p.ListVolumes().Count + p.ListSnapshots().Count);

@@ -23,13 +23,11 @@ public sealed class LoopDevices(IProcessRunner runner, Func<IReadOnlyList<LoopDe
         return LosetupParser.Parse(result.StandardOutput);
     }
 
-    /// <summary>The loop devices bound to this exact file (same path and inode).</summary>
+    /// <summary>The loop devices bound to this very file (<see cref="LoopDevice.IsBackedBy"/>).</summary>
     public async Task<IReadOnlyList<LoopDevice>> FindByBackingFileAsync(string file, CancellationToken ct)
     {
-        var inode = File.Exists(file) ? FileIdentity.InodeOf(file) : 0;
-        return (await ListAsync(ct))
-            .Where(d => d.BackingFile == file && (d.BackingInode == 0 || d.BackingInode == inode))
-            .ToArray();
+        var key = FileIdentity.TryKeyOf(file);
+        return (await ListAsync(ct)).Where(d => d.IsBackedBy(file, key)).ToArray();
     }
 
     public async Task<string> AttachAsync(string file, bool readOnly, CancellationToken ct)
@@ -66,9 +64,10 @@ public sealed class LoopDevices(IProcessRunner runner, Func<IReadOnlyList<LoopDe
     /// </summary>
     public async Task DetachAsync(string device, string backingFile, CancellationToken ct, TimeSpan? wait = null)
     {
+        var key = FileIdentity.TryKeyOf(backingFile);
         await runner.RunAsync("losetup", ["--detach", device], ct);
         var deadline = DateTime.UtcNow + (wait ?? ReleaseWait);
-        while ((await ListAsync(ct)).Any(l => l.Name == device && l.BackingFile == backingFile))
+        while ((await ListAsync(ct)).Any(l => l.Name == device && l.IsBackedBy(backingFile, key)))
         {
             if (DateTime.UtcNow >= deadline)
                 throw Errors.CsiErrors.Unavailable($"{device} is still bound to {backingFile} {(wait ?? ReleaseWait).TotalSeconds:0} s after its detach: " +

@@ -21,6 +21,8 @@ public sealed class LocalCluster : IAsyncDisposable
     /// <summary>NBD export ports per node: more than the default attach limit (128), so a node can export a full
     /// node's worth of volumes plus ports still being released.</summary>
     public const int PortsPerNode = 200;
+    /// <summary>How long the controller keeps a silent agent as live (short, so tests see a stopped node soon).</summary>
+    public const int AgentTimeoutSeconds = 6;
 
     private readonly List<PluginProcess> _processes = [];
     private readonly List<GrpcChannel> _channels = [];
@@ -78,7 +80,7 @@ public sealed class LocalCluster : IAsyncDisposable
         var csi = $"unix://{controllerDir}/csi.sock";
         progress($"starting controller ({csi})");
         var controllerMetrics = $"127.0.0.1:{FreePort()}";
-        Start("controller", bin.Controller, ["--endpoint", csi, "--registry-endpoint", registry, "--driver-name", DriverName, "--agent-timeout-seconds", "6",
+        Start("controller", bin.Controller, ["--endpoint", csi, "--registry-endpoint", registry, "--driver-name", DriverName, "--agent-timeout-seconds", AgentTimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--metrics-address", controllerMetrics, "--state-dir", Path.Combine(controllerDir, "state"), .. controllerArgs]);
         Controller = Connect(csi) with { MetricsUrl = $"http://{controllerMetrics}/metrics" };
 
@@ -234,7 +236,7 @@ public sealed class LocalCluster : IAsyncDisposable
     /// <summary>Mounts, loop devices and NBD helper processes under this cluster's directory that are still there.</summary>
     public Task<Leftovers> FindLeftoversAsync(CancellationToken ct = default) => FindLeftoversUnderAsync(Root, ct);
 
-    private static async Task<Leftovers> FindLeftoversUnderAsync(string root, CancellationToken ct = default)
+    public static async Task<Leftovers> FindLeftoversUnderAsync(string root, CancellationToken ct = default)
     {
         var mounts = MountInfoParser.Parse(await File.ReadAllTextAsync("/proc/self/mountinfo", ct))
             .Where(m => m.MountPoint.StartsWith(root + "/", StringComparison.Ordinal)).Select(m => m.MountPoint).ToArray();
@@ -245,7 +247,7 @@ public sealed class LocalCluster : IAsyncDisposable
     /// <summary>nbdkit and nbdfuse processes working on files under this cluster's directory.</summary>
     public IReadOnlyList<int> HelperProcesses() => HelperProcessesUnder(Root);
 
-    private static IReadOnlyList<int> HelperProcessesUnder(string root) =>
+    public static IReadOnlyList<int> HelperProcessesUnder(string root) =>
         Directory.EnumerateDirectories("/proc")
             .Select(d => int.TryParse(Path.GetFileName(d), out var pid) ? pid : 0)
             .Where(pid => pid > 0 && Pid.CommandLine(pid) is { Count: > 0 } argv &&

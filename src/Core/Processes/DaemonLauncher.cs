@@ -4,13 +4,13 @@ namespace SolarCsi.Core.Processes;
 
 /// <summary>
 /// Starts long-lived helpers (nbdkit, nbdfuse) in their own session so they outlive a plugin restart, with
-/// stdio on a log file rather than on pipes that would break with the plugin. The shell line is a constant:
-/// program and arguments travel as positional parameters, never spliced into a string.
-/// <paramref name="environment"/> holds "NAME=value" assignments every daemon gets (the TLS cipher policy).
+/// stdio on a log file rather than on pipes that would break with the plugin, and waits for their readiness.
+/// The shell line is a constant: program and arguments travel as positional parameters, never spliced into a
+/// string. Who actually starts them — this process or the node's data-plane host — is the spawner's business.
 /// </summary>
-public sealed class DaemonLauncher(IProcessRunner runner, IReadOnlyList<string>? environment = null)
+public sealed class DaemonLauncher(IDaemonSpawner spawner)
 {
-    public IReadOnlyList<string> Environment { get; } = environment ?? [];
+    public DaemonLauncher(IProcessRunner runner, IReadOnlyList<string>? environment = null) : this(new LocalDaemonSpawner(runner, environment)) { }
 
     public static IReadOnlyList<string> Arguments(string logFile, string program, IReadOnlyList<string> args, IReadOnlyList<string>? environment = null) =>
         [.. environment ?? [], "SOLAR_DAEMON_LOG=" + logFile, "setsid", "--fork", "sh", "-c", ShellLine, program, .. args];
@@ -52,11 +52,9 @@ public sealed class DaemonLauncher(IProcessRunner runner, IReadOnlyList<string>?
     /// <summary>Starts the daemon and waits until it writes <paramref name="pidFile"/> (its own readiness signal).</summary>
     public async Task<int> StartAsync(string program, IReadOnlyList<string> args, string pidFile, string logFile, TimeSpan readyTimeout, CancellationToken ct)
     {
-        // The shell line would only say "exec: not found" into the daemon's log; say which package is missing instead.
-        HostTools.Require(program);
         TrimLog(logFile);
         if (File.Exists(pidFile)) File.Delete(pidFile);
-        await runner.RunAsync("env", Arguments(logFile, program, args, Environment), ct, TimeSpan.FromSeconds(30));
+        await spawner.SpawnAsync(program, args, logFile, ct);
         var deadline = DateTime.UtcNow + readyTimeout;
         while (DateTime.UtcNow < deadline)
         {

@@ -22,10 +22,10 @@ public sealed class NbdFuseAttacher(LoopDevices loops, IMounter mounter, IProces
 
     public async Task<string?> FindAttachedAsync(string source, CancellationToken ct)
     {
-        var bound = (await loops.ListAsync(ct)).Where(d => d.BackingFile == FuseFile(source)).ToArray();
-        if (bound.Length > 1)
+        var bound = await loops.FindByBackingFileAsync(FuseFile(source), ct);
+        if (bound.Count > 1)
             throw Core.Errors.CsiErrors.Internal($"{source} is attached more than once ({string.Join(", ", bound.Select(b => b.Name))}); refusing to guess");
-        return bound.Length == 1 ? bound[0].Name : null;
+        return bound.Count == 1 ? bound[0].Name : null;
     }
 
     public async Task<string> AttachAsync(string source, bool readOnly, CancellationToken ct)
@@ -55,7 +55,7 @@ public sealed class NbdFuseAttacher(LoopDevices loops, IMounter mounter, IProces
 
     public async Task DetachAsync(string device, string source, CancellationToken ct)
     {
-        if ((await loops.ListAsync(ct)).Any(d => d.Name == device && d.BackingFile == FuseFile(source)))
+        if ((await loops.FindByBackingFileAsync(FuseFile(source), ct)).Any(d => d.Name == device))
             await loops.DetachAsync(device, FuseFile(source), ct);
         if (await FuseMountedAsync(source, ct))
             await runner.RunAsync("fusermount3", ["-u", FuseDir(source)], ct, TimeSpan.FromSeconds(30));

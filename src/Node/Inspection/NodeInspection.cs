@@ -28,7 +28,8 @@ public sealed class NodeInspection(IMounter mounter, LoopDevices loops)
 
         foreach (var e in entries)
         {
-            var attached = e.Device is not null && (e.AttachKind != "loop" || loopDevices.Any(l => l.Name == e.Device && l.BackingFile == e.Source));
+            var attached = e.Device is not null && (e.AttachKind != "loop" ||
+                loopDevices.Any(l => l.Name == e.Device && l.IsBackedBy(e.Source, FileIdentity.TryKeyOf(e.Source))));
             var stagingMounted = e.Device is not null && mounts.Any(m => m.MountPoint == e.StagingPath && m.Shows(e.Device));
             var targetsMounted = e.Targets.Where(t => e.Device is not null && mounts.Any(m => m.MountPoint == t.Path && m.Shows(e.Device))).Select(t => t.Path).ToArray();
             volumes.Add(new VolumeState(e.VolumeId, e.Phase.ToString(), e.StagingPath, e.Device, e.Block, attached, stagingMounted,
@@ -50,10 +51,10 @@ public sealed class NodeInspection(IMounter mounter, LoopDevices loops)
 
         // Loop devices over this node's own volume images that no journal entry explains (ceph-csi#510 residue).
         var explained = entries.Where(e => e.Device is not null).Select(e => e.Device!).ToHashSet(StringComparer.Ordinal);
-        var images = OurImages(stateDir);
-        foreach (var loop in loopDevices.Where(l => images.ContainsKey(l.BackingFile) && !explained.Contains(l.Name)))
+        var images = new BackingFileIndex<string>(OurImages(stateDir).Select(i => (i.Key, i.Value)));
+        foreach (var loop in loopDevices.Where(l => !explained.Contains(l.Name)))
         {
-            var volumeId = images[loop.BackingFile];
+            if (!images.TryFind(loop, out _, out var volumeId)) continue;
             var users = mounts.Where(m => m.Shows(loop.Name)).Select(m => m.MountPoint).ToArray();
             if (users.Length == 0)
                 findings.Add(new Finding("residual-loop", volumeId, $"{loop.Name} over {loop.BackingFile} is attached but nothing uses it",
@@ -84,7 +85,8 @@ public sealed class NodeInspection(IMounter mounter, LoopDevices loops)
     private static IEnumerable<Finding> StateFileFindings(string stateDir, IReadOnlyList<LoopDevice> loopDevices)
     {
         // In use: attached as a loop device here, or served by an NBD export (nbdkit file=IMAGE) to other nodes.
-        var inUse = loopDevices.Select(l => l.BackingFile).Concat(ServedImages()).ToHashSet(StringComparer.Ordinal);
+        var served = ServedImages().ToHashSet(StringComparer.Ordinal);
+        bool InUse(string image) => served.Contains(image) || loopDevices.Any(l => l.IsBackedBy(image, FileIdentity.TryKeyOf(image)));
         foreach (var aside in StateFiles.FindUnreadable(stateDir))
         {
             var original = StateFiles.OriginalOf(aside);
@@ -101,7 +103,7 @@ public sealed class NodeInspection(IMounter mounter, LoopDevices loops)
             if (isVolumeRecord && File.Exists(image))
             {
                 detail += $"; the volume's image {image} is kept";
-                if (inUse.Contains(image)) detail += " and is attached (left for a human)";
+                if (InUse(image)) detail += " and is attached (left for a human)";
                 else actions.Add(new CleanupAction("remove-file", image));
             }
             actions.Add(new CleanupAction("remove-file", aside));
@@ -113,7 +115,7 @@ public sealed class NodeInspection(IMounter mounter, LoopDevices loops)
         {
             var record = Path.ChangeExtension(image, ".json");
             if (File.Exists(record) || StateFiles.IsUnreadable(record)) continue;
-            yield return inUse.Contains(image)
+            yield return InUse(image)
                 ? new Finding("unrecorded-image", Path.GetFileNameWithoutExtension(image), $"{image} has no record and is attached (left for a human)", [])
                 : new Finding("unrecorded-image", Path.GetFileNameWithoutExtension(image),
                     $"{image} has no record (an interrupted create, or a record removed by hand); a create of the same name adopts it", [new CleanupAction("remove-file", image)]);

@@ -100,23 +100,22 @@ public sealed class NodeReconciler(
 
     private async Task DetachUnexplainedAsync(CancellationToken ct)
     {
-        var ours = pools.All.SelectMany(p => p.ListVolumes().Select(v => (File: p.BackingPathOf(v.VolumeId), v.VolumeId)))
-            .ToDictionary(x => x.File, x => x.VolumeId, StringComparer.Ordinal);
+        var ours = new Core.Devices.BackingFileIndex<string>(pools.All.SelectMany(p => p.ListVolumes().Select(v => (p.BackingPathOf(v.VolumeId), v.VolumeId))));
         foreach (var loop in await loops.ListAsync(ct))
         {
-            if (!ours.TryGetValue(loop.BackingFile, out var volumeId)) continue;
+            if (!ours.TryFind(loop, out var file, out var volumeId)) continue;
             using var slot = TryAcquire(volumeId);
             if (slot is null || journal.Get(volumeId) is not null || journal.IsUnreadable(volumeId)) continue;
             // The listing is a moment old: since then the volume may have been unstaged and its device taken by
             // another volume's stage (here, or by another plugin on this host). Only a device still bound to this
             // volume's file is residue; under the volume's slot nothing can unbind and re-bind it before the detach.
-            if (!(await loops.FindByBackingFileAsync(loop.BackingFile, ct)).Any(d => d.Name == loop.Name)) continue;
+            if (!(await loops.FindByBackingFileAsync(file, ct)).Any(d => d.Name == loop.Name)) continue;
             if ((await mounter.ListAsync(ct)).Any(m => m.Shows(loop.Name)))
             {
-                logger.LogWarning("{Device} over {File} ({VolumeId}) has no journal entry but is mounted; leaving it", loop.Name, loop.BackingFile, volumeId);
+                logger.LogWarning("{Device} over {File} ({VolumeId}) has no journal entry but is mounted; leaving it", loop.Name, file, volumeId);
                 continue;
             }
-            logger.LogWarning("detaching residual {Device} over {File} ({VolumeId})", loop.Name, loop.BackingFile, volumeId);
+            logger.LogWarning("detaching residual {Device} over {File} ({VolumeId})", loop.Name, file, volumeId);
             SolarCsi.Core.Metrics.PluginMetrics.Current.CountReconcilerAction("detach-residual-loop");
             await loops.DetachAsync(loop.Name, ct);
         }

@@ -34,7 +34,7 @@ public sealed class LoopDevicesTests : IDisposable
         Assert.Equal(16L << 20, new BlockDevices(new ProcessRunner(NullLogger<ProcessRunner>.Instance)).SizeOf(device));
         var listed = Assert.Single(await _loops.FindByBackingFileAsync(image, CancellationToken.None));
         Assert.True(listed.DirectIo);
-        Assert.Equal(FileIdentity.InodeOf(image), listed.BackingInode);
+        Assert.Equal(FileIdentity.Of(image).Inode, listed.BackingInode);
 
         // A different file at the same path is not the device's file any more.
         File.Move(image, image + ".old");
@@ -46,6 +46,36 @@ public sealed class LoopDevicesTests : IDisposable
         await _loops.DetachAsync(device, CancellationToken.None);
         _attached.Remove(device);
         Assert.DoesNotContain(await _loops.ListAsync(CancellationToken.None), d => d.Name == device);
+    }
+
+    /// <summary>
+    /// A device bound by a process whose mount namespace is gone — the node plugin's container restarted — reports its
+    /// file by the path below the lost mount only ("/v.img"); it is still that file's device, and must be found as
+    /// such, or a re-stage would bind a second device to the image and a delete would think it unused.
+    /// </summary>
+    [Fact]
+    public async Task ADeviceBoundInAMountNamespaceThatIsGoneIsStillFoundByItsFile()
+    {
+        var image = Path.Combine(_dir.Path, "v.img");
+        await using (var f = File.Create(image)) f.SetLength(16 << 20);
+        var view = Directory.CreateDirectory(Path.Combine(_dir.Path, "container-view")).FullName;
+        var bound = await new ProcessRunner(NullLogger<ProcessRunner>.Instance).RunAsync("unshare",
+            ["--mount", "--propagation", "private", "sh", "-c", "mount --bind \"$1\" \"$2\" && exec losetup --find --show -- \"$2/v.img\"", "sh", _dir.Path, view],
+            CancellationToken.None);
+        var device = bound.StandardOutput.Trim();
+        _attached.Add(device);
+
+        var listed = Assert.Single(await _loops.ListAsync(CancellationToken.None), d => d.Name == device);
+        Assert.Equal("/v.img", listed.BackingFile);
+        Assert.Equal(device, Assert.Single(await _loops.FindByBackingFileAsync(image, CancellationToken.None)).Name);
+        Assert.Equal(device, await new LoopFileAttacher(_loops).AttachAsync(image, readOnly: false, CancellationToken.None));
+        var index = new BackingFileIndex<string>([(image, "vol-1")]);
+        Assert.True(index.TryFind(listed, out var file, out var volume));
+        Assert.Equal((image, "vol-1"), (file, volume));
+
+        await _loops.DetachAsync(device, image, CancellationToken.None);
+        _attached.Remove(device);
+        Assert.Empty(await _loops.FindByBackingFileAsync(image, CancellationToken.None));
     }
 
     /// <summary>
@@ -102,7 +132,7 @@ public sealed class LoopDevicesTests : IDisposable
         Assert.Equal(losetup, ours);
         Assert.Contains(ours, d => d.ReadOnly && d.BackingFile.EndsWith("ro.img", StringComparison.Ordinal));
         Assert.Contains(ours, d => !d.DirectIo && d.BackingFile.EndsWith("buffered.img", StringComparison.Ordinal));
-        Assert.Contains(ours, d => d.BackingFile.EndsWith("renamed.img.moved", StringComparison.Ordinal) && d.BackingInode == FileIdentity.InodeOf(renamed + ".moved"));
+        Assert.Contains(ours, d => d.BackingFile.EndsWith("renamed.img.moved", StringComparison.Ordinal) && d.BackingInode == FileIdentity.Of(renamed + ".moved").Inode);
     }
 
     /// <summary>
