@@ -21,7 +21,7 @@ using SolarCsi.Node.Pools.Pmem;
 using SolarCsi.Node.Staging;
 
 // `solar-node prestop …` is the DaemonSet's preStop hook (Staging/PreStopHook.cs), not a plugin start.
-if (args is [PreStopHook.Command, .. var hookArgs]) return await PreStopHook.RunAsync(hookArgs, PreStopHook.LogWriter());
+if (args is [PreStopHook.Command, .. var hookArgs]) return await PreStopHook.RunAsync(hookArgs);
 // `solar-node dataplane …` is the node's data-plane host (DataPlane/DataPlaneHost.cs), its own DaemonSet.
 if (args is [SolarCsi.Node.DataPlane.DataPlaneHost.Command, .. var dataPlaneArgs]) return await SolarCsi.Node.DataPlane.DataPlaneHost.RunAsync(dataPlaneArgs);
 
@@ -49,6 +49,9 @@ using var loggerFactory = new SerilogLoggerFactory(log);
 const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
 Directory.CreateDirectory(options.StateDir, OwnerOnly);
 File.SetUnixFileMode(options.StateDir, OwnerOnly);
+// The preStop hook finds this process's stderr by it (the pod shares the host's pid namespace).
+Directory.CreateDirectory(Path.GetDirectoryName(PreStopHook.PluginPidFile(options.StateDir))!);
+await SolarCsi.Core.Storage.AtomicFile.WriteAsync(PreStopHook.PluginPidFile(options.StateDir), System.Text.Encoding.ASCII.GetBytes($"{Environment.ProcessId}\n"), CancellationToken.None);
 
 // Composition root: one instance of each, shared by the CSI and agent endpoints.
 var runner = new ProcessRunner(loggerFactory.CreateLogger<ProcessRunner>());
@@ -168,7 +171,7 @@ await exports.ReconcileAsync(CancellationToken.None);
 await reconciler.RunAsync(CancellationToken.None);
 if (controllerPlane is not null) await controllerPlane.WaitWarmAsync(CancellationToken.None);
 readiness.MarkReady();
-var periodic = new ReconcileLoop(reconciler, options, loggerFactory.CreateLogger<ReconcileLoop>());
+var periodic = new ReconcileLoop(reconciler, exports, options, loggerFactory.CreateLogger<ReconcileLoop>());
 await periodic.StartAsync(CancellationToken.None);
 
 await Task.WhenAny(csi.WaitForShutdownAsync(), agent.WaitForShutdownAsync(), registry?.WaitForShutdownAsync() ?? Task.Delay(Timeout.Infinite));

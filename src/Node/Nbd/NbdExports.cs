@@ -235,6 +235,34 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
         }
     }
 
+    /// <summary>
+    /// Periodic: starts again the exports that should serve but do not — their server died, or the node's data-plane
+    /// pod was restarted and took every helper with it. Each record is read again under the gate, so a publish or
+    /// unpublish in between is not undone.
+    /// </summary>
+    public async Task RestoreStoppedAsync(CancellationToken ct)
+    {
+        foreach (var volumeId in All().Where(r => r.Identities.Count > 0 && !IsRunning(r.VolumeId)).Select(r => r.VolumeId))
+        {
+            await _gate.WaitAsync(ct);
+            try
+            {
+                if (Get(volumeId) is not { Identities.Count: > 0 } record || IsRunning(volumeId)) continue;
+                logger.LogWarning("the export of {VolumeId} is not running although {Nodes} are admitted; starting it again", volumeId,
+                    string.Join(", ", record.Identities));
+                await EnsureRunningAsync(record, ct);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                logger.LogError(e, "could not restore the export of {VolumeId}", volumeId);
+            }
+            finally
+            {
+                _gate.Release();
+            }
+        }
+    }
+
     /// <summary>A server that dies at start (seen here: about one start in 500, silently, right after its pid file)
     /// is started again; a port someone else took is not retried (the probe would only meet the stranger).</summary>
     private static readonly ResiliencePipeline StartRetry = new ResiliencePipelineBuilder()

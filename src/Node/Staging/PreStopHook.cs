@@ -1,3 +1,4 @@
+using SolarCsi.Core.Processes;
 using SolarCsi.Core.Storage;
 using SolarCsi.Core.Hosting;
 
@@ -21,37 +22,49 @@ public static class PreStopHook
         ["state-dir"] = "the node plugin's --state-dir (default /var/lib/solar-csi)",
         ["timeout-seconds"] = "give up waiting after this long (default 300); keep it below the pod's terminationGracePeriodSeconds",
         ["poll-milliseconds"] = "how often the journal is looked at (default 2000)",
+        ["idle-seconds"] = "stop waiting when no volume has been staged or unstaged for this long: the pods are still running, so this " +
+                           "is a restart or an update of the plugin, and the next one adopts the volumes (default 30, 0 = wait to the timeout)",
     };
 
-    public enum Outcome { NothingStaged, Drained, TimedOut }
+    public enum Outcome { NothingStaged, Drained, TimedOut, Idle }
 
     /// <summary>Parses the hook's flags and waits; the exit code is 0 except for a malformed command line.</summary>
-    public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter log)
+    /// <param name="log">where the hook reports (default: <see cref="LogWriter"/> for the plugin of the state dir).</param>
+    public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter? log = null)
     {
         string stateDir;
-        TimeSpan timeout, poll;
+        TimeSpan timeout, poll, idle;
         try
         {
             var cl = new CommandLine(args, Flags);
-            if (cl.HelpRequested) { await log.WriteLineAsync(cl.Usage($"solar-node {Command}")); return 0; }
+            if (cl.HelpRequested) { await (log ?? Console.Out).WriteLineAsync(cl.Usage($"solar-node {Command}")); return 0; }
             stateDir = Path.GetFullPath(cl.Get("state-dir", "/var/lib/solar-csi"));
             timeout = TimeSpan.FromSeconds(cl.GetInt("timeout-seconds", 300));
             poll = TimeSpan.FromMilliseconds(cl.GetInt("poll-milliseconds", 2000));
-            if (timeout < TimeSpan.Zero || poll <= TimeSpan.Zero) throw new FormatException("timeout and poll interval must be positive");
+            idle = TimeSpan.FromSeconds(cl.GetInt("idle-seconds", 30));
+            if (timeout < TimeSpan.Zero || poll <= TimeSpan.Zero || idle < TimeSpan.Zero)
+                throw new FormatException("timeout, poll interval and idle time must be positive");
         }
         catch (FormatException e)
         {
-            await log.WriteLineAsync($"solar-node {Command}: {e.Message}");
+            await (log ?? Console.Error).WriteLineAsync($"solar-node {Command}: {e.Message}");
             return 2;
         }
-        await WaitAsync(stateDir, timeout, poll, log, CancellationToken.None);
+        await WaitAsync(stateDir, timeout, poll, log ?? LogWriter(stateDir), CancellationToken.None, idle == TimeSpan.Zero ? null : idle);
         return 0;
     }
 
     /// <summary>Where Program.cs puts the node journal: <c>NodeJournal(STATE-DIR/node)</c>.</summary>
     public static string JournalDirectory(string stateDir) => NodeJournal.DirectoryOf(Path.Combine(stateDir, "node"));
 
-    public static async Task<Outcome> WaitAsync(string stateDir, TimeSpan timeout, TimeSpan poll, TextWriter log, CancellationToken ct)
+    /// <param name="idle">
+    /// With the data plane in its own DaemonSet, a DaemonSet update restarts this container under running pods: their
+    /// volumes stay staged and the next plugin adopts them, so waiting for them would only hold every node's update for
+    /// the whole timeout. A node going down or a drain shows itself by unstages; when the journal has not changed for
+    /// this long, nothing is being torn down and the hook stops waiting.
+    /// </param>
+    public static async Task<Outcome> WaitAsync(string stateDir, TimeSpan timeout, TimeSpan poll, TextWriter log, CancellationToken ct,
+        TimeSpan? idle = null)
     {
         var dir = JournalDirectory(stateDir);
         var started = DateTime.UtcNow;
@@ -63,6 +76,7 @@ public static class PreStopHook
         }
         await log.WriteLineAsync($"prestop: waiting up to {timeout.TotalSeconds:0} s for {Describe(pending)}");
         var lastReport = started;
+        var lastChange = started;
         while (true)
         {
             var elapsed = DateTime.UtcNow - started;
@@ -70,6 +84,12 @@ public static class PreStopHook
             {
                 await log.WriteLineAsync($"prestop: gave up after {elapsed.TotalSeconds:0} s; still staged: {Describe(pending)}");
                 return Outcome.TimedOut;
+            }
+            if (idle is { } quiet && DateTime.UtcNow - lastChange >= quiet)
+            {
+                await log.WriteLineAsync($"prestop: nothing was staged or unstaged for {quiet.TotalSeconds:0} s, so no pod is being torn down " +
+                                         $"(a restart or update of the plugin); stopping now, the volumes stay staged for the next plugin: {Describe(pending)}");
+                return Outcome.Idle;
             }
             await Task.Delay(Min(poll, timeout - elapsed), ct);
             var now = Pending(dir);
@@ -79,6 +99,7 @@ public static class PreStopHook
                 return Outcome.Drained;
             }
             // Say something when the set changes, and every 30 s regardless, so a stuck volume is visible in the log.
+            if (!now.SequenceEqual(pending)) lastChange = DateTime.UtcNow;
             if (!now.SequenceEqual(pending) || DateTime.UtcNow - lastReport >= TimeSpan.FromSeconds(30))
             {
                 await log.WriteLineAsync($"prestop: still waiting for {Describe(now)}");
@@ -114,17 +135,24 @@ public static class PreStopHook
         return lines;
     }
 
+    /// <summary>Where the running plugin writes its pid, for the hook to find its stderr.</summary>
+    public static string PluginPidFile(string stateDir) => Path.Combine(stateDir, "node", "solar-node.pid");
+
     /// <summary>
-    /// Standard output, and also the container's main process's stderr where the plugin logs: kubelet keeps no
-    /// output of an exec hook, so without this `kubectl logs` would never say what a drain waited for.
+    /// Standard output, and also the plugin's stderr, which is what `kubectl logs` shows: kubelet keeps no output of
+    /// an exec hook, so without this nobody would see what a drain waited for. The plugin is found by the pid it
+    /// wrote at start, checked to be a plugin of this state dir: the pod shares the host's pid namespace, so the
+    /// container's main process is not pid 1 (pid 1 is the host's init).
     /// </summary>
-    public static TextWriter LogWriter()
+    public static TextWriter LogWriter(string stateDir)
     {
         var console = Console.Out;
-        if (Environment.ProcessId == 1) return console;
+        if (!(Pid.Read(PluginPidFile(stateDir)) is { } pid && pid != Environment.ProcessId && Pid.CommandLine(pid) is { } argv &&
+              argv.Any(a => a.Contains(stateDir, StringComparison.Ordinal)) && !argv.Contains(Command)))
+            return console;
         try
         {
-            var main = new StreamWriter(new FileStream("/proc/1/fd/2", FileMode.Open, FileAccess.Write)) { AutoFlush = true };
+            var main = new StreamWriter(new FileStream($"/proc/{pid}/fd/2", FileMode.Open, FileAccess.Write)) { AutoFlush = true };
             return new TeeWriter(console, main);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

@@ -3,8 +3,11 @@ using Microsoft.Extensions.Logging;
 
 namespace SolarCsi.Node.Staging;
 
-/// <summary>Runs the reconciler every interval after the start-up pass, so residue left by failures that no CO retries is cleaned.</summary>
-public sealed class ReconcileLoop(NodeReconciler reconciler, NodeOptions options, ILogger<ReconcileLoop> logger) : BackgroundService
+/// <summary>
+/// Runs the reconciler every interval after the start-up pass, so residue left by failures that no CO retries is
+/// cleaned, and restarts exports that should be serving (a dead server, a restarted data-plane pod).
+/// </summary>
+public sealed class ReconcileLoop(NodeReconciler reconciler, Nbd.NbdExports exports, NodeOptions options, ILogger<ReconcileLoop> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -14,6 +17,7 @@ public sealed class ReconcileLoop(NodeReconciler reconciler, NodeOptions options
         {
             try { await reconciler.RunAsync(stoppingToken); }
             catch (Exception e) when (e is not OperationCanceledException) { logger.LogError(e, "periodic reconcile failed"); }
+            await exports.RestoreStoppedAsync(stoppingToken);
         }
     }
 }

@@ -130,7 +130,7 @@ internal static class CapabilityTable
         [GroupSnapshotClass] = o => o.OfType<VolumeGroupSnapshotClass>().Any(c => c.Driver == DriverName(o)) ? null : "no VolumeGroupSnapshotClass names the driver",
         [RegistrarOutlivesPlugin] = o =>
         {
-            var node = Workloads.All(o).Single(w => w.Kind == "DaemonSet");
+            var node = Workloads.All(o).Single(w => w is { Kind: "DaemonSet", Name: "solar-node" });
             var registrar = Workloads.Containers(node.Spec).Single(c => c.Name == Sidecars.Registrar.Container);
             if (!Workloads.IsNativeSidecar(registrar, node.Spec)) return "node-driver-registrar is not a native sidecar: kubelet stops it with solar-node, not after it";
             var plugin = node.Spec.Containers.Single(Workloads.IsOurs);
@@ -140,7 +140,7 @@ internal static class CapabilityTable
         },
         [KubeletDirShared] = o =>
         {
-            var node = Workloads.All(o).Single(w => w.Kind == "DaemonSet");
+            var node = Workloads.All(o).Single(w => w is { Kind: "DaemonSet", Name: "solar-node" });
             return node.Spec.Containers.Single(Workloads.IsOurs).VolumeMounts.Any(m => m is { MountPath: "/var/lib/kubelet", MountPropagation: "Bidirectional" })
                 ? null : "solar-node does not share /var/lib/kubelet both ways";
         },

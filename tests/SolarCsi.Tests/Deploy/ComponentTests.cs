@@ -62,7 +62,8 @@ public sealed class ComponentTests
         var without = Manifests.Objects(Manifests.Base);
         Assert.All(Ours(without), c => Assert.Null(Flag(c.Args, "metrics-address")));
         var with = Manifests.Objects(Manifests.Top);
-        foreach (var w in Workloads.All(with).Where(w => w.Namespace == "solar-csi"))
+        // The data-plane host listens on nothing but its unix socket: no metrics, no TLS.
+        foreach (var w in Workloads.All(with).Where(w => w.Namespace == "solar-csi" && IsPlugin(w)))
         {
             var ours = w.Spec.Containers.Single(IsOurs);
             var port = ListenPort(Flag(ours.Args, "metrics-address") ?? throw new InvalidDataException($"{w.Name} serves no metrics"));
@@ -82,7 +83,7 @@ public sealed class ComponentTests
     public void TheMtlsComponentGivesEachPluginItsOwnCertificates()
     {
         var objects = Manifests.Objects(Manifests.WithComponents("mtls"));
-        foreach (var w in Workloads.All(objects).Where(w => w.Namespace == "solar-csi"))
+        foreach (var w in Workloads.All(objects).Where(w => w.Namespace == "solar-csi" && IsPlugin(w)))
         {
             var ours = w.Spec.Containers.Single(IsOurs);
             var dir = Flag(ours.Args, "tls-dir") ?? throw new InvalidDataException($"{w.Name} has no --tls-dir");

@@ -178,7 +178,38 @@ public sealed class DriverWiringTests
         Assert.InRange(timeout, 60, int.MaxValue);
         // The hook, then SIGTERM and a clean shutdown, all inside the grace period.
         Assert.InRange(Node.Spec.TerminationGracePeriodSeconds ?? 30, timeout + 15, long.MaxValue);
-        // A rolling restart would take the plugin from under staged volumes on every node in turn.
-        Assert.Equal("OnDelete", Manifests.Single<V1DaemonSet>(Manifests.Top, "solar-node").Spec.UpdateStrategy.Type);
+        // With the data plane in its own pod, the DaemonSet controller rolls the plugin out, and the hook lets an
+        // old pod go once nothing is being unstaged.
+        Assert.Equal("RollingUpdate", Manifests.Single<V1DaemonSet>(Manifests.Top, "solar-node").Spec.UpdateStrategy.Type);
+        Assert.InRange(hook.GetInt("idle-seconds", 0), 10, timeout);
+    }
+
+    private static Workload DataPlane => Workloads.All(All).Single(w => w is { Kind: "DaemonSet", Name: "solar-dataplane" });
+
+    /// <summary>
+    /// The node plugin and its data-plane host meet on one socket and one state dir, see each other's processes, and
+    /// share the helpers' mounts both ways; the data plane is never restarted by the DaemonSet controller.
+    /// </summary>
+    [SkippableFact]
+    public void TheNodePluginAndItsDataPlaneHostShareTheSocketStateDirAndPids()
+    {
+        var node = Ours(Node);
+        var dataPlane = Ours(DataPlane);
+        Assert.Equal([NodeBinary], dataPlane.Command);
+        Assert.Equal(SolarCsi.Node.DataPlane.DataPlaneHost.Command, dataPlane.Args[0]);
+        var flags = new CommandLine(dataPlane.Args.Skip(1), SolarCsi.Node.DataPlane.DataPlaneHost.Flags);
+        Assert.Equal(Flag(node.Args, "dataplane-endpoint"), flags.Get("endpoint"));
+        Assert.Equal(Flag(node.Args, "state-dir"), flags.Get("state-dir"));
+        var socket = UnixPath(flags.Get("endpoint")!);
+        Assert.StartsWith(flags.Get("state-dir") + "/", socket);
+        foreach (var (w, c) in new[] { (Node, node), (DataPlane, dataPlane) })
+        {
+            Assert.True(w.Spec.HostPID, $"{w.Name}: hostPID");
+            Assert.True(w.Spec.HostNetwork, $"{w.Name}: hostNetwork");
+            var state = Locate(c, flags.Get("state-dir") + "/x");
+            Assert.Equal(flags.Get("state-dir"), Volume(w.Spec, state.Volume).HostPath.Path);
+            Assert.Equal("Bidirectional", c.VolumeMounts.Single(m => m.Name == state.Volume).MountPropagation);
+        }
+        Assert.Equal("OnDelete", Manifests.Single<V1DaemonSet>(Manifests.Top, "solar-dataplane").Spec.UpdateStrategy.Type);
     }
 }

@@ -20,7 +20,7 @@ public sealed class PlacementTests
     [SkippableFact]
     public void TheNodePluginToleratesNamedTaintsOnly()
     {
-        var node = Driver.Single(w => w.Kind == "DaemonSet");
+        var node = Driver.Single(w => w is { Kind: "DaemonSet", Name: "solar-node" });
         Assert.NotEmpty(node.Spec.Tolerations);
         // A toleration without a key tolerates every taint there is, including ones put on nodes to keep them free.
         Assert.All(node.Spec.Tolerations, t => Assert.False(string.IsNullOrEmpty(t.Key), $"toleration {t.OperatorProperty} {t.Effect} has no key"));
@@ -51,7 +51,7 @@ public sealed class PlacementTests
         // The node runs LVM's tools (ImageToolsTests reads them from the sources); beside the host's own LVM they must
         // read the same lvm.conf and take the same locks.
         Assert.Contains("lvcreate", ImageToolsTests.ProgramsTheNodeRuns());
-        var node = Driver.Single(w => w.Kind == "DaemonSet");
+        var node = Driver.Single(w => w is { Kind: "DaemonSet", Name: "solar-node" });
         var plugin = node.Spec.Containers.Single(IsOurs);
         foreach (var path in new[] { "/etc/lvm", "/run/lock/lvm" })
         {

@@ -72,6 +72,34 @@ public sealed class PreStopHookTests
         Assert.Contains(stuck.VolumeId, log.ToString().Split('\n').Single(l => l.Contains("gave up")));
     }
 
+    /// <summary>A plugin update under running pods: nothing is unstaged, so the hook stops at the idle time, not the timeout;
+    /// while unstages keep coming (a drain, a shutdown) each one restarts the idle clock.</summary>
+    [Fact]
+    public async Task StopsWhenNothingIsUnstagedForTheIdleTimeButWaitsWhileUnstagesGoOn()
+    {
+        using var dir = new TempDir();
+        var journal = JournalIn(dir);
+        var entries = Enumerable.Range(1, 4).Select(i => Entry($"v00000000000000000000001{i}")).ToArray();
+        foreach (var entry in entries) await journal.SaveAsync(entry, CancellationToken.None);
+        var idle = TimeSpan.FromMilliseconds(1500);
+
+        var log = new StringWriter();
+        var started = DateTime.UtcNow;
+        Assert.Equal(PreStopHook.Outcome.Idle, await PreStopHook.WaitAsync(dir.Path, TimeSpan.FromSeconds(30), Poll, log, CancellationToken.None, idle));
+        Assert.InRange(DateTime.UtcNow - started, idle, TimeSpan.FromSeconds(10));
+        Assert.Contains("stay staged for the next plugin", log.ToString());
+
+        // Unstages every 300 ms (a fifth of the idle time): the hook waits through all of them, then finds the journal empty.
+        var wait = PreStopHook.WaitAsync(dir.Path, TimeSpan.FromSeconds(30), Poll, new StringWriter(), CancellationToken.None, idle);
+        foreach (var entry in entries)
+        {
+            await Task.Delay(300);
+            Assert.False(wait.IsCompleted);
+            journal.Remove(entry.VolumeId);
+        }
+        Assert.Equal(PreStopHook.Outcome.Drained, await wait.WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+
     [Fact]
     public async Task TempFilesAreNotEntriesButUnreadableEntriesStillCount()
     {

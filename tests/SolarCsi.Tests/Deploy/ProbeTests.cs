@@ -20,7 +20,7 @@ public sealed class ProbeTests
     {
         // solar-node runs the nbdkit exports, the local NBD proxies and nbdfuse: a restart cuts every NBD volume on
         // the node. A failed liveness or startup probe restarts the container; a readiness probe only reports.
-        var node = Workloads.All(All).Single(w => w.Kind == "DaemonSet");
+        var node = Workloads.All(All).Single(w => w is { Kind: "DaemonSet", Name: "solar-node" });
         var plugin = node.Spec.Containers.Single(IsOurs);
         Assert.Null(plugin.LivenessProbe);
         Assert.Null(plugin.StartupProbe);
@@ -55,7 +55,7 @@ public sealed class ProbeTests
     [SkippableFact]
     public void TheRegistrarIsProbedThroughItsHttpEndpoint()
     {
-        var node = Workloads.All(All).Single(w => w.Kind == "DaemonSet");
+        var node = Workloads.All(All).Single(w => w is { Kind: "DaemonSet", Name: "solar-node" });
         var registrar = Container(node.Spec, Sidecars.Registrar.Container);
         Assert.NotNull(Flag(registrar.Args, "http-endpoint"));
         Assert.Equal(ListenPort(Flag(registrar.Args, "http-endpoint")!), Port(registrar, registrar.LivenessProbe.HttpGet.Port));

@@ -36,6 +36,10 @@ internal static partial class Workloads
     public static bool IsNativeSidecar(V1Container c, V1PodSpec spec) =>
         (spec.InitContainers ?? []).Contains(c) && c.RestartPolicy == "Always";
 
+    /// <summary>A workload running one of our plugins, not the node's data-plane host (which serves only a unix socket).</summary>
+    public static bool IsPlugin(Workload w) =>
+        w.Spec.Containers.Where(IsOurs).All(c => c.Args is not [SolarCsi.Node.DataPlane.DataPlaneHost.Command, ..]);
+
     public static bool IsOurs(V1Container c) => c.Image.StartsWith(OurImagePrefix, StringComparison.Ordinal);
 
     /// <summary>The value of <c>--name=value</c> or <c>--name value</c>, the last one if repeated.</summary>

@@ -89,4 +89,38 @@ public sealed class NbdRevocationTests
         }
     }
 
+    /// <summary>An export whose server died (its data-plane pod restarted) is started again by the periodic pass while a
+    /// node is admitted, and not once nobody is.</summary>
+    [SkippableFact]
+    public async Task ADeadExportIsStartedAgainOnlyWhileANodeIsAdmitted()
+    {
+        Skip.If(HostTools.Locate("nbdkit") is null, "nbdkit is not installed");
+        using var dir = new TempDir();
+        var state = Path.Combine(dir.Path, "exports");
+        var image = Path.Combine(dir.Path, "volume.img");
+        await using (var file = new FileStream(image, FileMode.CreateNew)) file.SetLength(16 << 20);
+        var runner = new ProcessRunner(NullLogger<ProcessRunner>.Instance);
+        var exports = new NbdExports(state, new NbdServerOptions("127.0.0.1", 24970, 24979), new DaemonLauncher(runner), NullLogger<NbdExports>.Instance);
+        const string volume = "nbd~default~host~v000000000000000000000003";
+        try
+        {
+            var admitted = await exports.AdmitAsync(volume, image, "node-a", readOnly: false, NbdLimits.None, CancellationToken.None);
+            var first = Pid.Read(Path.Combine(state, volume, "nbdkit.pid"))!.Value;
+            await Pid.StopAsync(first, kill: true, TimeSpan.FromSeconds(5), CancellationToken.None);
+            Assert.False(exports.IsRunning(volume));
+
+            await exports.RestoreStoppedAsync(CancellationToken.None);
+            Assert.True(exports.IsRunning(volume));
+            Assert.NotEqual(first, Pid.Read(Path.Combine(state, volume, "nbdkit.pid")));
+            Assert.Null(await NbdReachability.ProblemAsync(admitted.Host, admitted.Port, TimeSpan.FromSeconds(2), CancellationToken.None));
+
+            await exports.RevokeAsync(volume, "node-a", CancellationToken.None);
+            await exports.RestoreStoppedAsync(CancellationToken.None);
+            Assert.False(exports.IsRunning(volume));
+        }
+        finally
+        {
+            await exports.RemoveAsync(volume, CancellationToken.None);
+        }
+    }
 }
