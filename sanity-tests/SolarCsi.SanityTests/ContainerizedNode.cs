@@ -69,7 +69,7 @@ internal sealed class ContainerizedNode : IAsyncDisposable
             "--endpoint", "unix://" + CsiSocket, "--node-id", NodeId, "--state-dir", StateDir, "--allowed-root", KubeletDir,
             "--agent-endpoint", $"tcp://127.0.0.1:{agentPort}", "--controller-endpoint", $"tcp://127.0.0.1:{fx.RegistryPort}",
             "--heartbeat-seconds", "1", "--file-pool-capacity", "1Ti", "--nbd-address", "127.0.0.1", "--nbd-port-range", nbdPorts,
-            "--tls-dir", tls, "--dataplane-endpoint", dataPlaneSocket,
+            "--tls-dir", tls, "--dataplane-endpoint", dataPlaneSocket, "--reconcile-seconds", "2",
         ], "serving CSI"));
         foreach (var container in _containers)
         {
@@ -129,6 +129,13 @@ internal sealed class ContainerizedNode : IAsyncDisposable
             await Task.Delay(100);
         }
         return DateTime.UtcNow - started;
+    }
+
+    /// <summary><c>docker restart</c> of the data-plane host's container: every helper it started ends with it.</summary>
+    public async Task RestartDataPlaneContainerAsync()
+    {
+        await Runner.RunAsync("docker", ["-H", _engine.Endpoint, "restart", "--time", "10", _containers[0].Name.TrimStart('/')], CancellationToken.None,
+            TimeSpan.FromSeconds(60));
     }
 
     /// <summary>The node's helpers (nbdkit, nbdfuse) still running: their command lines name this node's directory.</summary>

@@ -70,6 +70,23 @@ public sealed partial class RemoteStorageHostTests
             Assert.True(content.Length >= acknowledged * RecordBytes, $"{content.Length} bytes read back, {acknowledged} records acknowledged");
             for (var i = 0; i < acknowledged; i++)
                 Assert.Equal(i, BinaryPrimitives.ReadInt64LittleEndian(content.AsSpan(i * RecordBytes)));
+
+            // The data-plane pod itself restarted: its helpers go with it — the attachment breaks (said, not hidden),
+            // an unstage releases the device all the same, and the export comes back by itself for the next stage.
+            var fuseFile = Path.Combine(node.StateDir, "node", "nbd", volume.VolumeId, "fuse", "disk");
+            var device = Assert.Single(await Loops.FindByBackingFileAsync(fuseFile, CancellationToken.None)).Name;
+            var helpers = node.Helpers();
+            await node.RestartDataPlaneContainerAsync();
+            Assert.All(helpers, pid => Assert.Null(Pid.CommandLine(pid)));
+            stats = await node.Plugin.Node.NodeGetVolumeStatsAsync(new NodeGetVolumeStatsRequest { VolumeId = volume.VolumeId, VolumePath = steps.Target });
+            Assert.True(stats.VolumeCondition.Abnormal);
+            await steps.UnpublishAsync();
+            await steps.UnstageAsync();
+            Assert.DoesNotContain(await Loops.ListAsync(CancellationToken.None), d => d.Name == device && d.BackingInode == 0);
+            await WaitForAsync(() => node.Helpers().Count == 1, "the export to be started again");
+            await steps.AttachAsync();
+            content = await File.ReadAllBytesAsync(file);
+            Assert.Equal(acknowledged - 1, BinaryPrimitives.ReadInt64LittleEndian(content.AsSpan((int)(acknowledged - 1) * RecordBytes)));
         }
         finally
         {
@@ -78,6 +95,19 @@ public sealed partial class RemoteStorageHostTests
         }
         Assert.Empty(node.Helpers());
         Assert.Empty((await Core.Local.LocalCluster.FindLeftoversUnderAsync(node.KubeletDir)).Mounts);
+    }
+
+    private static readonly Core.Devices.LoopDevices Loops =
+        new(new Core.Processes.ProcessRunner(Microsoft.Extensions.Logging.Abstractions.NullLogger<Core.Processes.ProcessRunner>.Instance));
+
+    private static async Task WaitForAsync(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"gave up waiting for {what}");
+            await Task.Delay(100);
+        }
     }
 
     private long _acknowledged;

@@ -9,10 +9,11 @@ public sealed record LoopDevice(string Name, string BackingFile, ulong BackingIn
     /// the one the binding process saw, and once that process's mount namespace is gone — the node plugin's
     /// container restarted — it is cut to the part below the lost mount ("/disk", "/pools/file/…"), although the
     /// device is still bound to the very same file. The path decides only where an identity is missing: a file
-    /// that cannot be stat'ed, or a device whose FUSE server is gone (listed without an inode).
+    /// that cannot be stat'ed (gone, or on a FUSE mount whose server died — the kernel may still list the device with
+    /// the inode it cached), or a device listed without an inode.
     /// </summary>
     public bool IsBackedBy(string file, FileIdentity.Key? key) =>
         key is not null && BackingInode != 0
             ? BackingInode == key.Inode && BackingMajorMinor == key.MajorMinor
-            : BackingFile == file && (BackingInode == 0 || key is not null);
+            : BackingFile == file;
 }

@@ -57,10 +57,26 @@ public sealed class NbdFuseAttacher(LoopDevices loops, IMounter mounter, IProces
     {
         if ((await loops.FindByBackingFileAsync(FuseFile(source), ct)).Any(d => d.Name == device))
             await loops.DetachAsync(device, FuseFile(source), ct);
+        else if (await OrphanedAsync(device, source, ct))
+        {
+            logger.LogWarning("{Device}, recorded for {Source}, is bound to a FUSE file whose nbdfuse is gone; detaching it", device, source);
+            await loops.DetachAsync(device, ct);
+        }
         if (await FuseMountedAsync(source, ct))
             await runner.RunAsync("fusermount3", ["-u", FuseDir(source)], ct, TimeSpan.FromSeconds(30));
         await StopNbdFuseAsync(source, ct);
     }
+
+    /// <summary>
+    /// The device this attachment recorded, left bound to a dead FUSE file that no path reaches any more: nbdfuse died
+    /// with the pod that ran it and the mount namespace the device was bound in is gone, so the kernel names the file
+    /// only "/disk" and cannot stat it. Nothing else can be bound to the device while it is, so it is ours to release —
+    /// an unstage that left it would answer OK with the device still taken.
+    /// </summary>
+    private async Task<bool> OrphanedAsync(string device, string source, CancellationToken ct) =>
+        device.Length > 0 && Core.Devices.FileIdentity.TryKeyOf(FuseFile(source)) is null &&
+        (await loops.ListAsync(ct)).FirstOrDefault(d => d.Name == device) is { } loop &&
+        loop.BackingFile == "/" + Path.GetFileName(FuseFile(source));
 
     private async Task StopNbdFuseAsync(string source, CancellationToken ct)
     {
