@@ -98,7 +98,8 @@ public sealed class NbdFuseAttacher(LoopDevices loops, IMounter mounter, IProces
         if (!await FuseMountedAsync(source, ct)) return "the FUSE view of the export is not mounted";
         if (await FindAttachedAsync(source, ct) != device) return $"{device} is no longer bound to the export";
         var endpoint = NbdClientDirectory.Read(source);
-        return await Core.Nbd.NbdReachability.ProblemAsync(endpoint.Host, endpoint.Port, TimeSpan.FromSeconds(3), ct);
+        if (Core.Nbd.ProxyConnection.FindProxy(NbdClientDirectory.PskPath(source)) is not { } proxy) return "nbdfuse's NBD client is not running";
+        return Core.Nbd.ProxyConnection.Problem(proxy, endpoint.Host, endpoint.Port);
     }
 
     /// <summary>The FUSE file's size is fixed when nbdfuse connects; a grown export needs a re-stage.</summary>

@@ -85,12 +85,14 @@ public sealed class NbdKernelAttacher(IProcessRunner runner, DaemonLauncher laun
     public Task RefreshCapacityAsync(string device, CancellationToken ct) =>
         throw CsiErrors.FailedPrecondition($"{device}: an NBD device learns a new size only when it reconnects; unstage and stage the volume");
 
-    public async Task<string?> CheckAsync(string device, string source, CancellationToken ct)
+    public Task<string?> CheckAsync(string device, string source, CancellationToken ct) => Task.FromResult(Check(device, source));
+
+    private string? Check(string device, string source)
     {
         if (!IsConnected(device)) return $"{device} is disconnected";
         if (!(Pid.Read(ProxyPid(source)) is { } pid && Pid.IsRunning(pid, "nbdkit", ProxyPid(source)))) return "the local NBD proxy is not running";
         var endpoint = NbdClientDirectory.Read(source);
-        return await Core.Nbd.NbdReachability.ProblemAsync(endpoint.Host, endpoint.Port, TimeSpan.FromSeconds(3), ct);
+        return Core.Nbd.ProxyConnection.Problem(pid, endpoint.Host, endpoint.Port);
     }
 
     private bool IsConnected(string device) => File.Exists(Path.Combine(sysBlock, Path.GetFileName(device), "pid"));

@@ -22,7 +22,11 @@ namespace SolarCsi.Node.Nbd;
 /// </summary>
 public sealed class NbdExports(string root, NbdServerOptions server, DaemonLauncher launcher, ILogger<NbdExports> logger)
 {
-    private readonly SemaphoreSlim _gate = new(1, 1);
+    // One volume's admits, revocations and removals take turns; different volumes' do not wait for each other (a
+    // single gate made 16 publishes in flight queue behind each other's nbdkit start: bench-nbd-scale). Ports are the
+    // one thing volumes share: a port is reserved in memory from its choice until its record is written.
+    private readonly SolarCsi.Core.Concurrency.KeyedLock _volumes = new();
+    private readonly HashSet<int> _reservedPorts = [];
 
     private string DirOf(string volumeId) => Path.Combine(root, volumeId);
     private string RecordOf(string volumeId) => Path.Combine(DirOf(volumeId), "export.json");
@@ -86,8 +90,7 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
     public async Task<NbdConnection> AdmitAsync(string volumeId, string image, string nodeId, bool readOnly, NbdLimits limits, CancellationToken ct)
     {
         RequireEnforceable(volumeId, limits);
-        await _gate.WaitAsync(ct);
-        try
+        using (await _volumes.AcquireAsync(volumeId, ct))
         {
             var record = Get(volumeId);
             if (record is null && StateFiles.IsUnreadable(RecordOf(volumeId)))
@@ -100,7 +103,12 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
                 await StopProcessAsync(volumeId, ct);
                 record = record with { ReadOnly = readOnly };
             }
-            record ??= new NbdExportRecord(volumeId, image, AllocatePort(), readOnly, []);
+            int? reservedPort = null;
+            if (record is null)
+            {
+                reservedPort = AllocatePort();
+                record = new NbdExportRecord(volumeId, image, reservedPort.Value, readOnly, []);
+            }
             var keys = ReadKeys(volumeId);
             if (!keys.TryGetValue(nodeId, out var key))
             {
@@ -108,15 +116,19 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
                 keys[nodeId] = key;
             }
             record = record with { Identities = keys.Keys.Order(StringComparer.Ordinal).ToList() };
-            await WriteKeysAsync(volumeId, keys, ct);
-            await SaveAsync(record, ct);
+            try
+            {
+                await WriteKeysAsync(volumeId, keys, ct);
+                await SaveAsync(record, ct);
+            }
+            finally
+            {
+                // Written (the record now holds the port) or not (free again).
+                if (reservedPort is { } port) lock (_reservedPorts) _reservedPorts.Remove(port);
+            }
             await SetLimitsAsync(volumeId, limits, ct);
             await EnsureRunningAsync(record, ct);
             return new NbdConnection(server.Address, record.Port, nodeId, key, readOnly);
-        }
-        finally
-        {
-            _gate.Release();
         }
     }
 
@@ -129,8 +141,7 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
     /// </summary>
     public async Task RevokeAsync(string volumeId, string nodeId, CancellationToken ct)
     {
-        await _gate.WaitAsync(ct);
-        try
+        using (await _volumes.AcquireAsync(volumeId, ct))
         {
             if (Get(volumeId) is not { } record)
             {
@@ -145,10 +156,6 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
             await PersistRevocationAsync(volumeId, keys, remaining, ct);
             if (keys.Count == 0) logger.LogInformation("export of {VolumeId} stopped: no node is admitted", volumeId);
             else if (restart) await EnsureRunningAsync(remaining, ct); // a reader's removal needs no restart: readers cannot write
-        }
-        finally
-        {
-            _gate.Release();
         }
     }
 
@@ -206,15 +213,10 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
     /// <summary>Removes the export entirely (the volume is being deleted).</summary>
     public async Task RemoveAsync(string volumeId, CancellationToken ct)
     {
-        await _gate.WaitAsync(ct);
-        try
+        using (await _volumes.AcquireAsync(volumeId, ct))
         {
             await StopProcessAsync(volumeId, ct);
             if (Directory.Exists(DirOf(volumeId))) Directory.Delete(DirOf(volumeId), recursive: true);
-        }
-        finally
-        {
-            _gate.Release();
         }
     }
 
@@ -237,14 +239,14 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
 
     /// <summary>
     /// Periodic: starts again the exports that should serve but do not — their server died, or the node's data-plane
-    /// pod was restarted and took every helper with it. Each record is read again under the gate, so a publish or
+    /// pod was restarted and took every helper with it. Each record is read again in its volume's turn, so a publish or
     /// unpublish in between is not undone.
     /// </summary>
     public async Task RestoreStoppedAsync(CancellationToken ct)
     {
         foreach (var volumeId in All().Where(r => r.Identities.Count > 0 && !IsRunning(r.VolumeId)).Select(r => r.VolumeId))
         {
-            await _gate.WaitAsync(ct);
+            using var turn = await _volumes.AcquireAsync(volumeId, ct);
             try
             {
                 if (Get(volumeId) is not { Identities.Count: > 0 } record || IsRunning(volumeId)) continue;
@@ -255,10 +257,6 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 logger.LogError(e, "could not restore the export of {VolumeId}", volumeId);
-            }
-            finally
-            {
-                _gate.Release();
             }
         }
     }
@@ -386,12 +384,16 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
         logger.LogWarning("port {Port} is still bound 5 s after its nbdkit was killed", port);
     }
 
+    /// <summary>A port no record holds, no other admit has reserved and nobody listens on; reserved until the caller
+    /// writes its record.</summary>
     private int AllocatePort()
     {
         var taken = All().Select(r => r.Port).ToHashSet();
         for (var port = server.FirstPort; port <= server.LastPort; port++)
         {
             if (taken.Contains(port)) continue;
+            lock (_reservedPorts)
+                if (!_reservedPorts.Add(port)) continue;
             try
             {
                 using var probe = new TcpListener(IPAddress.Parse(server.Address), port);
@@ -400,6 +402,7 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
             }
             catch (SocketException)
             {
+                lock (_reservedPorts) _reservedPorts.Remove(port);
             }
         }
         throw Core.Errors.CsiErrors.ResourceExhausted($"no free NBD port in {server.FirstPort}-{server.LastPort}");
