@@ -32,7 +32,7 @@ public static class NbdClientDirectory
     /// <summary>The local proxy that speaks TLS-PSK to the export: nbdkit's nbd plugin.</summary>
     public static IReadOnlyList<string> ProxyArguments(string dir, NbdEndpoint endpoint) =>
     [
-        "nbdkit", "nbd", "hostname=" + endpoint.Host, "port=" + endpoint.Port, "tls=require", "tls-psk=" + PskPath(dir),
+        "nbdkit", Nbd.NbdServerOptions.ThreadsArgument, "nbd", "hostname=" + endpoint.Host, "port=" + endpoint.Port, "tls=require", "tls-psk=" + PskPath(dir),
         "tls-username=" + endpoint.Identity,
     ];
 }

@@ -337,7 +337,7 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
         var args = new List<string>
         {
             "--foreground", "--pidfile", pidFile, "--ipaddr", address, "--port", record.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--tls=require", "--tls-psk=" + pskFile,
+            "--tls=require", "--tls-psk=" + pskFile, NbdServerOptions.ThreadsArgument,
         };
         if (record.ReadOnly) args.Add("--readonly");
         // The rate filter is always there, so a limit can be set or lifted later without restarting the export
@@ -384,25 +384,31 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
         logger.LogWarning("port {Port} is still bound 5 s after its nbdkit was killed", port);
     }
 
-    /// <summary>A port no record holds, no other admit has reserved and nobody listens on; reserved until the caller
-    /// writes its record.</summary>
+    /// <summary>
+    /// A port no record holds, no other admit has reserved and nobody listens on; reserved until the caller writes its
+    /// record. The records are read under the same lock that releases reservations: a caller releases only after its
+    /// record is written, so every port is either still reserved or already on disk when the next one looks (read
+    /// before that lock, two publishes in flight took the same port: bench-nbd-scale, "Address already in use").
+    /// </summary>
     private int AllocatePort()
     {
-        var taken = All().Select(r => r.Port).ToHashSet();
-        for (var port = server.FirstPort; port <= server.LastPort; port++)
+        lock (_reservedPorts)
         {
-            if (taken.Contains(port)) continue;
-            lock (_reservedPorts)
-                if (!_reservedPorts.Add(port)) continue;
-            try
+            var taken = All().Select(r => r.Port).ToHashSet();
+            for (var port = server.FirstPort; port <= server.LastPort; port++)
             {
-                using var probe = new TcpListener(IPAddress.Parse(server.Address), port);
-                probe.Start();
+                if (taken.Contains(port) || _reservedPorts.Contains(port)) continue;
+                try
+                {
+                    using var probe = new TcpListener(IPAddress.Parse(server.Address), port);
+                    probe.Start();
+                }
+                catch (SocketException)
+                {
+                    continue;
+                }
+                _reservedPorts.Add(port);
                 return port;
-            }
-            catch (SocketException)
-            {
-                lock (_reservedPorts) _reservedPorts.Remove(port);
             }
         }
         throw Core.Errors.CsiErrors.ResourceExhausted($"no free NBD port in {server.FirstPort}-{server.LastPort}");

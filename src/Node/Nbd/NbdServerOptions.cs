@@ -8,6 +8,14 @@ public sealed record NbdServerOptions(string Address, int FirstPort, int LastPor
     public const string RequestRateFilterFile = "nbdkit-solar-iops-filter.so";
 
     /// <summary>
+    /// Worker threads per connection for every nbdkit we run (exports and the attach path's proxies), instead of
+    /// nbdkit's 16. Each thread costs its stack and malloc arena: an export with its one client connection measured
+    /// 3.1 MiB PSS with 16, 1.7 MiB with 4, and on this 2-core machine 4 moved as many bytes and 4 KiB reads as 16
+    /// (bench/RESULTS.md, addendum of session 6).
+    /// </summary>
+    public const string ThreadsArgument = "--threads=4";
+
+    /// <summary>
     /// The filter given by --nbd-iops-filter (which must exist), else the one published beside the executable.
     /// </summary>
     public static string? FindRequestRateFilter(string? configured)

@@ -53,13 +53,13 @@ public sealed class NbdCommandLineTests
     {
         var record = new NbdExportRecord("nbd~default~n1~v000000000000000000000001", "/s/v.img", 10810, ReadOnly: true, ["node-b"]);
         Assert.Equal(
-            ["--foreground", "--pidfile", "/e/nbdkit.pid", "--ipaddr", "127.0.0.1", "--port", "10810", "--tls=require", "--tls-psk=/e/keys.psk",
+            ["--foreground", "--pidfile", "/e/nbdkit.pid", "--ipaddr", "127.0.0.1", "--port", "10810", "--tls=require", "--tls-psk=/e/keys.psk", "--threads=4",
              "--readonly", "--filter=rate", "file", "file=/s/v.img", "rate=1125899906842624", "rate-file=/e/rate"],
             NbdExports.ServerArguments(record, "127.0.0.1", "/e/keys.psk", "/e/nbdkit.pid", "/e/rate", null, "/e/iops"));
         Assert.DoesNotContain("--readonly", NbdExports.ServerArguments(record with { ReadOnly = false }, "127.0.0.1", "/e/keys.psk", "/e/nbdkit.pid", "/e/rate", null, "/e/iops"));
         // With the request-rate filter installed it is always in the chain, unlimited until its file says otherwise.
         Assert.Equal(
-            ["--foreground", "--pidfile", "/e/nbdkit.pid", "--ipaddr", "127.0.0.1", "--port", "10810", "--tls=require", "--tls-psk=/e/keys.psk",
+            ["--foreground", "--pidfile", "/e/nbdkit.pid", "--ipaddr", "127.0.0.1", "--port", "10810", "--tls=require", "--tls-psk=/e/keys.psk", "--threads=4",
              "--readonly", "--filter=rate", "--filter=/opt/solar/nbdkit-solar-iops-filter.so", "file", "file=/s/v.img", "rate=1125899906842624",
              "rate-file=/e/rate", "iops=0", "iops-file=/e/iops"],
             NbdExports.ServerArguments(record, "127.0.0.1", "/e/keys.psk", "/e/nbdkit.pid", "/e/rate", "/opt/solar/nbdkit-solar-iops-filter.so", "/e/iops"));
@@ -74,7 +74,7 @@ public sealed class NbdCommandLineTests
     public void NbdFuseRunsATlsProxyWithTheNodesIdentity()
     {
         Assert.Equal(
-            ["--pidfile", "/c/nbdfuse.pid", "/c/fuse/disk", "--socket-activation", "nbdkit", "nbd", "hostname=10.0.0.5", "port=10809",
+            ["--pidfile", "/c/nbdfuse.pid", "/c/fuse/disk", "--socket-activation", "nbdkit", "--threads=4", "nbd", "hostname=10.0.0.5", "port=10809",
              "tls=require", "tls-psk=/c/client.psk", "tls-username=node-b"],
             NbdFuseAttacher.FuseArguments("/c", Endpoint));
         Assert.Equal("--readonly", NbdFuseAttacher.FuseArguments("/c", Endpoint with { ReadOnly = true })[0]);
@@ -84,7 +84,7 @@ public sealed class NbdCommandLineTests
     public void KernelPathProxiesOnAUnixSocketAndHandsItToNbdClient()
     {
         Assert.Equal(
-            ["--foreground", "--pidfile", "/c/proxy.pid", "--unix", "/c/proxy.sock", "nbd", "hostname=10.0.0.5", "port=10809", "tls=require",
+            ["--foreground", "--pidfile", "/c/proxy.pid", "--unix", "/c/proxy.sock", "--threads=4", "nbd", "hostname=10.0.0.5", "port=10809", "tls=require",
              "tls-psk=/c/client.psk", "tls-username=node-b"],
             NbdKernelAttacher.ProxyArguments("/c", Endpoint));
         Assert.Equal(["-unix", "/c/proxy.sock", "/dev/nbd3", "-block-size", "4096", "-timeout", "30", "-readonly"],
