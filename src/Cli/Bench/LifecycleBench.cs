@@ -35,9 +35,14 @@ internal static class LifecycleBench
         var root = Directory.CreateTempSubdirectory("solar-bench-lifecycle-").FullName;
         var results = new List<Level>();
         var clock = Stopwatch.StartNew();
+        // Disk volumes each take a whole disk: one loop-backed disk per volume in flight at most, reused level by level.
+        await using var disks = media == "disk" ? await BenchDisks.CreateAsync(levels.Max(), bytes) : null;
         try
         {
-            var pools = new Dictionary<string, string> { ["node-a"] = $$"""{ "tmpfs": [ { "name": "default", "capacity": "{{bytes * volumes}}" } ] }""" };
+            var pools = new Dictionary<string, string>
+            {
+                ["node-a"] = disks?.PoolsConfig(bytes) ?? $$"""{ "tmpfs": [ { "name": "default", "capacity": "{{bytes * volumes}}" } ] }""",
+            };
             await using var cluster = await LocalCluster.StartAsync(root, ["node-a"], Console.WriteLine, poolsConfig: pools,
                 nbdFirstPort: BenchPorts.Lifecycle);
             var node = cluster.Nodes[0];

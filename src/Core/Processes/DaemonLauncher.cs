@@ -62,6 +62,8 @@ public sealed class DaemonLauncher(IDaemonSpawner spawner)
             await Task.Delay(20, ct);
         }
         var tail = File.Exists(logFile) ? string.Join('\n', File.ReadLines(logFile).TakeLast(5)) : "";
-        throw CsiErrors.Internal($"{program} did not become ready within {readyTimeout.TotalSeconds:0} s: {tail}");
+        // Not INTERNAL: nothing is wrong with the request or with us; the helper (or what it connects to) could not
+        // start now, and the caller's retry may find it can. Its own last words say why.
+        throw CsiErrors.Unavailable($"{program} did not become ready within {readyTimeout.TotalSeconds:0} s: {tail}");
     }
 }

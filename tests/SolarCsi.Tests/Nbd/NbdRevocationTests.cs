@@ -60,11 +60,7 @@ public sealed class NbdRevocationTests
     {
         Skip.If(HostTools.Locate("nbdkit") is null, "nbdkit is not installed");
         using var dir = new TempDir();
-        var state = Path.Combine(dir.Path, "exports");
-        var image = Path.Combine(dir.Path, "volume.img");
-        await using (var file = new FileStream(image, FileMode.CreateNew)) file.SetLength(16 << 20);
-        var runner = new ProcessRunner(NullLogger<ProcessRunner>.Instance);
-        var exports = new NbdExports(state, new NbdServerOptions("127.0.0.1", 24960, 24969), new DaemonLauncher(runner), NullLogger<NbdExports>.Instance);
+        var (state, image, exports) = await ExportsInAsync(dir, 24960);
         const string volume = "nbd~default~host~v000000000000000000000002";
         try
         {
@@ -96,11 +92,7 @@ public sealed class NbdRevocationTests
     {
         Skip.If(HostTools.Locate("nbdkit") is null, "nbdkit is not installed");
         using var dir = new TempDir();
-        var state = Path.Combine(dir.Path, "exports");
-        var image = Path.Combine(dir.Path, "volume.img");
-        await using (var file = new FileStream(image, FileMode.CreateNew)) file.SetLength(16 << 20);
-        var runner = new ProcessRunner(NullLogger<ProcessRunner>.Instance);
-        var exports = new NbdExports(state, new NbdServerOptions("127.0.0.1", 24970, 24979), new DaemonLauncher(runner), NullLogger<NbdExports>.Instance);
+        var (state, image, exports) = await ExportsInAsync(dir, 24970);
         const string volume = "nbd~default~host~v000000000000000000000003";
         try
         {
@@ -122,5 +114,16 @@ public sealed class NbdRevocationTests
         {
             await exports.RemoveAsync(volume, CancellationToken.None);
         }
+    }
+
+    /// <summary>An export registry in <paramref name="dir"/>, ten ports from <paramref name="firstPort"/>, and a 16 MiB image.</summary>
+    private static async Task<(string State, string Image, NbdExports Exports)> ExportsInAsync(TempDir dir, int firstPort)
+    {
+        var state = Path.Combine(dir.Path, "exports");
+        var image = Path.Combine(dir.Path, "volume.img");
+        await using (var file = new FileStream(image, FileMode.CreateNew)) file.SetLength(16 << 20);
+        var runner = new ProcessRunner(NullLogger<ProcessRunner>.Instance);
+        return (state, image, new NbdExports(state, new NbdServerOptions("127.0.0.1", firstPort, firstPort + 9), new DaemonLauncher(runner),
+            NullLogger<NbdExports>.Instance));
     }
 }

@@ -417,58 +417,6 @@ public sealed class PmemPoolTests : IDisposable
     }
 }
 
-/// <summary>The production pool against a real pmem region; runs only where ndctl lists one.</summary>
-public sealed class PmemIntegrationTests
-{
-    [SkippableFact]
-    public async Task CreatesWritesAndDestroysANamespace()
-    {
-        var runner = new ProcessRunner(NullLogger<ProcessRunner>.Instance);
-        var region = await FirstPmemRegionAsync(runner);
-        Skip.IfNot(region is not null, "no pmem region here (\"ndctl list --regions\" lists none, or ndctl is missing); production nodes have them");
-
-        using var dir = new TempDir();
-        var pool = new PmemPool("it", region!.Dev, dir.Path, runner, NullLogger.Instance);
-        await pool.InitializeAsync(CancellationToken.None);
-        var id = StorageId.ForVolume("pmem", "it", "n1", "it-" + Guid.NewGuid().ToString("N")).ToString();
-        var record = await pool.CreateVolumeAsync(id, "it", 64 << 20, 0, new(), null, CancellationToken.None);
-        try
-        {
-            Assert.True(record.CapacityBytes >= 64 << 20);
-            var device = await pool.PrepareBackingAsync(id, CancellationToken.None);
-            Assert.StartsWith("/dev/pmem", device);
-            await using (var d = new FileStream(device, FileMode.Open, FileAccess.ReadWrite))
-            {
-                d.Position = 32 << 20;
-                d.Write("hello"u8);
-                d.Flush(flushToDisk: true);
-                d.Position = 32 << 20;
-                var buffer = new byte[5];
-                d.ReadExactly(buffer);
-                Assert.Equal("hello", Encoding.ASCII.GetString(buffer));
-            }
-        }
-        finally
-        {
-            await pool.DeleteVolumeAsync(id, CancellationToken.None);
-        }
-        Assert.Null(pool.GetVolume(id));
-    }
-
-    private static async Task<PmemRegion?> FirstPmemRegionAsync(IProcessRunner runner)
-    {
-        try
-        {
-            var (program, args) = NdctlCommands.ListRegions();
-            return NdctlParser.ParseRegions((await runner.RunAsync(program, args, CancellationToken.None)).StandardOutput).FirstOrDefault(r => r.Type == "pmem");
-        }
-        catch (Exception)
-        {
-            return null;
-        }
-    }
-}
-
 /// <summary>
 /// Plays ndctl for the pool: one 64 GiB label-capable region (region0, 16 MiB region alignment), namespaces whose usable
 /// size follows the kernel's map=dev layout, and ndctl's refusal of unaligned sizes. Prints what ndctl prints when not

@@ -12,7 +12,8 @@ namespace SolarCsi.Tests.Vm;
 
 /// <summary>
 /// The production <see cref="LvmPool"/> with its lvm2 commands run in the guest (device-mapper thin), on the guest's
-/// virtio disk: volumes, an online grow, a thin snapshot holding the old bytes, a restore from it, and removal.
+/// virtio disk: thin and thick volumes, an online grow, a thin snapshot holding the old bytes, a restore from it, a
+/// clone of a mounted volume, and removal.
 /// </summary>
 [Collection(VmCollection.Name)]
 public sealed class LvmInGuestTests(VmFixture vm, ITestOutputHelper output)
@@ -69,6 +70,22 @@ public sealed class LvmInGuestTests(VmFixture vm, ITestOutputHelper output)
             Assert.Equal(sha, await g.ReadBackAsync("/mnt/lvm-b/data.bin"));
             Assert.Equal("absent", await g.RunOkAsync("[ -e /mnt/lvm-b/after-snapshot ] && echo present || echo absent"));
 
+            // A clone of the mounted volume: a thin snapshot of it made writable, with what the volume holds now.
+            var clone = Id("clone");
+            Assert.Equal(40 * MiB, (await pool.CreateVolumeAsync(clone, "clone", 40 * MiB, 0, new(), new ContentSource { VolumeId = source }, Ct)).CapacityBytes);
+            var cloneDevice = await pool.PrepareBackingAsync(clone, Ct);
+            await g.RunOkAsync($"mkdir -p /mnt/lvm-c && mount {cloneDevice} /mnt/lvm-c");
+            Assert.Equal("later", await g.RunOkAsync("cat /mnt/lvm-c/after-snapshot"));
+            Assert.Equal("absent", await g.RunOkAsync("[ -e /mnt/lvm-c/data.bin ] && echo present || echo absent"));
+
+            // A thick volume (StorageClass lvmType: thick): a plain LV out of the VG's free space, rounded up to extents.
+            var thick = Id("thick");
+            Assert.Equal(8 * MiB, (await pool.CreateVolumeAsync(thick, "thick", 6 * MiB, 0, new() { [LvmPool.TypeParameter] = "thick" }, null, Ct)).CapacityBytes);
+            var thickDevice = await pool.PrepareBackingAsync(thick, Ct);
+            Assert.Equal(8 * MiB, await g.DeviceBytesAsync(thickDevice));
+            Assert.Equal("thick", await g.RunOkAsync($"printf thick | dd of={thickDevice} bs=1 seek={7 * MiB} conv=notrunc,fsync status=none && " +
+                                                     $"dd if={thickDevice} bs=1 skip={7 * MiB} count=5 status=none"));
+
             // lvm itself, read through the driver's report parser.
             var (lvs, lvsArgs) = LvmCommands.ReportLogicalVolumes(vg);
             var report = LvmReport.ParseLogicalVolumes((await runner.RunAsync(lvs, lvsArgs, Ct)).StandardOutput);
@@ -78,11 +95,13 @@ public sealed class LvmInGuestTests(VmFixture vm, ITestOutputHelper output)
             Assert.Equal(PoolRecords.NameOf(source), snapLv.Origin);
             Assert.True(snapLv.HasTag(LvmCommands.SnapshotTag));
             Assert.True(Assert.Single(report, l => l.Name == PoolRecords.NameOf(source)).IsOpen);
+            Assert.False(Assert.Single(report, l => l.Name == PoolRecords.NameOf(thick)).IsThin);
+            Assert.True(Assert.Single(report, l => l.Name == PoolRecords.NameOf(clone)).IsThin);
 
             // A mounted volume is open: the pool refuses to remove it.
             Assert.Equal(StatusCode.FailedPrecondition, (await Assert.ThrowsAsync<RpcException>(() => pool.DeleteVolumeAsync(source, Ct))).StatusCode);
-            await g.RunOkAsync("umount /mnt/lvm-a /mnt/lvm-b");
-            foreach (var volume in new[] { restored, source }) await pool.DeleteVolumeAsync(volume, Ct);
+            await g.RunOkAsync("umount /mnt/lvm-a /mnt/lvm-b /mnt/lvm-c");
+            foreach (var volume in new[] { restored, clone, source, thick }) await pool.DeleteVolumeAsync(volume, Ct);
             await pool.DeleteSnapshotAsync(snap, Ct);
             Assert.Equal(["pool"], LvmReport.ParseLogicalVolumes((await runner.RunAsync(lvs, lvsArgs, Ct)).StandardOutput).Select(l => l.Name));
             Assert.Equal(256 * MiB, pool.Describe().FreeBytes);
@@ -90,7 +109,7 @@ public sealed class LvmInGuestTests(VmFixture vm, ITestOutputHelper output)
         finally
         {
             output.WriteLine(string.Join("\n", runner.Commands));
-            await g.ShellAsync($"umount /mnt/lvm-a /mnt/lvm-b; vgremove --yes --force {vg}; pvremove --yes {disk}; wipefs -a {disk}");
+            await g.ShellAsync($"umount /mnt/lvm-a /mnt/lvm-b /mnt/lvm-c; vgremove --yes --force {vg}; pvremove --yes {disk}; wipefs -a {disk}");
         }
     }
 

@@ -10,13 +10,15 @@ namespace SolarCsi.Tests.Vm;
 /// The NativeAOT node plugin running in the guest, reached from the host over its CSI socket: a virtio-serial port
 /// whose guest end socat bridges to the plugin's unix socket (the guest has no network). The binary is not built
 /// here (a NativeAOT publish takes minutes): SOLAR_VM_NODE_BINARY names a published solar-node, else the checkout's
-/// own build runs there.
+/// own build runs there. It runs all-in-one, so one socket carries Identity, Controller and Node, and the volume
+/// lifecycle runs through CSI as a CO drives it — including the online ext4 expansion this host's test process
+/// cannot do (no CAP_SYS_RESOURCE here; the guest is root with every capability).
 /// </summary>
 [Collection(VmCollection.Name)]
 public sealed class NodePluginInGuestTests(VmFixture vm, ITestOutputHelper output)
 {
     [SkippableFact]
-    public async Task AnswersCsiCallsFromTheHostOverAVirtioSerialBridge()
+    public async Task ServesCsiFromTheGuestAndGrowsAMountedExt4Online()
     {
         Skip.If(vm.SkipReason is not null, vm.SkipReason);
         var g = vm.Host;
@@ -46,9 +48,9 @@ public sealed class NodePluginInGuestTests(VmFixture vm, ITestOutputHelper outpu
         var watch = System.Diagnostics.Stopwatch.StartNew();
         try
         {
-            await g.RunOkAsync("mkdir -p /run/solar-state /run/kubelet /run/csi && " +
-                $"setsid -f {Shell.Quote(binary)} --endpoint unix:///run/csi/csi.sock --state-dir /run/solar-state --node-id vmnode " +
-                "--allowed-root /run/kubelet > /run/solar-node.log 2>&1 < /dev/null; " +
+            await g.RunOkAsync("modprobe loop && mkdir -p /run/solar-state /run/kubelet /run/csi && " +
+                $"setsid -f {Shell.Quote(binary)} --mode all-in-one --endpoint unix:///run/csi/csi.sock --state-dir /run/solar-state --node-id vmnode " +
+                "--allowed-root /run/kubelet --file-pool-capacity 1Gi > /run/solar-node.log 2>&1 < /dev/null; " +
                 "for i in $(seq 300); do [ -S /run/csi/csi.sock ] && exit 0; sleep 0.1; done; cat /run/solar-node.log; exit 1", TimeSpan.FromSeconds(60));
             output.WriteLine($"plugin socket up {watch.Elapsed.TotalSeconds:0.0} s after the start command");
             await g.RunOkAsync("for d in /sys/class/virtio-ports/*; do [ \"$(cat $d/name)\" = csi ] && P=/dev/${d##*/}; done; " +
@@ -67,11 +69,74 @@ public sealed class NodePluginInGuestTests(VmFixture vm, ITestOutputHelper outpu
             var node = await new Csi.V1.Node.NodeClient(channel).NodeGetInfoAsync(new NodeGetInfoRequest());
             Assert.Equal("vmnode", node.NodeId);
             output.WriteLine($"GetPluginInfo {info.Name} {info.VendorVersion}, NodeGetInfo {node.NodeId} max {node.MaxVolumesPerNode}; {watch.Elapsed.TotalSeconds:0.0} s");
+            await GrowAMountedExt4OnlineAsync(g, channel);
+            output.WriteLine($"online ext4 expansion through CSI done; {watch.Elapsed.TotalSeconds:0.0} s");
         }
         finally
         {
             output.WriteLine(await g.RunOkAsync("tail -20 /run/solar-node.log; cat /run/socat.log; true"));
-            await g.ShellAsync("pkill -x socat; pkill -f /solar-node; rm -rf /run/solar-state /run/csi");
+            await g.ShellAsync("for m in $(findmnt -rn -o TARGET | grep ^/run/kubelet | sort -r); do umount $m; done; losetup -D; " +
+                "pkill -x socat; pkill -f /solar-node; rm -rf /run/solar-state /run/csi /run/kubelet");
         }
+    }
+
+    /// <summary>
+    /// CreateVolume, ControllerPublish, NodeStage and NodePublish of an ext4 volume, data written, ControllerExpand
+    /// and NodeExpand while it is mounted: the filesystem grows online and the data stays; then the teardown.
+    /// </summary>
+    private static async Task GrowAMountedExt4OnlineAsync(VmTestHost g, GrpcChannel channel)
+    {
+        var controller = new Csi.V1.Controller.ControllerClient(channel);
+        var node = new Csi.V1.Node.NodeClient(channel);
+        var capability = new VolumeCapability
+        {
+            Mount = new VolumeCapability.Types.MountVolume { FsType = "ext4" },
+            AccessMode = new VolumeCapability.Types.AccessMode { Mode = VolumeCapability.Types.AccessMode.Types.Mode.SingleNodeWriter },
+        };
+        DateTime Deadline() => DateTime.UtcNow.AddSeconds(120);
+        var volume = (await controller.CreateVolumeAsync(new CreateVolumeRequest
+        {
+            Name = "grow-in-guest", CapacityRange = new CapacityRange { RequiredBytes = 320 << 20 }, VolumeCapabilities = { capability },
+            Parameters = { ["media"] = "file" },
+        }, deadline: Deadline())).Volume;
+        var publish = await controller.ControllerPublishVolumeAsync(new ControllerPublishVolumeRequest
+        {
+            VolumeId = volume.VolumeId, NodeId = "vmnode", VolumeCapability = capability,
+        }, deadline: Deadline());
+        const string staging = "/run/kubelet/plugins/kubernetes.io/csi/staging/grow", target = "/run/kubelet/pods/p1/volumes/mount";
+        await g.RunOkAsync($"mkdir -p {staging} {Path.GetDirectoryName(target)}");
+        await node.NodeStageVolumeAsync(new NodeStageVolumeRequest
+        {
+            VolumeId = volume.VolumeId, StagingTargetPath = staging, VolumeCapability = capability, PublishContext = { publish.PublishContext },
+            VolumeContext = { volume.VolumeContext },
+        }, deadline: Deadline());
+        await node.NodePublishVolumeAsync(new NodePublishVolumeRequest
+        {
+            VolumeId = volume.VolumeId, StagingTargetPath = staging, TargetPath = target, VolumeCapability = capability,
+            PublishContext = { publish.PublishContext }, VolumeContext = { volume.VolumeContext },
+        }, deadline: Deadline());
+        var sha = await g.WriteRandomAsync(target + "/data.bin", 8);
+        var before = await g.FilesystemBytesAsync(target);
+
+        var grown = await controller.ControllerExpandVolumeAsync(new ControllerExpandVolumeRequest
+        {
+            VolumeId = volume.VolumeId, CapacityRange = new CapacityRange { RequiredBytes = 640 << 20 }, VolumeCapability = capability,
+        }, deadline: Deadline());
+        Assert.True(grown.NodeExpansionRequired);
+        var expanded = await node.NodeExpandVolumeAsync(new NodeExpandVolumeRequest
+        {
+            VolumeId = volume.VolumeId, VolumePath = target, StagingTargetPath = staging, VolumeCapability = capability,
+            CapacityRange = new CapacityRange { RequiredBytes = grown.CapacityBytes },
+        }, deadline: Deadline());
+        Assert.Equal(640 << 20, expanded.CapacityBytes);
+        var after = await g.FilesystemBytesAsync(target);
+        Assert.True(after > before + (250 << 20), $"the mounted ext4 grew from {before} to {after} bytes only");
+        Assert.Equal(sha, await g.ReadBackAsync(target + "/data.bin"));
+
+        await node.NodeUnpublishVolumeAsync(new NodeUnpublishVolumeRequest { VolumeId = volume.VolumeId, TargetPath = target }, deadline: Deadline());
+        await node.NodeUnstageVolumeAsync(new NodeUnstageVolumeRequest { VolumeId = volume.VolumeId, StagingTargetPath = staging }, deadline: Deadline());
+        await controller.ControllerUnpublishVolumeAsync(new ControllerUnpublishVolumeRequest { VolumeId = volume.VolumeId, NodeId = "vmnode" }, deadline: Deadline());
+        await controller.DeleteVolumeAsync(new DeleteVolumeRequest { VolumeId = volume.VolumeId }, deadline: Deadline());
+        Assert.Equal("", await g.RunOkAsync("findmnt -rn -o TARGET | grep ^/run/kubelet; losetup -l -n; true"));
     }
 }

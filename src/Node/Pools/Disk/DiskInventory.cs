@@ -15,7 +15,10 @@ public sealed record DiskCandidate(string Path, string KernelName, long SizeByte
 /// </summary>
 public sealed class DiskInventory(IReadOnlyList<string> patterns, long minSizeBytes, BlockDevices devices, IMounter mounter, string sysBlock = "/sys/class/block")
 {
-    public async Task<IReadOnlyList<DiskCandidate>> ScanAsync(CancellationToken ct)
+    /// <param name="probe">whether to ask blkid whether each unused disk is blank (one process per disk); without it
+    /// <see cref="DiskCandidate.Blank"/> is false for all, and the caller probes the ones it considers
+    /// (<see cref="IsBlankAsync"/>).</param>
+    public async Task<IReadOnlyList<DiskCandidate>> ScanAsync(CancellationToken ct, bool probe = true)
     {
         var mounts = await mounter.ListAsync(ct);
         var found = new List<DiskCandidate>();
@@ -32,11 +35,14 @@ public sealed class DiskInventory(IReadOnlyList<string> patterns, long minSizeBy
             var inUse = mounts.Any(m => m.MajorMinor == majorMinor || m.Shows("/dev/" + kernel))
                         || HasEntries(System.IO.Path.Combine(dir, "holders"))
                         || Directory.EnumerateDirectories(dir, kernel + "*").Any();
-            var blank = !inUse && (await devices.ProbeAsync(path, ct)).Count == 0;
+            var blank = probe && !inUse && await IsBlankAsync(path, ct);
             found.Add(new DiskCandidate(path, kernel, size, DiskIdentity.Of(kernel, sysBlock), inUse, blank));
         }
         return found;
     }
+
+    /// <summary>No signature on the disk (no filesystem, partition table, LVM, RAID … that blkid knows).</summary>
+    public async Task<bool> IsBlankAsync(string path, CancellationToken ct) => (await devices.ProbeAsync(path, ct)).Count == 0;
 
     private static bool HasEntries(string dir) => Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any();
 

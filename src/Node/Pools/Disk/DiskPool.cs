@@ -77,10 +77,14 @@ public sealed class DiskPool : IMediaPool
         };
     }
 
-    private static List<DiskCandidate> FreeDisks(IReadOnlyList<DiskCandidate> scan, IReadOnlyList<VolumeRecord> owned)
+    private static List<DiskCandidate> FreeDisks(IReadOnlyList<DiskCandidate> scan, IReadOnlyList<VolumeRecord> owned) =>
+        Unowned(scan, owned).Where(d => d.Blank).ToList();
+
+    /// <summary>Disks nobody uses and no volume of ours holds (blank or not: that takes a probe).</summary>
+    private static IEnumerable<DiskCandidate> Unowned(IReadOnlyList<DiskCandidate> scan, IReadOnlyList<VolumeRecord> owned)
     {
         var taken = owned.Select(v => v.Backing?.GetValueOrDefault(IdentityKey)).OfType<string>().ToHashSet(StringComparer.Ordinal);
-        return scan.Where(d => d is { Blank: true, InUse: false, Identity: not null } && !taken.Contains(d.Identity!)).ToList();
+        return scan.Where(d => d is { InUse: false, Identity: not null } && !taken.Contains(d.Identity!));
     }
 
     public string BackingPathOf(string volumeId) =>
@@ -99,11 +103,23 @@ public sealed class DiskPool : IMediaPool
         {
             if (GetVolume(volumeId) is { } existing) return existing;
             if (source is not null) throw CsiErrors.InvalidArgument("whole-disk volumes cannot be created from a snapshot or another volume");
-            var free = FreeDisks(await ScanAsync(ct), ListVolumes());
-            var fitting = free.Where(d => d.SizeBytes >= capacityBytes).OrderBy(d => d.SizeBytes).ThenBy(d => d.Path, StringComparer.Ordinal).ToList();
-            if (fitting.Count == 0)
-                throw CsiErrors.ResourceExhausted($"disk pool {Name} has no free disk of {capacityBytes} bytes or more (largest free: {(free.Count == 0 ? 0 : free.Max(d => d.SizeBytes))})");
-            var disk = fitting[0];
+            // Only the disk handed out needs blkid's word that it is blank: candidates are probed smallest first and the
+            // first blank one is taken. (Probing every disk, twice per create, made a pool of 100 disks take 1.6 s per
+            // create: bench-lifecycle --media disk.)
+            var owned = ListVolumes();
+            var unused = Unowned(await _inventory.ScanAsync(ct, probe: false), owned)
+                .OrderBy(d => d.SizeBytes).ThenBy(d => d.Path, StringComparer.Ordinal).ToList();
+            DiskCandidate? disk = null;
+            var largestFree = 0L;
+            foreach (var candidate in unused)
+            {
+                if (candidate.SizeBytes < capacityBytes && candidate.SizeBytes <= largestFree) continue;
+                if (!await _inventory.IsBlankAsync(candidate.Path, ct)) continue;
+                largestFree = Math.Max(largestFree, candidate.SizeBytes);
+                if (candidate.SizeBytes >= capacityBytes) { disk = candidate; break; }
+            }
+            if (disk is null)
+                throw CsiErrors.ResourceExhausted($"disk pool {Name} has no free disk of {capacityBytes} bytes or more (largest free: {largestFree})");
             if (limitBytes > 0 && disk.SizeBytes > limitBytes)
                 throw CsiErrors.OutOfRange($"the smallest free disk that fits is {disk.SizeBytes} bytes, above limit_bytes {limitBytes}");
             var record = new VolumeRecord(volumeId, name, disk.SizeBytes, parameters, null, null, DateTimeOffset.UtcNow, [],
@@ -111,7 +127,7 @@ public sealed class DiskPool : IMediaPool
             await SaveVolumeAsync(record, ct);
             _logger.LogInformation("pool {Pool}: volume {VolumeId} for {Name} is disk {Disk} ({Identity}); {Requested} bytes requested, {Bytes} provided",
                 Name, volumeId, name, disk.Path, disk.Identity, capacityBytes, disk.SizeBytes);
-            await ScanAsync(ct);
+            // The capacity report needs no rescan: the disk is owned now, which takes it out of the free ones.
             return record;
         }
         finally
@@ -147,7 +163,8 @@ public sealed class DiskPool : IMediaPool
             }
             _records.DeleteVolume(volumeId);
             _logger.LogInformation("pool {Pool}: deleted volume {VolumeId}; disk {Path} is free again", Name, volumeId, path);
-            await ScanAsync(ct);
+            // Wiped here, so blank: the capacity report learns it without probing every disk again.
+            _lastScan = [.. _lastScan.Select(d => d.Path == path ? d with { Blank = true, InUse = false } : d)];
         }
         finally
         {
