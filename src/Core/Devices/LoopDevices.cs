@@ -32,20 +32,31 @@ public sealed class LoopDevices(IProcessRunner runner, Func<IReadOnlyList<LoopDe
 
     public async Task<string> AttachAsync(string file, bool readOnly, CancellationToken ct)
     {
-        var result = await AttachRetry.ExecuteAsync(async token => await runner.RunAsync("losetup", AttachArguments(file, readOnly), token), ct);
+        ProcessResult result;
+        try
+        {
+            result = await AttachRetry.ExecuteAsync(async token => await runner.RunAsync("losetup", AttachArguments(file, readOnly), token), ct);
+        }
+        catch (CommandFailedException e) when (e.StandardError.Contains("Invalid argument", StringComparison.Ordinal))
+        {
+            // A backing filesystem without direct I/O (tmpfs before Linux 6.6: a state dir on /run, seen in the VM test
+            // host) refuses the setup outright; such a file is served through the page cache instead.
+            result = await AttachRetry.ExecuteAsync(async token => await runner.RunAsync("losetup", AttachArguments(file, readOnly, directIo: false), token), ct);
+        }
         var device = result.StandardOutput.Trim();
         if (!device.StartsWith("/dev/loop", StringComparison.Ordinal))
             throw new IOException($"losetup returned an unexpected device name '{device}'");
         return device;
     }
 
-    public static IReadOnlyList<string> AttachArguments(string file, bool readOnly)
+    public static IReadOnlyList<string> AttachArguments(string file, bool readOnly, bool directIo = true)
     {
         // A volume's sector size must not depend on the filesystem its image sits on: with direct I/O the kernel would
         // take that filesystem's (4096 on xfs), and an ext4 made with 1 KiB blocks on a 512-byte device then no longer
         // mounts once its image is attached from xfs (a restored snapshot, a moved state directory). 512 everywhere;
         // direct I/O (the node's page cache out of the data path) wherever that alignment allows it.
-        var args = new List<string> { "--find", "--show", "--sector-size", "512", "--direct-io=on" };
+        var args = new List<string> { "--find", "--show", "--sector-size", "512" };
+        if (directIo) args.Add("--direct-io=on");
         if (readOnly) args.Add("--read-only");
         args.AddRange(["--", file]);
         return args;

@@ -22,6 +22,23 @@ public sealed class CommandLineArgumentsTests
         Assert.Equal(["--find", "--show", "--sector-size", "512", "--direct-io=on", "--read-only", "--", "/s/v.img"], LoopDevices.AttachArguments("/s/v.img", true));
     }
 
+    /// <summary>A backing filesystem without direct I/O (tmpfs before Linux 6.6) refuses the setup: the file is attached
+    /// through the page cache instead, and nothing else is retried that way.</summary>
+    [Fact]
+    public async Task AFileThatRefusesDirectIoIsAttachedWithoutIt()
+    {
+        var runner = new ScriptedRunner(line => line.Contains("--direct-io=on")
+            ? new ProcessResult(1, "", "losetup: /run/v.img: failed to set up loop device: Invalid argument")
+            : new ProcessResult(0, "/dev/loop7\n", ""));
+        Assert.Equal("/dev/loop7", await new LoopDevices(runner, () => []).AttachAsync("/run/v.img", readOnly: false, CancellationToken.None));
+        Assert.Equal(["losetup --find --show --sector-size 512 --direct-io=on -- /run/v.img", "losetup --find --show --sector-size 512 -- /run/v.img"],
+            runner.Calls);
+
+        var busy = new ScriptedRunner(_ => new ProcessResult(1, "", "losetup: /s/v.img: failed to set up loop device: Permission denied"));
+        await Assert.ThrowsAsync<CommandFailedException>(() => new LoopDevices(busy, () => []).AttachAsync("/s/v.img", readOnly: false, CancellationToken.None));
+        Assert.Single(busy.Calls);
+    }
+
     [Fact]
     public void FilesystemCommands()
     {
