@@ -17,8 +17,31 @@ public static partial class FileIdentity
 
     public static Key Of(string path)
     {
-        // struct stat on x86_64/aarch64 glibc starts with st_dev then st_ino, both 64-bit.
         Span<byte> buffer = stackalloc byte[256];
+        StatInto(path, buffer);
+        return new Key(LoopStatus.MajorMinor(BitConverter.ToUInt64(buffer[..8])), BitConverter.ToUInt64(buffer[8..16]));
+    }
+
+    /// <summary>What a file's content is known by without reading it: device, inode, size and modification time.
+    /// Every state file is written by rename (a new inode), so an unchanged stamp means unchanged content.</summary>
+    public sealed record Stamp(ulong Device, ulong Inode, long Size, long ModifiedSeconds, long ModifiedNanoseconds);
+
+    /// <summary>The file's stamp from one stat, or null when it cannot be stat'ed.</summary>
+    public static Stamp? TryStampOf(string path)
+    {
+        Span<byte> buffer = stackalloc byte[256];
+        try { StatInto(path, buffer); }
+        catch (IOException) { return null; }
+        return new Stamp(BitConverter.ToUInt64(buffer[..8]), BitConverter.ToUInt64(buffer[8..16]), BitConverter.ToInt64(buffer[48..56]),
+            BitConverter.ToInt64(buffer[88..96]), BitConverter.ToInt64(buffer[96..104]));
+    }
+
+    /// <summary>
+    /// struct stat of glibc on x86_64 and aarch64 (the two places the plugins run) agree where it is read: st_dev at
+    /// 0, st_ino at 8, st_size at 48, st_mtim at 88 (seconds) and 96 (nanoseconds), all 64-bit.
+    /// </summary>
+    private static void StatInto(string path, Span<byte> buffer)
+    {
         unsafe
         {
             fixed (byte* p = buffer)
@@ -27,7 +50,6 @@ public static partial class FileIdentity
                     throw new IOException($"stat {path} failed: errno {Marshal.GetLastPInvokeError()}");
             }
         }
-        return new Key(LoopStatus.MajorMinor(BitConverter.ToUInt64(buffer[..8])), BitConverter.ToUInt64(buffer[8..16]));
     }
 
     [LibraryImport("libc", EntryPoint = "stat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
