@@ -12,13 +12,14 @@ namespace SolarCsi.Tests.Vm;
 /// here (a NativeAOT publish takes minutes): SOLAR_VM_NODE_BINARY names a published solar-node, else the checkout's
 /// own build runs there. It runs all-in-one, so one socket carries Identity, Controller and Node, and the volume
 /// lifecycle runs through CSI as a CO drives it — including the online ext4 expansion this host's test process
-/// cannot do (no CAP_SYS_RESOURCE here; the guest is root with every capability).
+/// cannot do (no CAP_SYS_RESOURCE here; the guest is root with every capability) and the production NBD attach path
+/// (the kernel's nbd module, which this host lacks).
 /// </summary>
 [Collection(VmCollection.Name)]
 public sealed class NodePluginInGuestTests(VmFixture vm, ITestOutputHelper output)
 {
     [SkippableFact]
-    public async Task ServesCsiFromTheGuestAndGrowsAMountedExt4Online()
+    public async Task ServesCsiFromTheGuestGrowsExt4OnlineAndAttachesNbdThroughTheKernel()
     {
         Skip.If(vm.SkipReason is not null, vm.SkipReason);
         var g = vm.Host;
@@ -48,7 +49,8 @@ public sealed class NodePluginInGuestTests(VmFixture vm, ITestOutputHelper outpu
         var watch = System.Diagnostics.Stopwatch.StartNew();
         try
         {
-            await g.RunOkAsync("modprobe loop && mkdir -p /run/solar-state /run/kubelet /run/csi && " +
+            // nbd before the plugin starts: it picks its NBD attach path (kernel where the module is) once, at start.
+            await g.RunOkAsync("modprobe loop && modprobe nbd nbds_max=8 && mkdir -p /run/solar-state /run/kubelet /run/csi && " +
                 $"setsid -f {Shell.Quote(binary)} --mode all-in-one --endpoint unix:///run/csi/csi.sock --state-dir /run/solar-state --node-id vmnode " +
                 "--allowed-root /run/kubelet --file-pool-capacity 1Gi > /run/solar-node.log 2>&1 < /dev/null; " +
                 "for i in $(seq 300); do [ -S /run/csi/csi.sock ] && exit 0; sleep 0.1; done; cat /run/solar-node.log; exit 1", TimeSpan.FromSeconds(60));
@@ -71,6 +73,8 @@ public sealed class NodePluginInGuestTests(VmFixture vm, ITestOutputHelper outpu
             output.WriteLine($"GetPluginInfo {info.Name} {info.VendorVersion}, NodeGetInfo {node.NodeId} max {node.MaxVolumesPerNode}; {watch.Elapsed.TotalSeconds:0.0} s");
             await GrowAMountedExt4OnlineAsync(g, channel);
             output.WriteLine($"online ext4 expansion through CSI done; {watch.Elapsed.TotalSeconds:0.0} s");
+            await AttachAnNbdVolumeThroughTheKernelAsync(g, channel);
+            output.WriteLine($"kernel NBD through CSI done; {watch.Elapsed.TotalSeconds:0.0} s");
         }
         finally
         {
@@ -78,6 +82,64 @@ public sealed class NodePluginInGuestTests(VmFixture vm, ITestOutputHelper outpu
             await g.ShellAsync("for m in $(findmnt -rn -o TARGET | grep ^/run/kubelet | sort -r); do umount $m; done; losetup -D; " +
                 "pkill -x socat; pkill -f /solar-node; rm -rf /run/solar-state /run/csi /run/kubelet");
         }
+    }
+
+    /// <summary>
+    /// The production NBD path end to end, through the plugin: the node's nbd pool exports the volume (nbdkit, TLS-PSK,
+    /// on the guest's loopback), NodeStage attaches it with the kernel path (a local TLS proxy, nbd-client, /dev/nbdN —
+    /// the plugin chose it at start because the nbd module is loaded), formats and mounts it; bytes written, the
+    /// attachment reported healthy, unstaged (the device disconnected), staged again and the bytes read back.
+    /// </summary>
+    private static async Task AttachAnNbdVolumeThroughTheKernelAsync(VmTestHost g, GrpcChannel channel)
+    {
+        var controller = new Csi.V1.Controller.ControllerClient(channel);
+        var node = new Csi.V1.Node.NodeClient(channel);
+        var capability = new VolumeCapability
+        {
+            Mount = new VolumeCapability.Types.MountVolume { FsType = "ext4" },
+            AccessMode = new VolumeCapability.Types.AccessMode { Mode = VolumeCapability.Types.AccessMode.Types.Mode.SingleNodeWriter },
+        };
+        DateTime Deadline() => DateTime.UtcNow.AddSeconds(120);
+        var volume = (await controller.CreateVolumeAsync(new CreateVolumeRequest
+        {
+            Name = "nbd-in-guest", CapacityRange = new CapacityRange { RequiredBytes = 64 << 20 }, VolumeCapabilities = { capability },
+            Parameters = { ["media"] = "nbd" },
+        }, deadline: Deadline())).Volume;
+        var publish = await controller.ControllerPublishVolumeAsync(new ControllerPublishVolumeRequest
+        {
+            VolumeId = volume.VolumeId, NodeId = "vmnode", VolumeCapability = capability,
+        }, deadline: Deadline());
+        const string staging = "/run/kubelet/plugins/kubernetes.io/csi/staging/nbd", target = "/run/kubelet/pods/p2/volumes/mount";
+        await g.RunOkAsync($"mkdir -p {staging} {Path.GetDirectoryName(target)}");
+        var stage = new NodeStageVolumeRequest
+        {
+            VolumeId = volume.VolumeId, StagingTargetPath = staging, VolumeCapability = capability, PublishContext = { publish.PublishContext },
+            VolumeContext = { volume.VolumeContext },
+        };
+        var publishOnNode = new NodePublishVolumeRequest
+        {
+            VolumeId = volume.VolumeId, StagingTargetPath = staging, TargetPath = target, VolumeCapability = capability,
+            PublishContext = { publish.PublishContext }, VolumeContext = { volume.VolumeContext },
+        };
+        await node.NodeStageVolumeAsync(stage, deadline: Deadline());
+        await node.NodePublishVolumeAsync(publishOnNode, deadline: Deadline());
+        Assert.StartsWith("/dev/nbd", await g.RunOkAsync($"findmnt -n -o SOURCE {staging}"));
+        var sha = await g.WriteRandomAsync(target + "/data.bin", 8);
+        var stats = await node.NodeGetVolumeStatsAsync(new NodeGetVolumeStatsRequest { VolumeId = volume.VolumeId, VolumePath = target }, deadline: Deadline());
+        Assert.False(stats.VolumeCondition.Abnormal, stats.VolumeCondition.Message);
+
+        await node.NodeUnpublishVolumeAsync(new NodeUnpublishVolumeRequest { VolumeId = volume.VolumeId, TargetPath = target }, deadline: Deadline());
+        await node.NodeUnstageVolumeAsync(new NodeUnstageVolumeRequest { VolumeId = volume.VolumeId, StagingTargetPath = staging }, deadline: Deadline());
+        Assert.Equal("", await g.RunOkAsync("ls /sys/block/nbd*/pid 2>/dev/null; true"));
+        await node.NodeStageVolumeAsync(stage, deadline: Deadline());
+        await node.NodePublishVolumeAsync(publishOnNode, deadline: Deadline());
+        Assert.Equal(sha, await g.ReadBackAsync(target + "/data.bin"));
+
+        await node.NodeUnpublishVolumeAsync(new NodeUnpublishVolumeRequest { VolumeId = volume.VolumeId, TargetPath = target }, deadline: Deadline());
+        await node.NodeUnstageVolumeAsync(new NodeUnstageVolumeRequest { VolumeId = volume.VolumeId, StagingTargetPath = staging }, deadline: Deadline());
+        await controller.ControllerUnpublishVolumeAsync(new ControllerUnpublishVolumeRequest { VolumeId = volume.VolumeId, NodeId = "vmnode" }, deadline: Deadline());
+        await controller.DeleteVolumeAsync(new DeleteVolumeRequest { VolumeId = volume.VolumeId }, deadline: Deadline());
+        Assert.Equal("", await g.RunOkAsync("findmnt -rn -o TARGET | grep ^/run/kubelet; ls /sys/block/nbd*/pid 2>/dev/null; pgrep -a nbdkit; true"));
     }
 
     /// <summary>
