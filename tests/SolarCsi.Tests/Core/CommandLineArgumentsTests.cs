@@ -39,6 +39,17 @@ public sealed class CommandLineArgumentsTests
         Assert.Single(busy.Calls);
     }
 
+    /// <summary>fork's EAGAIN/ENOMEM, however wrapped, is the node running out of processes: RESOURCE_EXHAUSTED, not an
+    /// internal error; any other start failure is not that.</summary>
+    [Fact]
+    public void AStartThatFailsForLackOfProcessesIsResourceExhaustion()
+    {
+        Assert.Contains("errno 11", ProcessRunner.OutOfProcesses(new InvalidOperationException("Failed to start a process", new System.ComponentModel.Win32Exception(11))));
+        Assert.Contains("errno 12", ProcessRunner.OutOfProcesses(new System.ComponentModel.Win32Exception(12)));
+        Assert.Null(ProcessRunner.OutOfProcesses(new InvalidOperationException("Failed to start a process", new System.ComponentModel.Win32Exception(2))));
+        Assert.Null(ProcessRunner.OutOfProcesses(new IOException("disk")));
+    }
+
     [Fact]
     public void FilesystemCommands()
     {
