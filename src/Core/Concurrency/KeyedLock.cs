@@ -36,8 +36,6 @@ public sealed class KeyedLock
         return new Holder(this, key, entry);
     }
 
-    public int Count { get { lock (_gate) return _entries.Count; } }
-
     private void Leave(string key, Entry entry)
     {
         lock (_gate)

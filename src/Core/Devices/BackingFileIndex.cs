@@ -1,33 +1,23 @@
 namespace SolarCsi.Core.Devices;
 
 /// <summary>
-/// Finds which of a set of known files a loop device is bound to, by the same rule as
-/// <see cref="LoopDevice.IsBackedBy"/>: by identity, by path only where one side has none.
+/// Finds which of a set of known files a loop device is bound to, by <see cref="LoopDevice.IsBackedBy"/> (the one
+/// place the matching rule lives). Each file is stat'ed once, when the index is built.
 /// </summary>
-public sealed class BackingFileIndex<T>
+public sealed class BackingFileIndex<T>(IEnumerable<(string File, T Value)> files)
 {
-    private readonly Dictionary<FileIdentity.Key, (string File, T Value)> _byKey = [];
-    private readonly Dictionary<string, T> _byPath = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, T> _byPathWithoutKey = new(StringComparer.Ordinal);
-
-    public BackingFileIndex(IEnumerable<(string File, T Value)> files)
-    {
-        foreach (var (file, value) in files)
-        {
-            _byPath[file] = value;
-            if (FileIdentity.TryKeyOf(file) is { } key) _byKey[key] = (file, value);
-            else _byPathWithoutKey[file] = value;
-        }
-    }
+    private readonly (string File, FileIdentity.Key? Key, T Value)[] _files =
+        files.Select(f => (f.File, FileIdentity.TryKeyOf(f.File), f.Value)).ToArray();
 
     public bool TryFind(LoopDevice loop, out string file, out T value)
     {
-        if (loop.BackingInode != 0 && _byKey.TryGetValue(new FileIdentity.Key(loop.BackingMajorMinor, loop.BackingInode), out var hit))
+        foreach (var (candidate, key, v) in _files)
         {
-            (file, value) = hit;
+            if (!loop.IsBackedBy(candidate, key)) continue;
+            (file, value) = (candidate, v);
             return true;
         }
-        file = loop.BackingFile;
-        return (loop.BackingInode == 0 ? _byPath : _byPathWithoutKey).TryGetValue(loop.BackingFile, out value!);
+        (file, value) = ("", default!);
+        return false;
     }
 }

@@ -12,12 +12,22 @@ public static class ProxyConnection
 {
     private const string Established = "01";
 
-    /// <summary>The proxy serving the attachment whose key file is <paramref name="pskFile"/>: its command line names it.</summary>
-    public static int? FindProxy(string pskFile) =>
-        Directory.EnumerateDirectories("/proc")
-            .Select(d => int.TryParse(Path.GetFileName(d), out var pid) ? pid : 0)
-            .Where(pid => pid > 0)
-            .FirstOrDefault(pid => Processes.Pid.IsRunning(pid, "nbdkit", "tls-psk=" + pskFile)) is var found and > 0 ? found : null;
+    /// <summary>
+    /// The proxy serving the attachment whose key file is <paramref name="pskFile"/>: a child of
+    /// <paramref name="parentPid"/> (nbdfuse runs it by socket activation) whose command line names that file. Read from
+    /// the parent's children list, not by walking /proc: the check runs for every attached volume at every stats call
+    /// and reconcile pass, and a node with hundreds of attachments has thousands of processes.
+    /// </summary>
+    public static int? FindChildProxy(int parentPid, string pskFile)
+    {
+        string children;
+        try { children = File.ReadAllText($"/proc/{parentPid}/task/{parentPid}/children"); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+        foreach (var word in children.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            if (int.TryParse(word, out var pid) && Processes.Pid.IsRunning(pid, "nbdkit", "tls-psk=" + pskFile))
+                return pid;
+        return null;
+    }
 
     /// <summary>Null when <paramref name="pid"/> has an established connection to <paramref name="port"/>, else what is wrong.</summary>
     public static string? Problem(int pid, string host, int port)

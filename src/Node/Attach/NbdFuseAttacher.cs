@@ -98,7 +98,7 @@ public sealed class NbdFuseAttacher(LoopDevices loops, IMounter mounter, IProces
         if (!await FuseMountedAsync(source, ct)) return "the FUSE view of the export is not mounted";
         if (await FindAttachedAsync(source, ct) != device) return $"{device} is no longer bound to the export";
         var endpoint = NbdClientDirectory.Read(source);
-        if (Core.Nbd.ProxyConnection.FindProxy(NbdClientDirectory.PskPath(source)) is not { } proxy) return "nbdfuse's NBD client is not running";
+        if (Core.Nbd.ProxyConnection.FindChildProxy(pid, NbdClientDirectory.PskPath(source)) is not { } proxy) return "nbdfuse's NBD client is not running";
         return Core.Nbd.ProxyConnection.Problem(proxy, endpoint.Host, endpoint.Port);
     }
 

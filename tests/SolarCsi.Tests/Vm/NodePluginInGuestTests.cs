@@ -92,53 +92,19 @@ public sealed class NodePluginInGuestTests(VmFixture vm, ITestOutputHelper outpu
     /// </summary>
     private static async Task AttachAnNbdVolumeThroughTheKernelAsync(VmTestHost g, GrpcChannel channel)
     {
-        var controller = new Csi.V1.Controller.ControllerClient(channel);
-        var node = new Csi.V1.Node.NodeClient(channel);
-        var capability = new VolumeCapability
-        {
-            Mount = new VolumeCapability.Types.MountVolume { FsType = "ext4" },
-            AccessMode = new VolumeCapability.Types.AccessMode { Mode = VolumeCapability.Types.AccessMode.Types.Mode.SingleNodeWriter },
-        };
-        DateTime Deadline() => DateTime.UtcNow.AddSeconds(120);
-        var volume = (await controller.CreateVolumeAsync(new CreateVolumeRequest
-        {
-            Name = "nbd-in-guest", CapacityRange = new CapacityRange { RequiredBytes = 64 << 20 }, VolumeCapabilities = { capability },
-            Parameters = { ["media"] = "nbd" },
-        }, deadline: Deadline())).Volume;
-        var publish = await controller.ControllerPublishVolumeAsync(new ControllerPublishVolumeRequest
-        {
-            VolumeId = volume.VolumeId, NodeId = "vmnode", VolumeCapability = capability,
-        }, deadline: Deadline());
-        const string staging = "/run/kubelet/plugins/kubernetes.io/csi/staging/nbd", target = "/run/kubelet/pods/p2/volumes/mount";
-        await g.RunOkAsync($"mkdir -p {staging} {Path.GetDirectoryName(target)}");
-        var stage = new NodeStageVolumeRequest
-        {
-            VolumeId = volume.VolumeId, StagingTargetPath = staging, VolumeCapability = capability, PublishContext = { publish.PublishContext },
-            VolumeContext = { volume.VolumeContext },
-        };
-        var publishOnNode = new NodePublishVolumeRequest
-        {
-            VolumeId = volume.VolumeId, StagingTargetPath = staging, TargetPath = target, VolumeCapability = capability,
-            PublishContext = { publish.PublishContext }, VolumeContext = { volume.VolumeContext },
-        };
-        await node.NodeStageVolumeAsync(stage, deadline: Deadline());
-        await node.NodePublishVolumeAsync(publishOnNode, deadline: Deadline());
-        Assert.StartsWith("/dev/nbd", await g.RunOkAsync($"findmnt -n -o SOURCE {staging}"));
-        var sha = await g.WriteRandomAsync(target + "/data.bin", 8);
-        var stats = await node.NodeGetVolumeStatsAsync(new NodeGetVolumeStatsRequest { VolumeId = volume.VolumeId, VolumePath = target }, deadline: Deadline());
+        var volume = await GuestVolume.CreateAndAttachAsync(g, channel, "nbd-in-guest", "nbd", 64 << 20);
+        Assert.StartsWith("/dev/nbd", await g.RunOkAsync($"findmnt -n -o SOURCE {volume.Staging}"));
+        var sha = await g.WriteRandomAsync(volume.Target + "/data.bin", 8);
+        var stats = await volume.Node.NodeGetVolumeStatsAsync(new NodeGetVolumeStatsRequest { VolumeId = volume.Id, VolumePath = volume.Target },
+            deadline: GuestVolume.Deadline());
         Assert.False(stats.VolumeCondition.Abnormal, stats.VolumeCondition.Message);
 
-        await node.NodeUnpublishVolumeAsync(new NodeUnpublishVolumeRequest { VolumeId = volume.VolumeId, TargetPath = target }, deadline: Deadline());
-        await node.NodeUnstageVolumeAsync(new NodeUnstageVolumeRequest { VolumeId = volume.VolumeId, StagingTargetPath = staging }, deadline: Deadline());
+        await volume.DetachAsync();
         Assert.Equal("", await g.RunOkAsync("ls /sys/block/nbd*/pid 2>/dev/null; true"));
-        await node.NodeStageVolumeAsync(stage, deadline: Deadline());
-        await node.NodePublishVolumeAsync(publishOnNode, deadline: Deadline());
-        Assert.Equal(sha, await g.ReadBackAsync(target + "/data.bin"));
+        await volume.AttachAsync();
+        Assert.Equal(sha, await g.ReadBackAsync(volume.Target + "/data.bin"));
 
-        await node.NodeUnpublishVolumeAsync(new NodeUnpublishVolumeRequest { VolumeId = volume.VolumeId, TargetPath = target }, deadline: Deadline());
-        await node.NodeUnstageVolumeAsync(new NodeUnstageVolumeRequest { VolumeId = volume.VolumeId, StagingTargetPath = staging }, deadline: Deadline());
-        await controller.ControllerUnpublishVolumeAsync(new ControllerUnpublishVolumeRequest { VolumeId = volume.VolumeId, NodeId = "vmnode" }, deadline: Deadline());
-        await controller.DeleteVolumeAsync(new DeleteVolumeRequest { VolumeId = volume.VolumeId }, deadline: Deadline());
+        await volume.DeleteAsync();
         Assert.Equal("", await g.RunOkAsync("findmnt -rn -o TARGET | grep ^/run/kubelet; ls /sys/block/nbd*/pid 2>/dev/null; pgrep -a nbdkit; true"));
     }
 
@@ -148,57 +114,92 @@ public sealed class NodePluginInGuestTests(VmFixture vm, ITestOutputHelper outpu
     /// </summary>
     private static async Task GrowAMountedExt4OnlineAsync(VmTestHost g, GrpcChannel channel)
     {
-        var controller = new Csi.V1.Controller.ControllerClient(channel);
-        var node = new Csi.V1.Node.NodeClient(channel);
-        var capability = new VolumeCapability
+        var volume = await GuestVolume.CreateAndAttachAsync(g, channel, "grow-in-guest", "file", 320 << 20);
+        var sha = await g.WriteRandomAsync(volume.Target + "/data.bin", 8);
+        var before = await g.FilesystemBytesAsync(volume.Target);
+
+        var grown = await volume.Controller.ControllerExpandVolumeAsync(new ControllerExpandVolumeRequest
+        {
+            VolumeId = volume.Id, CapacityRange = new CapacityRange { RequiredBytes = 640 << 20 }, VolumeCapability = GuestVolume.Capability,
+        }, deadline: GuestVolume.Deadline());
+        Assert.True(grown.NodeExpansionRequired);
+        var expanded = await volume.Node.NodeExpandVolumeAsync(new NodeExpandVolumeRequest
+        {
+            VolumeId = volume.Id, VolumePath = volume.Target, StagingTargetPath = volume.Staging, VolumeCapability = GuestVolume.Capability,
+            CapacityRange = new CapacityRange { RequiredBytes = grown.CapacityBytes },
+        }, deadline: GuestVolume.Deadline());
+        Assert.Equal(640 << 20, expanded.CapacityBytes);
+        var after = await g.FilesystemBytesAsync(volume.Target);
+        Assert.True(after > before + (250 << 20), $"the mounted ext4 grew from {before} to {after} bytes only");
+        Assert.Equal(sha, await g.ReadBackAsync(volume.Target + "/data.bin"));
+
+        await volume.DeleteAsync();
+        Assert.Equal("", await g.RunOkAsync("findmnt -rn -o TARGET | grep ^/run/kubelet; losetup -l -n; true"));
+    }
+
+    /// <summary>One ext4, single-node-writer volume of the guest's all-in-one plugin, driven in kubelet's order.</summary>
+    private sealed class GuestVolume(VmTestHost g, GrpcChannel channel, string name, Volume volume, IDictionary<string, string> publishContext)
+    {
+        public static readonly VolumeCapability Capability = new()
         {
             Mount = new VolumeCapability.Types.MountVolume { FsType = "ext4" },
             AccessMode = new VolumeCapability.Types.AccessMode { Mode = VolumeCapability.Types.AccessMode.Types.Mode.SingleNodeWriter },
         };
-        DateTime Deadline() => DateTime.UtcNow.AddSeconds(120);
-        var volume = (await controller.CreateVolumeAsync(new CreateVolumeRequest
-        {
-            Name = "grow-in-guest", CapacityRange = new CapacityRange { RequiredBytes = 320 << 20 }, VolumeCapabilities = { capability },
-            Parameters = { ["media"] = "file" },
-        }, deadline: Deadline())).Volume;
-        var publish = await controller.ControllerPublishVolumeAsync(new ControllerPublishVolumeRequest
-        {
-            VolumeId = volume.VolumeId, NodeId = "vmnode", VolumeCapability = capability,
-        }, deadline: Deadline());
-        const string staging = "/run/kubelet/plugins/kubernetes.io/csi/staging/grow", target = "/run/kubelet/pods/p1/volumes/mount";
-        await g.RunOkAsync($"mkdir -p {staging} {Path.GetDirectoryName(target)}");
-        await node.NodeStageVolumeAsync(new NodeStageVolumeRequest
-        {
-            VolumeId = volume.VolumeId, StagingTargetPath = staging, VolumeCapability = capability, PublishContext = { publish.PublishContext },
-            VolumeContext = { volume.VolumeContext },
-        }, deadline: Deadline());
-        await node.NodePublishVolumeAsync(new NodePublishVolumeRequest
-        {
-            VolumeId = volume.VolumeId, StagingTargetPath = staging, TargetPath = target, VolumeCapability = capability,
-            PublishContext = { publish.PublishContext }, VolumeContext = { volume.VolumeContext },
-        }, deadline: Deadline());
-        var sha = await g.WriteRandomAsync(target + "/data.bin", 8);
-        var before = await g.FilesystemBytesAsync(target);
 
-        var grown = await controller.ControllerExpandVolumeAsync(new ControllerExpandVolumeRequest
-        {
-            VolumeId = volume.VolumeId, CapacityRange = new CapacityRange { RequiredBytes = 640 << 20 }, VolumeCapability = capability,
-        }, deadline: Deadline());
-        Assert.True(grown.NodeExpansionRequired);
-        var expanded = await node.NodeExpandVolumeAsync(new NodeExpandVolumeRequest
-        {
-            VolumeId = volume.VolumeId, VolumePath = target, StagingTargetPath = staging, VolumeCapability = capability,
-            CapacityRange = new CapacityRange { RequiredBytes = grown.CapacityBytes },
-        }, deadline: Deadline());
-        Assert.Equal(640 << 20, expanded.CapacityBytes);
-        var after = await g.FilesystemBytesAsync(target);
-        Assert.True(after > before + (250 << 20), $"the mounted ext4 grew from {before} to {after} bytes only");
-        Assert.Equal(sha, await g.ReadBackAsync(target + "/data.bin"));
+        public static DateTime Deadline() => DateTime.UtcNow.AddSeconds(120);
 
-        await node.NodeUnpublishVolumeAsync(new NodeUnpublishVolumeRequest { VolumeId = volume.VolumeId, TargetPath = target }, deadline: Deadline());
-        await node.NodeUnstageVolumeAsync(new NodeUnstageVolumeRequest { VolumeId = volume.VolumeId, StagingTargetPath = staging }, deadline: Deadline());
-        await controller.ControllerUnpublishVolumeAsync(new ControllerUnpublishVolumeRequest { VolumeId = volume.VolumeId, NodeId = "vmnode" }, deadline: Deadline());
-        await controller.DeleteVolumeAsync(new DeleteVolumeRequest { VolumeId = volume.VolumeId }, deadline: Deadline());
-        Assert.Equal("", await g.RunOkAsync("findmnt -rn -o TARGET | grep ^/run/kubelet; losetup -l -n; true"));
+        public Csi.V1.Controller.ControllerClient Controller { get; } = new(channel);
+        public Csi.V1.Node.NodeClient Node { get; } = new(channel);
+        public string Id => volume.VolumeId;
+        public string Staging { get; } = $"/run/kubelet/plugins/kubernetes.io/csi/staging/{name}";
+        public string Target { get; } = $"/run/kubelet/pods/{name}/volumes/mount";
+
+        /// <summary>CreateVolume, ControllerPublish to the guest's node, NodeStage, NodePublish.</summary>
+        public static async Task<GuestVolume> CreateAndAttachAsync(VmTestHost g, GrpcChannel channel, string name, string media, long bytes)
+        {
+            var controller = new Csi.V1.Controller.ControllerClient(channel);
+            var volume = (await controller.CreateVolumeAsync(new CreateVolumeRequest
+            {
+                Name = name, CapacityRange = new CapacityRange { RequiredBytes = bytes }, VolumeCapabilities = { Capability },
+                Parameters = { ["media"] = media },
+            }, deadline: Deadline())).Volume;
+            var publish = await controller.ControllerPublishVolumeAsync(new ControllerPublishVolumeRequest
+            {
+                VolumeId = volume.VolumeId, NodeId = "vmnode", VolumeCapability = Capability,
+            }, deadline: Deadline());
+            var guestVolume = new GuestVolume(g, channel, name, volume, publish.PublishContext);
+            await guestVolume.AttachAsync();
+            return guestVolume;
+        }
+
+        public async Task AttachAsync()
+        {
+            // kubelet creates the staging directory and the target's parent.
+            await g.RunOkAsync($"mkdir -p {Staging} {Path.GetDirectoryName(Target)}");
+            await Node.NodeStageVolumeAsync(new NodeStageVolumeRequest
+            {
+                VolumeId = Id, StagingTargetPath = Staging, VolumeCapability = Capability, PublishContext = { publishContext },
+                VolumeContext = { volume.VolumeContext },
+            }, deadline: Deadline());
+            await Node.NodePublishVolumeAsync(new NodePublishVolumeRequest
+            {
+                VolumeId = Id, StagingTargetPath = Staging, TargetPath = Target, VolumeCapability = Capability,
+                PublishContext = { publishContext }, VolumeContext = { volume.VolumeContext },
+            }, deadline: Deadline());
+        }
+
+        public async Task DetachAsync()
+        {
+            await Node.NodeUnpublishVolumeAsync(new NodeUnpublishVolumeRequest { VolumeId = Id, TargetPath = Target }, deadline: Deadline());
+            await Node.NodeUnstageVolumeAsync(new NodeUnstageVolumeRequest { VolumeId = Id, StagingTargetPath = Staging }, deadline: Deadline());
+        }
+
+        /// <summary>Detach, ControllerUnpublish, DeleteVolume.</summary>
+        public async Task DeleteAsync()
+        {
+            await DetachAsync();
+            await Controller.ControllerUnpublishVolumeAsync(new ControllerUnpublishVolumeRequest { VolumeId = Id, NodeId = "vmnode" }, deadline: Deadline());
+            await Controller.DeleteVolumeAsync(new DeleteVolumeRequest { VolumeId = Id }, deadline: Deadline());
+        }
     }
 }

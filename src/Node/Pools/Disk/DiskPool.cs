@@ -107,19 +107,20 @@ public sealed class DiskPool : IMediaPool
             // first blank one is taken. (Probing every disk, twice per create, made a pool of 100 disks take 1.6 s per
             // create: bench-lifecycle --media disk.)
             var owned = ListVolumes();
-            var unused = Unowned(await _inventory.ScanAsync(ct, probe: false), owned)
-                .OrderBy(d => d.SizeBytes).ThenBy(d => d.Path, StringComparer.Ordinal).ToList();
             DiskCandidate? disk = null;
-            var largestFree = 0L;
-            foreach (var candidate in unused)
+            foreach (var candidate in Unowned(await _inventory.ScanAsync(ct, probe: false), owned)
+                         .Where(d => d.SizeBytes >= capacityBytes).OrderBy(d => d.SizeBytes).ThenBy(d => d.Path, StringComparer.Ordinal))
             {
-                if (candidate.SizeBytes < capacityBytes && candidate.SizeBytes <= largestFree) continue;
                 if (!await _inventory.IsBlankAsync(candidate.Path, ct)) continue;
-                largestFree = Math.Max(largestFree, candidate.SizeBytes);
-                if (candidate.SizeBytes >= capacityBytes) { disk = candidate; break; }
+                disk = candidate;
+                break;
             }
             if (disk is null)
-                throw CsiErrors.ResourceExhausted($"disk pool {Name} has no free disk of {capacityBytes} bytes or more (largest free: {largestFree})");
+            {
+                // What the capacity report says is free (its last full scan), for the message only.
+                var free = FreeDisks(_lastScan, owned);
+                throw CsiErrors.ResourceExhausted($"disk pool {Name} has no free disk of {capacityBytes} bytes or more (largest free: {(free.Count == 0 ? 0 : free.Max(d => d.SizeBytes))})");
+            }
             if (limitBytes > 0 && disk.SizeBytes > limitBytes)
                 throw CsiErrors.OutOfRange($"the smallest free disk that fits is {disk.SizeBytes} bytes, above limit_bytes {limitBytes}");
             var record = new VolumeRecord(volumeId, name, disk.SizeBytes, parameters, null, null, DateTimeOffset.UtcNow, [],
