@@ -1,16 +1,21 @@
 using Microsoft.Extensions.Logging;
+using System.Text;
+using SolarCsi.Core.Diagnostics;
 using SolarCsi.Core.Errors;
 using SolarCsi.Core.Processes;
+using SolarCsi.Core.Storage;
 
 namespace SolarCsi.Node.Attach;
 
 /// <summary>
 /// NBD through the kernel's nbd driver, for production nodes that have the module: a local nbdkit proxy on a
-/// unix socket does the TLS-PSK to the export, and nbd-client hands that socket to /dev/nbdN. The device is
-/// identified by the proxy it is connected through (its pid in sysfs belongs to nbd-client for this volume).
+/// unix socket does the TLS-PSK to the export, and nbd-client hands that socket to /dev/nbdN. The kernel keeps no
+/// trace of which volume a device serves (sysfs's pid is nbd-client's, which has exited; "backend" is empty with
+/// Debian's nbd-client), so the volume's folder records it: "device.pending" before nbd-client runs, "device" once it
+/// connected.
 /// </summary>
 public sealed class NbdKernelAttacher(IProcessRunner runner, DaemonLauncher launcher, ILogger<NbdKernelAttacher> logger,
-    string sysBlock = "/sys/block") : IBlockAttacher
+    string sysBlock = "/sys/block", string procNetUnix = "/proc/net/unix") : IBlockAttacher
 {
     private readonly SemaphoreSlim _deviceGate = new(1, 1);
 
@@ -24,12 +29,20 @@ public sealed class NbdKernelAttacher(IProcessRunner runner, DaemonLauncher laun
     private static string SocketPath(string source) => Path.Combine(source, "proxy.sock");
     private static string ProxyPid(string source) => Path.Combine(source, "proxy.pid");
     private static string DeviceFile(string source) => Path.Combine(source, "device");
+    private static string PendingFile(string source) => Path.Combine(source, "device.pending");
 
-    public Task<string?> FindAttachedAsync(string source, CancellationToken ct)
+    public async Task<string?> FindAttachedAsync(string source, CancellationToken ct)
     {
         // The device we recorded is ours only while it is still connected (sysfs shows a client pid).
-        var device = File.Exists(DeviceFile(source)) ? File.ReadAllText(DeviceFile(source)).Trim() : null;
-        return Task.FromResult(device is not null && IsConnected(device) ? device : null);
+        if (ReadDevice(DeviceFile(source)) is { } device && IsConnected(device)) return device;
+        // A crash between nbd-client and the record leaves only the device we were about to connect. It is ours if it
+        // is connected and our proxy has a client: devices are chosen and connected one at a time, so another volume
+        // could have taken that device only while it was free, and then our proxy would have had no client. Recorded
+        // now, so it stays found even if the proxy goes away later.
+        if (ReadDevice(PendingFile(source)) is not { } pending || !IsConnected(pending) || !ProxyHasClient(source)) return null;
+        await RecordAsync(source, pending, ct);
+        logger.LogWarning("adopted {Device} for {Source}: connected before a restart, not yet recorded", pending, source);
+        return pending;
     }
 
     public async Task<string> AttachAsync(string source, bool readOnly, CancellationToken ct)
@@ -45,15 +58,44 @@ public sealed class NbdKernelAttacher(IProcessRunner runner, DaemonLauncher laun
         try
         {
             device = FreeDevice() ?? throw CsiErrors.ResourceExhausted("no free /dev/nbd device on this node");
+            await AtomicFile.WriteAsync(PendingFile(source), Encoding.ASCII.GetBytes(device), ct);
             await runner.RunAsync("nbd-client", ClientArguments(SocketPath(source), device, endpoint.ReadOnly), ct, TimeSpan.FromSeconds(30));
+            FaultPoints.Hit("nbd:after-connect");
         }
         finally
         {
             _deviceGate.Release();
         }
-        await File.WriteAllTextAsync(DeviceFile(source), device, ct);
+        await RecordAsync(source, device, ct);
         logger.LogInformation("attached {Source} as {Device}", source, device);
         return device;
+    }
+
+    private static async Task RecordAsync(string source, string device, CancellationToken ct)
+    {
+        await AtomicFile.WriteAsync(DeviceFile(source), Encoding.ASCII.GetBytes(device), ct);
+        AtomicFile.Delete(PendingFile(source));
+    }
+
+    private static string? ReadDevice(string file) =>
+        File.Exists(file) && File.ReadAllText(file).Trim() is { Length: > 0 } device && device.StartsWith("/dev/nbd", StringComparison.Ordinal) ? device : null;
+
+    /// <summary>
+    /// Whether the proxy has accepted a connection on its socket that is still open (/proc/net/unix lists an accepted
+    /// socket with its listener's path, state 03 = connected): the kernel device's, once nbd-client has exited.
+    /// </summary>
+    private bool ProxyHasClient(string source)
+    {
+        var socket = SocketPath(source);
+        try
+        {
+            return File.ReadLines(procNetUnix).Skip(1).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                .Any(f => f.Length >= 8 && f[5] == "03" && f[7] == socket);
+        }
+        catch (IOException)
+        {
+            return false;
+        }
     }
 
     public static IReadOnlyList<string> ProxyArguments(string source, NbdEndpoint endpoint)
@@ -80,6 +122,7 @@ public sealed class NbdKernelAttacher(IProcessRunner runner, DaemonLauncher laun
         if (Pid.Read(ProxyPid(source)) is { } pid && Pid.IsRunning(pid, "nbdkit", ProxyPid(source)))
             await Pid.StopAsync(pid, kill: false, TimeSpan.FromSeconds(5), ct, "nbdkit", ProxyPid(source));
         if (File.Exists(DeviceFile(source))) File.Delete(DeviceFile(source));
+        if (File.Exists(PendingFile(source))) File.Delete(PendingFile(source));
     }
 
     public Task RefreshCapacityAsync(string device, CancellationToken ct) =>

@@ -9,9 +9,9 @@ public sealed record VmOptions(int MemoryMiB = 1024, int Cpus = 2, long DiskByte
     /// <summary>
     /// Extra virtio-serial ports, each a unix socket on the host (<see cref="VmTestHost.PortSocket"/>) and a
     /// /dev/vportNpM in the guest whose /sys/class/virtio-ports/*/name is the name: one byte stream each, e.g. a
-    /// gRPC connection bridged to a plugin's socket in the guest.
+    /// gRPC connection bridged to a plugin's socket in the guest. Each plugin start takes one (<see cref="VmTestHost.TakePort"/>).
     /// </summary>
-    public IReadOnlyList<string> Ports { get; init; } = ["csi"];
+    public IReadOnlyList<string> Ports { get; init; } = [.. Enumerable.Range(0, 16).Select(i => $"csi{i}")];
 
     /// <summary>TCG boots in ~10 s when idle; a loaded 2-core machine can take several times that.</summary>
     public TimeSpan BootTimeout { get; init; } = TimeSpan.FromMinutes(3);

@@ -21,13 +21,16 @@ public sealed class VmTestHost : IAsyncDisposable
     private Socket? _socket;
     private StreamReader? _reader;
     private StreamWriter? _writer;
+    private readonly IReadOnlyList<string> _ports;
     private bool _broken;
     private int _sequence;
+    private int _portsTaken;
 
-    private VmTestHost(Process qemu, string dir, string workDir)
+    private VmTestHost(Process qemu, string dir, string workDir, IReadOnlyList<string> ports)
     {
         _qemu = qemu;
         _dir = dir;
+        _ports = ports;
         WorkDir = workDir;
         _commandDir = Path.Combine(workDir, "cmd");
         Directory.CreateDirectory(_commandDir);
@@ -41,6 +44,16 @@ public sealed class VmTestHost : IAsyncDisposable
     /// end: a guest reading a port the host has not connected sees end-of-file.
     /// </summary>
     public string PortSocket(string port) => QemuCommandLine.PortSocket(_dir, port);
+
+    /// <summary>
+    /// A port no one has used yet. A port carries one byte stream for the guest's life: after its guest end closed,
+    /// bytes still in flight would reach whoever opens it next, so each connection takes a fresh one.
+    /// </summary>
+    public string TakePort()
+    {
+        var i = Interlocked.Increment(ref _portsTaken) - 1;
+        return i < _ports.Count ? _ports[i] : throw new InvalidOperationException($"all {_ports.Count} virtio-serial ports are taken (VmOptions.Ports)");
+    }
 
     /// <summary>From starting qemu to the agent's first "ready".</summary>
     public TimeSpan BootTime { get; private set; }
@@ -67,7 +80,7 @@ public sealed class VmTestHost : IAsyncDisposable
         foreach (var a in QemuCommandLine.Build(assets, options, dir, workDir, socket)) start.ArgumentList.Add(a);
         var watch = Stopwatch.StartNew();
         var qemu = Process.Start(start) ?? throw new InvalidOperationException("could not start qemu");
-        var host = new VmTestHost(qemu, dir, workDir);
+        var host = new VmTestHost(qemu, dir, workDir, options.Ports);
         qemu.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (host._qemuErrors) host._qemuErrors.AppendLine(e.Data); };
         qemu.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (host._qemuErrors) host._qemuErrors.AppendLine(e.Data); };
         qemu.BeginErrorReadLine();
