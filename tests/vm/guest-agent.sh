@@ -30,7 +30,8 @@ exec 3<>"$P"
 echo "ready" >&3
 while read -r t n <&3; do
   [ "$t" = quit ] && break
-  timeout -k 5 "$t" bash "$W/cmd/$n.sh" </dev/null >"$W/cmd/$n.out" 2>"$W/cmd/$n.err"
+  # 3>&-: the port must not leak into daemons a command starts (lvm warns about every leaked descriptor).
+  timeout -k 5 "$t" bash "$W/cmd/$n.sh" </dev/null >"$W/cmd/$n.out" 2>"$W/cmd/$n.err" 3>&-
   echo "rc=$?" >&3
 done
 off "quit"

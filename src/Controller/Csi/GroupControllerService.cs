@@ -41,6 +41,13 @@ public sealed class GroupControllerService(AgentDirectory directory, Inventory i
         if (request.Parameters.Count > 0) throw CsiErrors.InvalidArgument($"unknown parameter '{request.Parameters.Keys.First()}' (group snapshots take none)");
         var sources = request.SourceVolumeIds.Select(v => StorageId.ParseVolume(v, "source_volume_ids")).DistinctBy(v => v.ToString())
             .OrderBy(v => v.ToString(), StringComparer.Ordinal).ToArray();
+        // A member whose snapshot freezes it (LVM thin) stays out of the group's freeze and is cut last, while every
+        // other member is still frozen: its cut then holds nothing the others' cuts lack. Two such members could not
+        // be one point in time: the first thaws with its own snapshot before the second is cut.
+        var selfFreezing = sources.Where(s => VolumeParameters.SnapshotFreezesItself(s.Media)).ToArray();
+        if (selfFreezing.Length > 1)
+            throw CsiErrors.FailedPrecondition($"a group snapshot can hold at most one {string.Join("/", selfFreezing.Select(s => s.Media).Distinct())} volume " +
+                $"({selfFreezing.Length} given): its snapshot freezes its filesystem itself and thaws it when done, so two of them are not one point in time");
         using var slot = inFlight.Acquire("group:" + name, "CreateVolumeGroupSnapshot");
         directory.RequireWarm("CreateVolumeGroupSnapshot");
 
@@ -67,8 +74,9 @@ public sealed class GroupControllerService(AgentDirectory directory, Inventory i
         {
             try
             {
-                await freeze.FreezeAsync(WriterFreeze.Sites(sources, volumes), Work);
-                foreach (var source in sources)
+                var frozen = Enumerable.Range(0, sources.Length).Where(i => !selfFreezing.Contains(sources[i])).ToArray();
+                await freeze.FreezeAsync(WriterFreeze.Sites([.. frozen.Select(i => sources[i])], [.. frozen.Select(i => volumes[i])]), Work);
+                foreach (var source in sources.Except(selfFreezing).Concat(selfFreezing))
                 {
                     // Named after the group and the source, so a retried create finds the members already cut.
                     var member = new A.CreateSnapshotRequest

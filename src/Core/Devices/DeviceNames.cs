@@ -10,7 +10,18 @@ namespace SolarCsi.Core.Devices;
 public static class DeviceNames
 {
     /// <summary>The kernel's name for the device behind <paramref name="path"/> (e.g. "dm-3" for /dev/vg/lv).</summary>
-    public static string KernelName(string path) => Path.GetFileName(RealPath.OfExistingPrefix(path));
+    public static string KernelName(string path)
+    {
+        var real = RealPath.OfExistingPrefix(path);
+        var name = Path.GetFileName(real);
+        if (Directory.Exists(Path.Combine("/sys/class/block", name))) return name;
+        // Where no udev links /dev/mapper/NAME to ../dm-N (a node whose /dev is not the host's, lvm run with udev off),
+        // the device node is a file of its own: its device number names the kernel's device.
+        return FileIdentity.TryBlockDeviceNumberOf(real) is { } number &&
+               new DirectoryInfo(Path.Combine("/sys/dev/block", number)).ResolveLinkTarget(returnFinalTarget: true) is { } device
+            ? device.Name
+            : name;
+    }
 
     /// <summary>The path mountinfo shows as the source of a filesystem mounted from this device.</summary>
     public static string MountSource(string path, string sysBlock = "/sys/class/block")

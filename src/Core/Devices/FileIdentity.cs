@@ -36,9 +36,22 @@ public static partial class FileIdentity
             BitConverter.ToInt64(buffer[88..96]), BitConverter.ToInt64(buffer[96..104]));
     }
 
+    /// <summary>"MAJOR:MINOR" of the block device node at <paramref name="path"/>; null when it is not one or cannot be stat'ed.</summary>
+    public static string? TryBlockDeviceNumberOf(string path)
+    {
+        Span<byte> buffer = stackalloc byte[256];
+        try { StatInto(path, buffer); }
+        catch (IOException) { return null; }
+        // st_mode and st_rdev are where the two layouts differ (x86_64: 24 and 40; aarch64's generic layout: 16 and 32).
+        var arm = RuntimeInformation.ProcessArchitecture == Architecture.Arm64;
+        var mode = BitConverter.ToUInt32(buffer.Slice(arm ? 16 : 24, 4));
+        const uint typeMask = 0xF000, blockDevice = 0x6000;
+        return (mode & typeMask) == blockDevice ? LoopStatus.MajorMinor(BitConverter.ToUInt64(buffer.Slice(arm ? 32 : 40, 8))) : null;
+    }
+
     /// <summary>
-    /// struct stat of glibc on x86_64 and aarch64 (the two places the plugins run) agree where it is read: st_dev at
-    /// 0, st_ino at 8, st_size at 48, st_mtim at 88 (seconds) and 96 (nanoseconds), all 64-bit.
+    /// struct stat of glibc on x86_64 and aarch64 (the two places the plugins run) agree where it is read above: st_dev
+    /// at 0, st_ino at 8, st_size at 48, st_mtim at 88 (seconds) and 96 (nanoseconds), all 64-bit.
     /// </summary>
     private static void StatInto(string path, Span<byte> buffer)
     {

@@ -9,8 +9,11 @@ public sealed record MountEntry(
 
     /// <summary>
     /// Whether this mount shows <paramref name="device"/>: a filesystem on it, or a bind mount of the device node
-    /// itself (raw block publish), which mountinfo reports as a devtmpfs mount whose root is the node's name.
+    /// itself (raw block publish), which mountinfo reports as a devtmpfs mount whose root is the node's path in /dev:
+    /// the kernel's name (/dm-3) where the path is a link to it, or the node itself where it is one of its own
+    /// (/mapper/vg-lv, made by libdevmapper when no udev links it).
     /// </summary>
     public bool Shows(string device) =>
-        Source == device || (FsType == "devtmpfs" && device.StartsWith('/') && Root == "/" + Devices.DeviceNames.KernelName(device));
+        Source == device || (FsType == "devtmpfs" && device.StartsWith('/') &&
+                             (Root == "/" + Devices.DeviceNames.KernelName(device) || "/dev" + Root == Validation.RealPath.OfExistingPrefix(device)));
 }

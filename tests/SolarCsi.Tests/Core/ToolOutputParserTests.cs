@@ -72,6 +72,10 @@ public sealed class ToolOutputParserTests
         var entry = MountInfoParser.Parse("41 26 0:6 /loop0 /tmp/btarget rw,relatime - devtmpfs devtmpfs rw,size=12334416k,nr_inodes=3083604,mode=755")[0];
         Assert.True(entry.Shows("/dev/loop0"));
         Assert.False(entry.Shows("/dev/loop1"));
+        // Without udev, /dev/mapper/NAME is a node of its own in devtmpfs, and a bind of it shows that path (found in the VM).
+        var mapper = MountInfoParser.Parse("52 26 0:5 /mapper/solarvm-v0123 /run/pods/p/dev rw - devtmpfs devtmpfs rw,size=4k")[0];
+        Assert.True(mapper.Shows("/dev/mapper/solarvm-v0123"));
+        Assert.False(mapper.Shows("/dev/mapper/solarvm-v0124"));
         var fs = MountInfoParser.Parse("90 26 7:3 / /s rw - ext4 /dev/loop3 rw")[0];
         Assert.True(fs.Shows("/dev/loop3"));
         Assert.False(fs.Shows("/dev/loop0"));

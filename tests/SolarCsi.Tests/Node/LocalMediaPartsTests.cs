@@ -28,6 +28,26 @@ public sealed class LocalMediaPartsTests
         Assert.Equal(Path.Combine(dev, "dm-3"), DeviceNames.MountSource(Path.Combine(dev, "dm-3"), Path.Combine(dir.Path, "nosys")));
     }
 
+    /// <summary>
+    /// Without udev (lvm run with it off, a /dev that is not the host's), /dev/mapper/NAME is a device node of its own,
+    /// not a link to ../dm-N: found in the guest, where NodeStage of an LVM volume read the size of "/sys/block/NAME"
+    /// (none) and refused a fresh volume as size 0. The node's device number names the kernel's device.
+    /// </summary>
+    [SkippableFact]
+    public async Task ADeviceNodeOfItsOwnIsNamedByItsDeviceNumber()
+    {
+        Skip.IfNot(Directory.Exists("/sys/dev/block/7:0"), "no loop0 on this machine (/sys/dev/block/7:0)");
+        using var dir = new TempDir();
+        var node = Path.Combine(dir.Path, "vg--solar-v0123");
+        var mknod = System.Diagnostics.Process.Start("mknod", [node, "b", "7", "0"]);
+        await mknod.WaitForExitAsync();
+        Assert.Equal(0, mknod.ExitCode);
+        Assert.Equal("loop0", DeviceNames.KernelName(node));
+        Assert.Equal("7:0", FileIdentity.TryBlockDeviceNumberOf(node));
+        Assert.Equal("7:0", DeviceNames.MajorMinor(node));
+        Assert.Null(FileIdentity.TryBlockDeviceNumberOf(dir.Path));
+    }
+
     [Fact]
     public void DiskIdentityPrefersWhatTheHardwareReports()
     {
