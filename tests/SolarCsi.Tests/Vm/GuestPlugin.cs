@@ -1,4 +1,3 @@
-using System.Net.Sockets;
 using Grpc.Net.Client;
 
 namespace SolarCsi.Tests.Vm;
@@ -9,9 +8,9 @@ namespace SolarCsi.Tests.Vm;
 /// (the guest has no network). Kill and start it again as a crash would; each start is a new process on the same
 /// state directory with a fresh port and channel. Dispose stops it and removes what its volumes left in the guest.
 /// </summary>
-public sealed class GuestPlugin : IAsyncDisposable
+public sealed class GuestPlugin : IGuestCsi, IAsyncDisposable
 {
-    public const string NodeId = "vmnode";
+    public const string Id = "vmnode";
     public const string StateDir = "/run/solar-state";
     public const string KubeletDir = "/run/kubelet";
     private const string Log = "/run/solar-node.log";
@@ -30,6 +29,7 @@ public sealed class GuestPlugin : IAsyncDisposable
     public GrpcChannel Channel { get; private set; } = null!;
     public Csi.V1.Controller.ControllerClient Controller { get; private set; } = null!;
     public Csi.V1.Node.NodeClient Node { get; private set; } = null!;
+    public string NodeId => Id;
 
     /// <summary>How long the last start took from the command to a listening socket.</summary>
     public TimeSpan StartTime { get; private set; }
@@ -41,8 +41,8 @@ public sealed class GuestPlugin : IAsyncDisposable
     public static async Task<GuestPlugin> StartAsync(VmTestHost g, string extraArguments = "", string? faultPoints = null)
     {
         await g.RunOkAsync($"modprobe loop && modprobe nbd nbds_max=8 && mkdir -p {StateDir} {KubeletDir} /run/csi");
-        var plugin = new GuestPlugin(g, await GuestNodeBinary.InShareOfAsync(g),
-            $"--mode all-in-one --endpoint unix:///run/csi/csi.sock --state-dir {StateDir} --node-id {NodeId} --allowed-root {KubeletDir} {extraArguments}");
+        var plugin = new GuestPlugin(g, await GuestBinary.NodeAsync(g),
+            $"--mode all-in-one --endpoint unix:///run/csi/csi.sock --state-dir {StateDir} --node-id {Id} --allowed-root {KubeletDir} {extraArguments}");
         await plugin.StartAsync(faultPoints);
         return plugin;
     }
@@ -50,26 +50,14 @@ public sealed class GuestPlugin : IAsyncDisposable
     /// <summary>Starts the plugin process (again), with <paramref name="faultPoints"/> armed (SOLAR_FAULT_POINTS) if given.</summary>
     public async Task StartAsync(string? faultPoints = null)
     {
-        var port = _g.TakePort();
-        // Host end first: the guest's socat would read end-of-file from an unconnected port and quit.
-        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        await socket.ConnectAsync(new UnixDomainSocketEndPoint(_g.PortSocket(port)));
         var env = faultPoints is null ? "" : $"SOLAR_FAULT_POINTS={Shell.Quote(faultPoints)} ";
         var watch = System.Diagnostics.Stopwatch.StartNew();
         await _g.RunOkAsync($"rm -f /run/csi/csi.sock; [ -f {Log} ] && cat {Log} >> {Log}.before && : > {Log}; {env}setsid -f {Shell.Quote(_binary)} {_arguments} >> {Log} 2>&1 < /dev/null; " +
             $"for i in $(seq 300); do [ -S /run/csi/csi.sock ] && exit 0; sleep 0.1; done; tail -30 {Log}; exit 1", TimeSpan.FromSeconds(60));
         StartTime = watch.Elapsed;
-        await _g.RunOkAsync($"for d in /sys/class/virtio-ports/*; do [ \"$(cat $d/name)\" = {port} ] && P=/dev/${{d##*/}}; done; " +
-            "setsid -f socat OPEN:$P UNIX-CONNECT:/run/csi/csi.sock >> /run/socat.log 2>&1 < /dev/null");
-        var once = socket;
-        var handler = new SocketsHttpHandler
-        {
-            // One virtio-serial port is one byte stream: exactly one HTTP/2 connection can ride it.
-            ConnectCallback = (_, _) => ValueTask.FromResult<Stream>(new NetworkStream(Interlocked.Exchange(ref once, null)
-                ?? throw new InvalidOperationException($"port {port} carries one connection"), ownsSocket: true)),
-        };
+        var channel = await GuestBridge.OpenAsync(_g, "/run/csi/csi.sock");
         Channel?.Dispose();
-        Channel = GrpcChannel.ForAddress("http://localhost", new GrpcChannelOptions { HttpHandler = handler });
+        Channel = channel;
         Controller = new Csi.V1.Controller.ControllerClient(Channel);
         Node = new Csi.V1.Node.NodeClient(Channel);
     }

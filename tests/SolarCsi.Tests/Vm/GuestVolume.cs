@@ -8,7 +8,7 @@ namespace SolarCsi.Tests.Vm;
 /// guest's node, NodeStage, NodePublish — and back. A filesystem volume's <see cref="Target"/> is a directory; a raw
 /// block volume's is the device file kubelet would hand the pod.
 /// </summary>
-public sealed class GuestVolume(VmTestHost g, GuestPlugin plugin, string name, Volume volume, VolumeCapability capability)
+public sealed class GuestVolume(VmTestHost g, IGuestCsi plugin, string name, Volume volume, VolumeCapability capability)
 {
     public static DateTime Deadline() => DateTime.UtcNow.AddSeconds(120);
 
@@ -34,7 +34,7 @@ public sealed class GuestVolume(VmTestHost g, GuestPlugin plugin, string name, V
     public string Target { get; } = $"{GuestPlugin.KubeletDir}/pods/{name}/volumes/{(capability.Block is null ? "mount" : "dev")}";
 
     /// <summary>CreateVolume with <paramref name="parameters"/> (media at least) and an optional content source.</summary>
-    public static async Task<GuestVolume> CreateAsync(VmTestHost g, GuestPlugin plugin, string name, long bytes, VolumeCapability capability,
+    public static async Task<GuestVolume> CreateAsync(VmTestHost g, IGuestCsi plugin, string name, long bytes, VolumeCapability capability,
         IDictionary<string, string> parameters, VolumeContentSource? source = null)
     {
         var request = new CreateVolumeRequest
@@ -46,7 +46,7 @@ public sealed class GuestVolume(VmTestHost g, GuestPlugin plugin, string name, V
     }
 
     /// <summary>CreateVolume, ControllerPublish, NodeStage, NodePublish.</summary>
-    public static async Task<GuestVolume> CreateAndAttachAsync(VmTestHost g, GuestPlugin plugin, string name, string media, long bytes,
+    public static async Task<GuestVolume> CreateAndAttachAsync(VmTestHost g, IGuestCsi plugin, string name, string media, long bytes,
         VolumeCapability? capability = null, IDictionary<string, string>? parameters = null, VolumeContentSource? source = null)
     {
         var volume = await CreateAsync(g, plugin, name, bytes, capability ?? Ext4(),
@@ -56,17 +56,21 @@ public sealed class GuestVolume(VmTestHost g, GuestPlugin plugin, string name, V
         return volume;
     }
 
+    /// <summary>The same volume as another node (or pod) sees it: its own staging path and target, named after <paramref name="otherName"/>.</summary>
+    public GuestVolume On(IGuestCsi node, string otherName, VolumeCapability otherCapability, bool readOnly) =>
+        new(g, node, otherName, Volume, otherCapability) { ReadOnly = readOnly };
+
     public async Task ControllerPublishAsync()
     {
         var publish = await plugin.Controller.ControllerPublishVolumeAsync(new ControllerPublishVolumeRequest
         {
-            VolumeId = Id, NodeId = GuestPlugin.NodeId, VolumeCapability = Capability, Readonly = ReadOnly,
+            VolumeId = Id, NodeId = plugin.NodeId, VolumeCapability = Capability, Readonly = ReadOnly,
         }, deadline: Deadline());
         _publishContext = publish.PublishContext;
     }
 
     public Task ControllerUnpublishAsync() =>
-        plugin.Controller.ControllerUnpublishVolumeAsync(new ControllerUnpublishVolumeRequest { VolumeId = Id, NodeId = GuestPlugin.NodeId },
+        plugin.Controller.ControllerUnpublishVolumeAsync(new ControllerUnpublishVolumeRequest { VolumeId = Id, NodeId = plugin.NodeId },
             deadline: Deadline()).ResponseAsync;
 
     public async Task StageAsync()

@@ -75,6 +75,63 @@ public sealed class NbdThroughThePluginInGuestTests(VmFixture vm, ITestOutputHel
     }
 
     /// <summary>
+    /// Read-only-many across nodes: a controller and two node plugins in the guest (one kernel, so both attach through
+    /// the nbd module), a file written through one node, then the same export attached read-only by both — each node
+    /// through its own key, proxy and /dev/nbdN — read back on both, writes refused, and no node turned into a writer
+    /// while readers hold it.
+    /// </summary>
+    [SkippableFact]
+    public async Task TwoNodesReadOneExportEachThroughItsOwnKernelDevice()
+    {
+        Skip.If(vm.SkipReason is not null, vm.SkipReason);
+        var g = vm.Host;
+        await using var cluster = await GuestCluster.StartAsync(g, "node-a", "node-b");
+        var (a, b) = (cluster.Nodes[0], cluster.Nodes[1]);
+        try
+        {
+            var writer = await GuestVolume.CreateAndAttachAsync(g, a, "rox-writer", "nbd", 64 << 20);
+            var sha = await g.WriteRandomAsync(writer.Target + "/shared.bin", 4);
+            await writer.DetachAsync();
+            await writer.ControllerUnpublishAsync();
+
+            var readers = new[]
+            {
+                writer.On(a, "rox-reader-a", GuestVolume.Ext4(Mode.MultiNodeReaderOnly), readOnly: true),
+                writer.On(b, "rox-reader-b", GuestVolume.Ext4(Mode.MultiNodeReaderOnly), readOnly: true),
+            };
+            foreach (var reader in readers)
+            {
+                await reader.ControllerPublishAsync();
+                await reader.AttachAsync();
+            }
+            Assert.Equal("2", await g.RunOkAsync(Connected));
+            var devices = new HashSet<string>();
+            foreach (var reader in readers)
+            {
+                devices.Add(await g.RunOkAsync($"findmnt -n -o SOURCE {reader.Staging}"));
+                Assert.Equal(sha, await g.ReadBackAsync(reader.Target + "/shared.bin"));
+                Assert.Contains("Read-only file system", (await g.ShellAsync($"touch {reader.Target}/nope")).StandardError);
+            }
+            Assert.Equal(2, devices.Count(d => d.StartsWith("/dev/nbd", StringComparison.Ordinal)));
+            var refused = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => writer.On(b, "rox-writer-b", GuestVolume.Ext4(), readOnly: false).ControllerPublishAsync());
+            Assert.Equal(Grpc.Core.StatusCode.AlreadyExists, refused.StatusCode);
+
+            foreach (var reader in readers)
+            {
+                await reader.DetachAsync();
+                await reader.ControllerUnpublishAsync();
+            }
+            Assert.Equal("0", await g.RunOkAsync(Connected));
+            await writer.DeleteVolumeAsync();
+            Assert.Equal("", await g.RunOkAsync("pgrep -a nbdkit; true"));
+        }
+        finally
+        {
+            output.WriteLine(await cluster.LogTailAsync());
+        }
+    }
+
+    /// <summary>
     /// The export's server is SIGKILLed under a writer: the writer's next write fails with EIO within seconds (not
     /// the kernel's 30 s request timeout: the proxy fails the requests as soon as its upstream is gone), the
     /// attachment is reported abnormal, unstage releases the device, the node restores the export by itself, and a new

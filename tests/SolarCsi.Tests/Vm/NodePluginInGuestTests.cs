@@ -27,7 +27,7 @@ public sealed class NodePluginInGuestTests(VmFixture vm, ITestOutputHelper outpu
             Assert.Equal(PluginIdentity.DefaultDriverName, info.Name);
             Assert.True((await identity.ProbeAsync(new ProbeRequest())).Ready ?? false);
             var node = await plugin.Node.NodeGetInfoAsync(new NodeGetInfoRequest());
-            Assert.Equal(GuestPlugin.NodeId, node.NodeId);
+            Assert.Equal(GuestPlugin.Id, node.NodeId);
             output.WriteLine($"GetPluginInfo {info.Name} {info.VendorVersion}, NodeGetInfo {node.NodeId} max {node.MaxVolumesPerNode}; {watch.Elapsed.TotalSeconds:0.0} s");
             await GrowAMountedExt4OnlineAsync(g, plugin);
             output.WriteLine($"online ext4 expansion through CSI done; {watch.Elapsed.TotalSeconds:0.0} s");
