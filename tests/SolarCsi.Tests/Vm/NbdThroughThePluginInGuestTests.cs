@@ -27,6 +27,13 @@ public sealed class NbdThroughThePluginInGuestTests(VmFixture vm, ITestOutputHel
             // Raw block, single writer: bytes through the device file kubelet hands the pod, read back after a re-stage.
             var block = await GuestVolume.CreateAndAttachAsync(g, plugin, "nbd-block", "nbd", 32 << 20, GuestVolume.Block());
             Assert.Equal("block", await g.RunOkAsync($"stat -c %F {block.Target} | cut -d' ' -f1"));
+            // Debian's nbd-client speaks no TLS-PSK, so it talks plain NBD to the local proxy, which does the TLS: that
+            // hop is a root-owned unix socket in the plugin's 0700 state directory: no one but root on the node can reach it.
+            var proxy = $"{GuestPlugin.StateDir}/node/nbd/{block.Id}/proxy.sock";
+            Assert.Equal("socket", await g.RunOkAsync($"stat -c %F {proxy}"));
+            var stranger = await g.ShellAsync($"setpriv --reuid=65534 --regid=65534 --clear-groups socat -u /dev/null UNIX-CONNECT:{proxy}");
+            Assert.NotEqual(0, stranger.ExitCode);
+            Assert.Contains("Permission denied", stranger.StandardError);
             var sha = await WriteBlockAsync(g, block.Target, 4);
             await block.DetachAsync();
             Assert.Equal("0", await g.RunOkAsync(Connected));
