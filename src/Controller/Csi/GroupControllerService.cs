@@ -41,13 +41,6 @@ public sealed class GroupControllerService(AgentDirectory directory, Inventory i
         if (request.Parameters.Count > 0) throw CsiErrors.InvalidArgument($"unknown parameter '{request.Parameters.Keys.First()}' (group snapshots take none)");
         var sources = request.SourceVolumeIds.Select(v => StorageId.ParseVolume(v, "source_volume_ids")).DistinctBy(v => v.ToString())
             .OrderBy(v => v.ToString(), StringComparer.Ordinal).ToArray();
-        // A member whose snapshot freezes it (LVM thin) stays out of the group's freeze and is cut last, while every
-        // other member is still frozen: its cut then holds nothing the others' cuts lack. Two such members could not
-        // be one point in time: the first thaws with its own snapshot before the second is cut.
-        var selfFreezing = sources.Where(s => VolumeParameters.SnapshotFreezesItself(s.Media)).ToArray();
-        if (selfFreezing.Length > 1)
-            throw CsiErrors.FailedPrecondition($"a group snapshot can hold at most one {string.Join("/", selfFreezing.Select(s => s.Media).Distinct())} volume " +
-                $"({selfFreezing.Length} given): its snapshot freezes its filesystem itself and thaws it when done, so two of them are not one point in time");
         using var slot = inFlight.Acquire("group:" + name, "CreateVolumeGroupSnapshot");
         directory.RequireWarm("CreateVolumeGroupSnapshot");
 
@@ -66,6 +59,13 @@ public sealed class GroupControllerService(AgentDirectory directory, Inventory i
                 throw CsiErrors.InvalidArgument($"volume {source} is in {source.Media} pool '{source.Pool}', which cannot take snapshots");
             volumes.Add(await inventory.GetVolumeAsync(source, Work));
         }
+        // A member whose snapshot freezes it (LVM thin) stays out of the group's freeze and is cut last, while every
+        // other member is still frozen: its cut then holds nothing the others' cuts lack. Two such members could not
+        // be one point in time: the first thaws with its own snapshot before the second is cut.
+        var selfFreezing = sources.Where(s => VolumeParameters.SnapshotFreezesItself(s.Media)).ToArray();
+        if (selfFreezing.Length > 1)
+            throw CsiErrors.FailedPrecondition($"a group snapshot can hold at most one {string.Join("/", selfFreezing.Select(s => s.Media).Distinct())} volume " +
+                $"({selfFreezing.Length} given): its snapshot freezes its filesystem itself and thaws it when done, so two of them are not one point in time");
         var home = sources[0];
         var groupId = StorageId.ForGroupSnapshot(home.Media, home.Pool, home.Node, name).ToString();
 

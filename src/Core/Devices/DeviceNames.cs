@@ -17,10 +17,16 @@ public static class DeviceNames
         if (Directory.Exists(Path.Combine("/sys/class/block", name))) return name;
         // Where no udev links /dev/mapper/NAME to ../dm-N (a node whose /dev is not the host's, lvm run with udev off),
         // the device node is a file of its own: its device number names the kernel's device.
-        return FileIdentity.TryBlockDeviceNumberOf(real) is { } number &&
-               new DirectoryInfo(Path.Combine("/sys/dev/block", number)).ResolveLinkTarget(returnFinalTarget: true) is { } device
-            ? device.Name
-            : name;
+        if (FileIdentity.TryBlockDeviceNumberOf(real) is not { } number) return name;
+        try
+        {
+            // A stale node whose device is gone has no entry there: it keeps its own name.
+            return new DirectoryInfo(Path.Combine("/sys/dev/block", number)).ResolveLinkTarget(returnFinalTarget: true)?.Name ?? name;
+        }
+        catch (IOException)
+        {
+            return name;
+        }
     }
 
     /// <summary>The path mountinfo shows as the source of a filesystem mounted from this device.</summary>

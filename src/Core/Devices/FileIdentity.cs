@@ -43,6 +43,7 @@ public static partial class FileIdentity
         try { StatInto(path, buffer); }
         catch (IOException) { return null; }
         // st_mode and st_rdev are where the two layouts differ (x86_64: 24 and 40; aarch64's generic layout: 16 and 32).
+        if (RuntimeInformation.ProcessArchitecture is not (Architecture.X64 or Architecture.Arm64)) return null;
         var arm = RuntimeInformation.ProcessArchitecture == Architecture.Arm64;
         var mode = BitConverter.ToUInt32(buffer.Slice(arm ? 16 : 24, 4));
         const uint typeMask = 0xF000, blockDevice = 0x6000;

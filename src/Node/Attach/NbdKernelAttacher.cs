@@ -31,23 +31,35 @@ public sealed class NbdKernelAttacher(IProcessRunner runner, DaemonLauncher laun
     private static string DeviceFile(string source) => Path.Combine(source, "device");
     private static string PendingFile(string source) => Path.Combine(source, "device.pending");
 
-    public async Task<string?> FindAttachedAsync(string source, CancellationToken ct)
+    public Task<string?> FindAttachedAsync(string source, CancellationToken ct)
     {
         // The device we recorded is ours only while it is still connected (sysfs shows a client pid).
-        if (ReadDevice(DeviceFile(source)) is { } device && IsConnected(device)) return device;
+        if (ReadDevice(DeviceFile(source)) is { } device && IsConnected(device)) return Task.FromResult<string?>(device);
         // A crash between nbd-client and the record leaves only the device we were about to connect. It is ours if it
-        // is connected and our proxy has a client: devices are chosen and connected one at a time, so another volume
-        // could have taken that device only while it was free, and then our proxy would have had no client. Recorded
-        // now, so it stays found even if the proxy goes away later.
-        if (ReadDevice(PendingFile(source)) is not { } pending || !IsConnected(pending) || !ProxyHasClient(source)) return null;
-        await RecordAsync(source, pending, ct);
-        logger.LogWarning("adopted {Device} for {Source}: connected before a restart, not yet recorded", pending, source);
-        return pending;
+        // is connected, our proxy has a client, and no nbd-client of ours is still at work: devices are chosen and
+        // connected one at a time, so another volume could have taken that device only while it was free, and then our
+        // proxy would have had no client. Read-only: callers without the volume's slot (health checks) use it too;
+        // AttachAsync records what it adopts.
+        return Task.FromResult(ReadDevice(PendingFile(source)) is { } pending && IsConnected(pending) && ProxyHasClient(source) &&
+                               LingeringClients(source).Count == 0
+            ? pending
+            : null);
     }
 
     public async Task<string> AttachAsync(string source, bool readOnly, CancellationToken ct)
     {
-        if (await FindAttachedAsync(source, ct) is { } existing) return existing;
+        // An nbd-client a crashed plugin left still connecting could finish under us: it goes before we decide.
+        if (File.Exists(PendingFile(source)))
+            foreach (var client in LingeringClients(source)) await Pid.StopAsync(client, kill: true, TimeSpan.FromSeconds(5), ct, "nbd-client", SocketPath(source));
+        if (await FindAttachedAsync(source, ct) is { } existing)
+        {
+            if (ReadDevice(DeviceFile(source)) != existing)
+            {
+                await RecordAsync(source, existing, ct);
+                logger.LogWarning("adopted {Device} for {Source}: connected before a restart, not yet recorded", existing, source);
+            }
+            return existing;
+        }
         var endpoint = NbdClientDirectory.Read(source);
         if (!(Pid.Read(ProxyPid(source)) is { } pid && Pid.IsRunning(pid, "nbdkit", ProxyPid(source))))
             await launcher.StartAsync("nbdkit", ProxyArguments(source, endpoint), ProxyPid(source), Path.Combine(source, "proxy.log"), TimeSpan.FromSeconds(10), ct);
@@ -59,7 +71,15 @@ public sealed class NbdKernelAttacher(IProcessRunner runner, DaemonLauncher laun
         {
             device = FreeDevice() ?? throw CsiErrors.ResourceExhausted("no free /dev/nbd device on this node");
             await AtomicFile.WriteAsync(PendingFile(source), Encoding.ASCII.GetBytes(device), ct);
-            await runner.RunAsync("nbd-client", ClientArguments(SocketPath(source), device, endpoint.ReadOnly), ct, TimeSpan.FromSeconds(30));
+            try
+            {
+                await runner.RunAsync("nbd-client", ClientArguments(SocketPath(source), device, endpoint.ReadOnly), ct, TimeSpan.FromSeconds(30));
+            }
+            catch
+            {
+                AtomicFile.Delete(PendingFile(source));
+                throw;
+            }
             FaultPoints.Hit("nbd:after-connect");
         }
         finally
@@ -69,6 +89,16 @@ public sealed class NbdKernelAttacher(IProcessRunner runner, DaemonLauncher laun
         await RecordAsync(source, device, ct);
         logger.LogInformation("attached {Source} as {Device}", source, device);
         return device;
+    }
+
+    /// <summary>nbd-client processes still running for this volume's proxy socket (left by a plugin that died mid-attach).</summary>
+    private static IReadOnlyList<int> LingeringClients(string source)
+    {
+        var socket = SocketPath(source);
+        return Directory.EnumerateDirectories("/proc")
+            .Select(d => int.TryParse(Path.GetFileName(d), out var pid) ? pid : 0)
+            .Where(pid => pid > 0 && Pid.IsRunning(pid, "nbd-client", socket))
+            .ToArray();
     }
 
     private static async Task RecordAsync(string source, string device, CancellationToken ct)

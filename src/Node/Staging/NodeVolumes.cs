@@ -79,7 +79,9 @@ public sealed class NodeVolumes(
         await journal.SaveAsync(entry, ct);
         FaultPoints.Hit("stage:after-journal");
 
-        var device = await attacher.FindAttachedAsync(source, ct) ?? await attacher.AttachAsync(source, readOnly, ct);
+        // Every attacher's AttachAsync returns the device already attached to the source (and records it where the
+        // attach path keeps a record) before it attaches anything.
+        var device = await attacher.AttachAsync(source, readOnly, ct);
         FaultPoints.Hit("stage:after-attach");
         entry = entry with { Device = device };
         await journal.SaveAsync(entry, ct);

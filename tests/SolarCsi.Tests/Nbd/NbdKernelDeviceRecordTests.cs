@@ -57,7 +57,10 @@ public sealed class NbdKernelDeviceRecordTests : IDisposable
         Connect("nbd0");
         ProxySockets(accepted: true);
         Assert.Equal("/dev/nbd0", await Attacher().FindAttachedAsync(Source, CancellationToken.None));
-        // Recorded: found from now on without the pending note.
+        // Finding writes nothing (health checks find without the volume's slot); the stage's attach records it, and the
+        // device is found from then on without the pending note.
+        Assert.False(File.Exists(Path.Combine(Source, "device")));
+        Assert.Equal("/dev/nbd0", await Attacher().AttachAsync(Source, readOnly: false, CancellationToken.None));
         Assert.Equal("/dev/nbd0", File.ReadAllText(Path.Combine(Source, "device")));
         Assert.False(File.Exists(Path.Combine(Source, "device.pending")));
     }
