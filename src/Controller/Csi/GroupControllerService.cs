@@ -74,8 +74,8 @@ public sealed class GroupControllerService(AgentDirectory directory, Inventory i
         {
             try
             {
-                var frozen = Enumerable.Range(0, sources.Length).Where(i => !selfFreezing.Contains(sources[i])).ToArray();
-                await freeze.FreezeAsync(WriterFreeze.Sites([.. frozen.Select(i => sources[i])], [.. frozen.Select(i => volumes[i])]), Work);
+                var frozen = sources.Zip(volumes).Where(m => !selfFreezing.Contains(m.First)).ToArray();
+                await freeze.FreezeAsync(WriterFreeze.Sites([.. frozen.Select(m => m.First)], [.. frozen.Select(m => m.Second)]), Work);
                 foreach (var source in sources.Except(selfFreezing).Concat(selfFreezing))
                 {
                     // Named after the group and the source, so a retried create finds the members already cut.

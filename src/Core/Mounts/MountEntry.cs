@@ -13,7 +13,13 @@ public sealed record MountEntry(
     /// the kernel's name (/dm-3) where the path is a link to it, or the node itself where it is one of its own
     /// (/mapper/vg-lv, made by libdevmapper when no udev links it).
     /// </summary>
-    public bool Shows(string device) =>
-        Source == device || (FsType == "devtmpfs" && device.StartsWith('/') &&
-                             (Root == "/" + Devices.DeviceNames.KernelName(device) || "/dev" + Root == Validation.RealPath.OfExistingPrefix(device)));
+    public bool Shows(string device)
+    {
+        if (Source == device) return true;
+        if (FsType != "devtmpfs" || !device.StartsWith('/')) return false;
+        // The node's own path answers for every device under /dev (one path resolution); the kernel's name only for a
+        // path elsewhere that leads to the same device.
+        var real = Validation.RealPath.OfExistingPrefix(device);
+        return "/dev" + Root == real || Root == "/" + Devices.DeviceNames.KernelName(real);
+    }
 }

@@ -71,8 +71,11 @@ public sealed class GuestCluster : IAsyncDisposable
         // Every node has announced itself (heartbeat each second) once the controller counts each one's pools.
         var until = DateTime.UtcNow.AddSeconds(60);
         while ((await controller.GetCapacityAsync(new Csi.V1.GetCapacityRequest { Parameters = { ["media"] = "nbd" } }, deadline: GuestVolume.Deadline()))
-               .AvailableCapacity < nodeIds.Length * (256L << 20) && DateTime.UtcNow < until)
+               .AvailableCapacity < nodeIds.Length * (256L << 20))
+        {
+            if (DateTime.UtcNow > until) throw new TimeoutException($"the controller did not hear from all of {string.Join(", ", nodeIds)} within 60 s\n{await LogTailAsync()}");
             await Task.Delay(500);
+        }
         // Placement waits out the warm-up unless every node it has ever seen is back: here it has seen none before.
         var warm = controllerStarted.AddSeconds(AgentTimeoutSeconds / 2.0 + 1) - DateTime.UtcNow;
         if (warm > TimeSpan.Zero) await Task.Delay(warm);

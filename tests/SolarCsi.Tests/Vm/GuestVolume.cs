@@ -119,6 +119,22 @@ public sealed class GuestVolume(VmTestHost g, IGuestCsi plugin, string name, Vol
         (await plugin.Node.NodeGetVolumeStatsAsync(new NodeGetVolumeStatsRequest { VolumeId = Id, VolumePath = Target }, deadline: Deadline()))
         .VolumeCondition;
 
+    /// <summary>ControllerExpandVolume then NodeExpandVolume of the published volume, as the resizer and kubelet do; the node's answer.</summary>
+    public async Task<long> GrowOnlineAsync(long bytes)
+    {
+        var grown = await plugin.Controller.ControllerExpandVolumeAsync(new ControllerExpandVolumeRequest
+        {
+            VolumeId = Id, CapacityRange = new CapacityRange { RequiredBytes = bytes }, VolumeCapability = Capability,
+        }, deadline: Deadline());
+        Assert.True(grown.NodeExpansionRequired);
+        var expanded = await plugin.Node.NodeExpandVolumeAsync(new NodeExpandVolumeRequest
+        {
+            VolumeId = Id, VolumePath = Target, StagingTargetPath = Staging, VolumeCapability = Capability,
+            CapacityRange = new CapacityRange { RequiredBytes = grown.CapacityBytes },
+        }, deadline: Deadline());
+        return expanded.CapacityBytes;
+    }
+
     public Task DeleteVolumeAsync() =>
         plugin.Controller.DeleteVolumeAsync(new DeleteVolumeRequest { VolumeId = Id }, deadline: Deadline()).ResponseAsync;
 

@@ -43,7 +43,7 @@ public sealed class LvmThroughThePluginInGuestTests(VmFixture vm, ITestOutputHel
                 Assert.Equal(24 * MiB, snapshot.SizeBytes);
                 await g.RunOkAsync($"echo later > {source.Target}/after-snapshot && rm {source.Target}/data.bin && sync");
                 var before = await g.FilesystemBytesAsync(source.Target);
-                Assert.Equal(40 * MiB, await NodePluginInGuestTests.GrowOnlineAsync(plugin, source, 40 * MiB));
+                Assert.Equal(40 * MiB, await source.GrowOnlineAsync(40 * MiB));
                 Assert.True(await g.FilesystemBytesAsync(source.Target) > before + 12 * MiB, "the mounted ext4 did not grow with its LV");
                 await AssertCapacityAsLvmReportsAsync(g, plugin);
 

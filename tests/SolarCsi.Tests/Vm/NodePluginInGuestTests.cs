@@ -73,28 +73,12 @@ public sealed class NodePluginInGuestTests(VmFixture vm, ITestOutputHelper outpu
         var sha = await g.WriteRandomAsync(volume.Target + "/data.bin", 8);
         var before = await g.FilesystemBytesAsync(volume.Target);
 
-        Assert.Equal(640 << 20, await GrowOnlineAsync(plugin, volume, 640 << 20));
+        Assert.Equal(640 << 20, await volume.GrowOnlineAsync(640 << 20));
         var after = await g.FilesystemBytesAsync(volume.Target);
         Assert.True(after > before + (250 << 20), $"the mounted ext4 grew from {before} to {after} bytes only");
         Assert.Equal(sha, await g.ReadBackAsync(volume.Target + "/data.bin"));
 
         await volume.DeleteAsync();
         Assert.Equal("", await g.RunOkAsync($"findmnt -rn -o TARGET | grep ^{GuestPlugin.KubeletDir}; losetup -l -n; true"));
-    }
-
-    /// <summary>ControllerExpandVolume then NodeExpandVolume of a published volume, as the resizer and kubelet do; the node's answer.</summary>
-    internal static async Task<long> GrowOnlineAsync(GuestPlugin plugin, GuestVolume volume, long bytes)
-    {
-        var grown = await plugin.Controller.ControllerExpandVolumeAsync(new ControllerExpandVolumeRequest
-        {
-            VolumeId = volume.Id, CapacityRange = new CapacityRange { RequiredBytes = bytes }, VolumeCapability = volume.Capability,
-        }, deadline: GuestVolume.Deadline());
-        Assert.True(grown.NodeExpansionRequired);
-        var expanded = await plugin.Node.NodeExpandVolumeAsync(new NodeExpandVolumeRequest
-        {
-            VolumeId = volume.Id, VolumePath = volume.Target, StagingTargetPath = volume.Staging, VolumeCapability = volume.Capability,
-            CapacityRange = new CapacityRange { RequiredBytes = grown.CapacityBytes },
-        }, deadline: GuestVolume.Deadline());
-        return expanded.CapacityBytes;
     }
 }
