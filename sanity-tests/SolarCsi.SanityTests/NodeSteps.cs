@@ -39,12 +39,18 @@ internal sealed class NodeSteps(Core.Local.LocalCluster cluster, Volume volume, 
     /// Like kubelet and the external-attacher, repeat a call that was ABORTED: the background reconciler may hold the
     /// volume for a moment. Tests that are about ABORTED call the clients directly.
     /// </summary>
+    /// <summary>
+    /// Retries ABORTED as a CO does. Bounded past the longest a node's own work may hold a volume's slot: a reconcile
+    /// pass finishing a half-done unstage waits up to <see cref="SolarCsi.Core.Devices.LoopDevices.ReleaseWait"/> for a
+    /// device still held open (seen in CI: a 5 s budget ran out behind it).
+    /// </summary>
     private static async Task<T> RetryAbortedAsync<T>(Func<Task<T>> call)
     {
-        for (var attempt = 0; ; attempt++)
+        var until = DateTime.UtcNow + SolarCsi.Core.Devices.LoopDevices.ReleaseWait + TimeSpan.FromSeconds(5);
+        while (true)
         {
             try { return await call(); }
-            catch (Grpc.Core.RpcException e) when (e.StatusCode == Grpc.Core.StatusCode.Aborted && attempt < 50) { await Task.Delay(100); }
+            catch (Grpc.Core.RpcException e) when (e.StatusCode == Grpc.Core.StatusCode.Aborted && DateTime.UtcNow < until) { await Task.Delay(100); }
         }
     }
 
