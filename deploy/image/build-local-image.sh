@@ -36,8 +36,10 @@ for p in Node:solar-node Controller:solar-controller Cli:solar; do
   dotnet publish "$tree/src/${p%%:*}" -c Release -r linux-x64 -o "$work/publish/${p%%:*}" -p:DebugType=none >/dev/null
   cp "$work/publish/${p%%:*}/${p#*:}" "$root/solar/"
 done
-# The node's request-rate filter (built with it against this machine's nbdkit; solar-node looks beside itself).
-if [ -f "$work/publish/Node/nbdkit-solar-iops-filter.so" ]; then cp "$work/publish/Node/nbdkit-solar-iops-filter.so" "$root/solar/"; fi
+# The node's nbdkit filters (built with it against this machine's nbdkit; solar-node looks beside itself).
+for filter in nbdkit-solar-iops-filter.so nbdkit-solar-peers-filter.so; do
+  if [ -f "$work/publish/Node/$filter" ]; then cp "$work/publish/Node/$filter" "$root/solar/"; fi
+done
 
 # Host tools the plugins run (docs/deploy.md "Host tools"): storage agent, NBD, filesystems, mounts, and the local
 # media: whole disks (wipefs, blkdiscard), LVM (the lv*/vg* commands are symlinks to the one `lvm` binary, copied

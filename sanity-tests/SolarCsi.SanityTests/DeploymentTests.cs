@@ -8,7 +8,7 @@ public sealed class DeploymentTests(ClusterFixture fx)
     [Fact]
     public void SocketsAreReachableOnlyByTheirOwner()
     {
-        var sockets = new[] { Path.Combine(fx.Cluster.Root, "controller", "csi.sock"), Path.Combine(fx.A.Directory, "csi.sock"), Path.Combine(fx.A.Directory, "agent.sock") };
+        var sockets = new[] { Path.Combine(fx.Cluster.Root, "controller", "csi.sock"), Path.Combine(fx.A.Directory, "csi.sock") };
         Assert.All(sockets, s => Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(s)));
     }
 

@@ -17,10 +17,10 @@ public sealed class EndpointSeparationTests(ClusterFixture fx)
     public async Task EveryEndpointAnswersOnlyItsOwnServices()
     {
         var nodeDir = fx.A.Directory;
-        using var agentChannel = GrpcChannels.Create(GrpcEndpoint.Parse($"unix://{nodeDir}/agent.sock"));
+        using var agentChannel = fx.Cluster.AgentChannel(fx.A.NodeId);
         using var nodeCsiChannel = GrpcChannels.Create(GrpcEndpoint.Parse($"unix://{nodeDir}/csi.sock"));
         using var controllerCsiChannel = GrpcChannels.Create(GrpcEndpoint.Parse($"unix://{fx.Cluster.Root}/controller/csi.sock"));
-        using var registryChannel = GrpcChannels.Create(GrpcEndpoint.Parse(fx.Cluster.RegistryEndpoint));
+        using var registryChannel = fx.Cluster.RegistryChannel(fx.A.NodeId);
 
         // Where each service belongs, it answers.
         await new Node.NodeClient(nodeCsiChannel).NodeGetCapabilitiesAsync(new NodeGetCapabilitiesRequest());

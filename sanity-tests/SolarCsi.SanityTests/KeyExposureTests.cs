@@ -20,8 +20,11 @@ public sealed class KeyExposureTests(ClusterFixture fx)
         try
         {
             await steps.ControllerPublishAsync();
-            // Without control-plane TLS (this cluster's unix sockets) the key rides in publish_context, by design.
-            var key = steps.PublishContext[NbdConnection.PskKey];
+            // The key as the storage host keeps it: publish_context carries it only sealed to the consumer's certificate.
+            var key = NbdAccessTests.KeyOf(fx.Cluster, volume.VolumeId, steps.NodeId);
+            Assert.DoesNotContain(NbdConnection.PskKey, steps.PublishContext.Keys);
+            Assert.Contains(NbdConnection.SealedPskKey, steps.PublishContext.Keys);
+            Assert.DoesNotContain(steps.PublishContext.Values, v => v.Contains(key, StringComparison.OrdinalIgnoreCase));
             await steps.AttachAsync();
             await File.WriteAllTextAsync(Path.Combine(steps.Target, "x"), "x");
             var listed = await fx.Controller.ListVolumesAsync(new ListVolumesRequest());

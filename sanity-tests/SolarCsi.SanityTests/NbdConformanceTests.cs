@@ -58,7 +58,7 @@ public sealed class NbdConformanceTests(ClusterFixture fx)
         try
         {
             await first.ControllerPublishAsync();
-            var connection = NbdConnection.FromContext(first.PublishContext);
+            var connection = fx.Cluster.ConnectionOf(volume.VolumeId, first.PublishContext);
             Assert.Equal(remote.NodeId, connection.Identity);
             Assert.False(connection.ReadOnly);
             await first.AttachAsync();
@@ -134,7 +134,7 @@ public sealed class NbdConformanceTests(ClusterFixture fx)
             foreach (var reader in readers)
             {
                 await reader.ControllerPublishAsync(readOnly: true);
-                Assert.True(NbdConnection.FromContext(reader.PublishContext).ReadOnly);
+                Assert.True(fx.Cluster.ConnectionOf(volume.VolumeId, reader.PublishContext).ReadOnly);
                 await reader.AttachAsync(readOnly: true);
             }
             var reads = await Task.WhenAll(readers.Select(r => File.ReadAllBytesAsync(Path.Combine(r.Target, "shared.bin"))));
@@ -144,7 +144,7 @@ public sealed class NbdConformanceTests(ClusterFixture fx)
             // A node that reads cannot turn itself into a writer while it holds the volume.
             await Expect.Code(StatusCode.AlreadyExists, async () => await new NodeSteps(fx, volume, writerCapability, other).ControllerPublishAsync());
             // The export itself refuses writes, whatever a node tries.
-            Assert.False(await CanWriteExportAsync(NbdConnection.FromContext(readers[1].PublishContext)));
+            Assert.False(await CanWriteExportAsync(fx.Cluster.ConnectionOf(volume.VolumeId, readers[1].PublishContext)));
         }
         finally
         {

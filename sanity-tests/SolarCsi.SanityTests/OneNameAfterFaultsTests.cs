@@ -153,7 +153,7 @@ public sealed class OneNameAfterFaultsTests : IAsyncLifetime
 
     private async Task<Agent.V1.FindVolumeByNameResponse> FindOnAsync(NodePlugin node, string name)
     {
-        using var channel = GrpcChannels.Create(GrpcEndpoint.Parse($"unix://{node.Directory}/agent.sock"));
+        using var channel = _cluster.AgentChannel(node.NodeId);
         return await new Agent.V1.Agent.AgentClient(channel).FindVolumeByNameAsync(new Agent.V1.FindVolumeByNameRequest { Name = name });
     }
 }

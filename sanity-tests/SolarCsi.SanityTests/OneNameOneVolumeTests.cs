@@ -26,7 +26,7 @@ public sealed class OneNameOneVolumeTests(ClusterFixture fx)
             await using (var image = new FileStream(Path.ChangeExtension(fx.RecordOf(source.VolumeId), ".img"), FileMode.Open, FileAccess.Write))
                 for (var i = 0; i < 200; i++) await image.WriteAsync(block);
 
-            using var channel = GrpcChannels.Create(GrpcEndpoint.Parse($"unix://{fx.A.Directory}/agent.sock"));
+            using var channel = fx.Cluster.AgentChannel(fx.A.NodeId);
             var agent = new Agent.V1.Agent.AgentClient(channel);
             var create = fx.Controller.CreateVolumeAsync(clone).ResponseAsync;
             var answers = new List<Agent.V1.FindVolumeByNameResponse>();

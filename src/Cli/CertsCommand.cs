@@ -20,6 +20,13 @@ internal static class CertsCommand
                 CertificateAuthority.Create(dir, TimeSpan.FromDays(days > 0 ? days : 3650));
                 Console.WriteLine($"CA written to {dir} ({ClusterTls.CaFile}, {CertificateAuthority.CaKeyFile}); keep {CertificateAuthority.CaKeyFile} off the cluster's nodes");
                 return 0;
+            case ["token", ..]:
+                var tokenFile = cli.Require("--out");
+                if (File.Exists(tokenFile)) throw new UsageException($"{tokenFile} exists; not overwriting a bootstrap token nodes may be using");
+                SolarCsi.Core.Storage.AtomicFile.WriteAsync(tokenFile, System.Text.Encoding.ASCII.GetBytes(
+                    Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)) + "\n"), CancellationToken.None).GetAwaiter().GetResult();
+                Console.WriteLine($"bootstrap token written to {tokenFile} (0600); it buys one certificate per node id not yet joined: keep it in the solar-bootstrap-token Secret only");
+                return 0;
             case ["issue", ..]:
                 var ca = cli.Require("--ca");
                 var output = cli.Require("--out");
@@ -32,7 +39,7 @@ internal static class CertsCommand
                 Console.WriteLine($"{identity}: {ClusterTls.CaFile}, {ClusterTls.CertFile}, {ClusterTls.KeyFile} written to {output}");
                 return 0;
             default:
-                throw new UsageException("solar certs ca --dir DIR | solar certs issue --ca DIR --out DIR (--controller | --node NODE_ID) [--days N]");
+                throw new UsageException("solar certs ca --dir DIR | solar certs token --out FILE | solar certs issue --ca DIR --out DIR (--controller | --node NODE_ID) [--days N]");
         }
     }
 }

@@ -59,8 +59,8 @@ static int Usage()
           cleanup     residual mounts and loop devices no journal entry explains: listed (dry run) unless --apply
         usage: solar call --endpoint ENDPOINT METHOD ['{json request}'] [--timeout-seconds N]
           call        any CSI RPC by hand, e.g. solar call --endpoint unix:///csi/csi.sock NodeGetInfo
-        usage: solar certs ca --dir DIR | solar certs issue --ca DIR --out DIR (--controller | --node NODE_ID) [--days N]
-          certs       the control plane's CA, and the controller's and each node's certificate (--tls-dir of the plugins)
+        usage: solar certs ca --dir DIR | solar certs token --out FILE | solar certs issue --ca DIR --out DIR (--controller | --node NODE_ID) [--days N]
+          certs       the control plane's CA (Secret solar-ca) and bootstrap token (Secret solar-bootstrap-token); certificates by hand
         """);
     return 2;
 }

@@ -48,12 +48,20 @@ public sealed class ControllerPlane : IDisposable
         app.MapGrpcService<GroupControllerService>();
     }
 
-    /// <summary>The endpoint node agents announce themselves to.</summary>
+    /// <summary>The endpoint node agents announce themselves to, and ask for their certificates at (with --ca-dir).</summary>
     public WebApplication BuildRegistry(Serilog.ILogger log) =>
-        GrpcServer.Build(_options.RegistryEndpoint, log, services => services.AddSingleton(Directory).AddSingleton(_options),
+        GrpcServer.Build(_options.RegistryEndpoint, log, services =>
+            {
+                services.AddSingleton(Directory).AddSingleton(_options);
+                if (_options.Issuer is { } issuer)
+                    services.AddSingleton(sp => new NodeCertificateIssuer(issuer.CaDir, issuer.TokenFile, issuer.Validity, _options.StateDir, TimeProvider.System,
+                        sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<NodeCertificateIssuer>>()));
+            },
             app => app.MapGrpcService<RegistryService>(),
-            // Only nodes announce themselves; which node a certificate may speak for is checked per heartbeat.
-            _options.Tls is { } tls ? (tls, id => SolarCsi.Core.Hosting.Tls.ClusterTls.NodeIdOf(id) is not null) : null);
+            // Only nodes announce themselves; which node a certificate may speak for is checked per heartbeat. A node
+            // without a certificate yet may connect to ask for one (bootstrap token): every other call refuses it.
+            _options.Tls is { } tls ? (tls, id => SolarCsi.Core.Hosting.Tls.ClusterTls.NodeIdOf(id) is not null) : null,
+            certificateOptional: _options.Issuer is not null);
 
     /// <summary>Known agents, by whether the controller still hears from them; orphan volumes as of the last sweep.</summary>
     /// <param name="services">the CSI host's services (where the sweep runs).</param>

@@ -44,6 +44,20 @@ log.Information("controller serving CSI on {Csi}, agent registry on {Registry}; 
 // Probe says "not ready" until agents have had time to announce themselves (see AgentDirectory.WarmUp).
 _ = plane.WaitWarmAsync(CancellationToken.None).ContinueWith(_ => readiness.MarkReady(), TaskScheduler.Default);
 
+if (options.Issuer is { SelfIssuedDir: { } ownDir } issuer)
+    _ = Task.Run(async () =>
+    {
+        while (true)
+        {
+            await Task.Delay(TimeSpan.FromMinutes(10));
+            try { ControllerCertificate.EnsureCurrent(issuer, ownDir); }
+            catch (Exception e) when (e is IOException or System.Security.Cryptography.CryptographicException)
+            {
+                log.Warning("could not renew the controller's own certificate in {Dir}: {Reason}", ownDir, e.Message);
+            }
+        }
+    });
+
 await Task.WhenAny(csi.WaitForShutdownAsync(), registry.WaitForShutdownAsync());
 await Task.WhenAll(csi.StopAsync(), registry.StopAsync(), metrics?.StopAsync() ?? Task.CompletedTask);
 return 0;

@@ -19,7 +19,8 @@ public sealed record NodeOptions(
     System.Net.IPEndPoint? MetricsAddress,
     bool AllInOne = false,
     SolarCsi.Core.Hosting.Tls.ClusterTls? Tls = null,
-    GrpcEndpoint? DataPlaneEndpoint = null)
+    GrpcEndpoint? DataPlaneEndpoint = null,
+    NodeCertificateSource? Certificates = null)
 {
     public const string NodeMode = "node";
     public const string AllInOneMode = "all-in-one";
@@ -45,8 +46,13 @@ public sealed record NodeOptions(
         ["nbd-iops-filter"] = $"the nbdkit request-rate filter for iopsLimit (default: {Nbd.NbdServerOptions.RequestRateFilterFile} beside solar-node)",
         ["pools-config"] = "JSON file declaring this node's tmpfs, lvm, disk and pmem pools (see docs/local-media.md)",
         ["metrics-address"] = "serve Prometheus /metrics and /healthz over HTTP here, e.g. 0.0.0.0:9809 (default: off)",
-        ["tls-dir"] = "ca.crt, tls.crt and tls.key (a TLS Secret; this node's certificate from `solar certs issue --node ID`): mutual TLS " +
-                      "on the agent API and towards the registry when they are TCP (default: plaintext, logged)",
+        ["tls-dir"] = "ca.crt, tls.crt and tls.key: this node's certificate for mutual TLS on the agent API and towards the registry. " +
+                      "Required when either is TCP on a non-loopback address. Issued by the controller with --bootstrap-token-file, " +
+                      "or placed by the operator (`solar certs issue --node ID`)",
+        ["bootstrap-token-file"] = "the install's bootstrap token: the node asks the controller (--ca-dir) for its certificate into --tls-dir " +
+                                   "and renews it there before it expires",
+        ["ca-file"] = "the cluster CA certificate to trust (default: --tls-dir's ca.crt); needed with --bootstrap-token-file",
+        ["nbd-peers-filter"] = $"the nbdkit filter that refuses NBD connections from addresses no admitted node has (default: {Nbd.NbdServerOptions.PeersFilterFile} beside solar-node)",
         ["dataplane-endpoint"] = "unix:// socket of this node's data-plane host (`solar-node dataplane`): NBD exports, nbdfuse and the kernel " +
                                  "path's proxies are started there, so they outlive this plugin's container (default: started by this plugin)",
         ["reconcile-seconds"] = "how often residual mounts and devices are looked for after start-up (default 60, 0 = never)",
@@ -66,6 +72,15 @@ public sealed record NodeOptions(
         };
         var agentEndpoint = GrpcEndpoint.Parse(cl.Get("agent-endpoint", $"unix://{stateDir}/agent.sock"));
         var controllerEndpoint = cl.Get("controller-endpoint") is { } c ? GrpcEndpoint.Parse(c) : null;
+        var csiEndpoint = GrpcEndpoint.Parse(cl.Get("endpoint") ?? throw new FormatException("--endpoint is required"));
+        var tlsDir = cl.Get("tls-dir") is { } t ? Path.GetFullPath(t) : null;
+        var tokenFile = cl.Get("bootstrap-token-file") is { } token ? Path.GetFullPath(token) : null;
+        var caFile = cl.Get("ca-file") is { } ca ? Path.GetFullPath(ca) : null;
+        if (tokenFile is not null && (tlsDir is null || caFile is null))
+            throw new FormatException("--bootstrap-token-file needs --tls-dir (where the issued certificate is kept) and --ca-file (whom to trust while asking)");
+        NetworkExposure.RequireLocal(csiEndpoint, "--endpoint");
+        NetworkExposure.RequireAuthenticated(agentEndpoint, "--agent-endpoint", tlsDir is not null);
+        if (controllerEndpoint is not null) NetworkExposure.RequireAuthenticated(controllerEndpoint, "--controller-endpoint", tlsDir is not null);
         if (allInOne)
         {
             // One process serves the controller and its only node: nothing has to cross the network, so nothing
@@ -78,7 +93,7 @@ public sealed record NodeOptions(
             nodeId,
             CsiDriverName.Require(cl.Get("driver-name", PluginIdentity.DefaultDriverName)),
             stateDir,
-            GrpcEndpoint.Parse(cl.Get("endpoint") ?? throw new FormatException("--endpoint is required")),
+            csiEndpoint,
             agentEndpoint,
             controllerEndpoint,
             roots.Count > 0 ? roots.Select(Path.GetFullPath).ToArray() : ["/var/lib/kubelet"],
@@ -86,15 +101,23 @@ public sealed record NodeOptions(
             cl.Get("file-pool-capacity") is { } cap ? Quantity.Parse(cap) : null,
             TimeSpan.FromSeconds(cl.GetInt("heartbeat-seconds", 5)),
             Nbd.NbdServerOptions.Parse(cl.Get("nbd-address", "127.0.0.1"), cl.Get("nbd-port-range", "10809-10999"),
-                Nbd.NbdServerOptions.FindRequestRateFilter(cl.Get("nbd-iops-filter"))),
+                Nbd.NbdServerOptions.FindRequestRateFilter(cl.Get("nbd-iops-filter")), Nbd.NbdServerOptions.FindPeersFilter(cl.Get("nbd-peers-filter"))),
             TimeSpan.FromSeconds(cl.GetInt("reconcile-seconds", 60)),
             cl.Get("pools-config") is { } poolsFile ? SolarCsi.Node.Pools.PoolConfig.Load(poolsFile) : SolarCsi.Node.Pools.PoolConfig.Empty,
             cl.Get("metrics-address") is { } metrics ? SolarCsi.Core.Metrics.MetricsServer.ParseAddress(metrics) : null,
             allInOne,
-            cl.Get("tls-dir") is { } tls ? SolarCsi.Core.Hosting.Tls.ClusterTls.LoadFor(tls, SolarCsi.Core.Hosting.Tls.ClusterTls.NodeIdentity(nodeId)) : null,
-            cl.Get("dataplane-endpoint") is { } dp ? UnixOnly(GrpcEndpoint.Parse(dp), "--dataplane-endpoint") : null);
+            // With a bootstrap token the certificate may not exist yet: Program asks the controller for it before serving.
+            tlsDir is not null && tokenFile is null
+                ? SolarCsi.Core.Hosting.Tls.ClusterTls.LoadFor(tlsDir, SolarCsi.Core.Hosting.Tls.ClusterTls.NodeIdentity(nodeId), caFile)
+                : null,
+            cl.Get("dataplane-endpoint") is { } dp ? UnixOnly(GrpcEndpoint.Parse(dp), "--dataplane-endpoint") : null,
+            tlsDir is null ? null : new NodeCertificateSource(tlsDir, caFile, tokenFile));
     }
 
     private static GrpcEndpoint UnixOnly(GrpcEndpoint endpoint, string flag) =>
         endpoint.IsUnix ? endpoint : throw new FormatException($"{flag} must be unix://: the data-plane host never listens on the network");
 }
+
+/// <summary>Where this node's control-plane certificate lives and how it gets a new one.</summary>
+/// <param name="TokenFile">the bootstrap token (first certificate from the controller); null when the operator places certificates.</param>
+public sealed record NodeCertificateSource(string TlsDir, string? CaFile, string? TokenFile);

@@ -44,6 +44,18 @@ var log = Logging.Create($"node {options.NodeId}");
 SolarCsi.Core.Storage.StateFiles.OnUnreadable = (path, aside, why) =>
     log.Error("state file {Path} is unreadable ({Why}); moved aside to {Aside}, what it described is kept (see solar node-state)", path, why, aside);
 using var loggerFactory = new SerilogLoggerFactory(log);
+if (options is { Certificates.TokenFile: not null })
+{
+    try
+    {
+        options = options with { Tls = await NodeCertificates.EnsureAsync(options, loggerFactory.CreateLogger<NodeCertificates>(), TimeSpan.FromMinutes(2), CancellationToken.None) };
+    }
+    catch (Exception e) when (e is InvalidOperationException or FormatException or IOException)
+    {
+        log.Fatal("solar-node: no control-plane certificate: {Reason}", e.Message);
+        return 1;
+    }
+}
 // Every tenant's volume image, key and record is under the state directory: root's alone (an existing one is
 // tightened too).
 const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
@@ -115,7 +127,7 @@ var identity = new PluginIdentity(options.DriverName, [
 var reconciler = new NodeReconciler(journal, volumes, pools, mounter, loops, attachers, nbdClientRoot, loggerFactory.CreateLogger<NodeReconciler>());
 var csi = GrpcServer.Build(options.CsiEndpoint, log, services =>
 {
-    services.AddSingleton(identity).AddSingleton(readiness).AddSingleton(volumes).AddSingleton(options)
+    services.AddSingleton(identity).AddSingleton(readiness).AddSingleton(volumes).AddSingleton(options).AddSingleton(exports)
         .AddSingleton(new PathRules(options.AllowedRoots));
     controllerPlane?.AddServices(services);
 }, app =>
@@ -130,6 +142,7 @@ var agent = GrpcServer.Build(options.AgentEndpoint, log, services =>
     services.AddSingleton(pools).AddSingleton(inFlight).AddSingleton(options).AddSingleton(exports).AddHostedService<AgentAnnouncer>()
         .AddSingleton(new FreezeLeases(inFlight, freezer.QuiesceAsync, loggerFactory.CreateLogger<FreezeLeases>()))
         .AddSingleton(groupStore);
+    if (options.Certificates is not null && options.ControllerEndpoint is not null) services.AddHostedService<NodeCertificates>();
 }, app => app.MapGrpcService<AgentService>(),
     // Only the controller drives a node's storage.
     options.Tls is { } tls ? (tls, id => id == SolarCsi.Core.Hosting.Tls.ClusterTls.ControllerIdentity) : null);
@@ -149,6 +162,9 @@ foreach (var pool in diskPools)
     catch (Exception e) { log.Error(e, "disk pool {Pool} cannot be scanned: {Reason}", pool.Name, e.Message); }
 }
 HostToolReport.Log(log, pools, attachers);
+if (options.NbdServer.PeersFilter is null)
+    log.Warning("{Filter} is not installed: NBD exports cannot refuse connections by address; only their TLS-PSK keys keep strangers out",
+        SolarCsi.Node.Nbd.NbdServerOptions.PeersFilterFile);
 
 NodeMetrics.Register(SolarCsi.Core.Metrics.PluginMetrics.Current, pools, journal, volumes, options.StateDir);
 controllerPlane?.RegisterMetrics(SolarCsi.Core.Metrics.PluginMetrics.Current, csi.Services);

@@ -23,6 +23,7 @@ internal sealed class DriverVolume(LocalCluster cluster, string name, string med
         AccessMode = new VolumeCapability.Types.AccessMode { Mode = AccessMode.SingleNodeWriter },
     };
 
+    public LocalCluster Cluster => cluster;
     public string VolumeId { get; private set; } = "";
     /// <summary>What ControllerPublish returned (for NBD: the export's address and this node's key).</summary>
     public IReadOnlyDictionary<string, string> PublishContext => _publishContext;

@@ -26,7 +26,7 @@ internal sealed class RawNbdCycle(RawSteps os, DaemonLauncher launcher, DriverVo
     {
         await export.CreateAsync();
         await export.ControllerPublishAsync();
-        var connection = NbdConnection.FromContext(export.PublishContext);
+        var connection = export.Cluster.ConnectionOf(export.VolumeId, export.PublishContext);
         // The connection details and the key, as the node keeps them (0600 key file), written before timing starts.
         await NbdClientDirectory.WriteAsync(dir, connection, CancellationToken.None);
         _endpoint = NbdClientDirectory.Read(dir);

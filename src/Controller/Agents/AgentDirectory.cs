@@ -34,13 +34,14 @@ public sealed class AgentDirectory(TimeProvider clock, TimeSpan timeout, IReadOn
     private readonly ConcurrentDictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
 
     /// <param name="certificatePem">the certificate the node proved itself with (mTLS), kept to seal its NBD keys to.</param>
-    public void Record(AgentAnnouncement a, string? certificatePem = null)
+    /// <param name="heardFrom">the address the announcement came from (TCP), kept as one the node's NBD connections may come from.</param>
+    public void Record(AgentAnnouncement a, string? certificatePem = null, System.Net.IPAddress? heardFrom = null)
     {
         if (_agents.TryGetValue(a.NodeId, out var previous) && previous.Endpoint != a.Endpoint &&
             _channels.TryRemove(previous.NodeId + " " + previous.Endpoint, out var stale))
             stale.Dispose();
         _agents[a.NodeId] = new AgentState(a.NodeId, a.Endpoint, a.Pools.ToArray(), new Dictionary<string, string>(a.Topology), clock.GetUtcNow(),
-            a.MaxVolumes, certificatePem);
+            a.MaxVolumes, certificatePem, heardFrom);
     }
 
     public bool IsKnown(string nodeId) => _agents.ContainsKey(nodeId);

@@ -169,6 +169,7 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
             },
             ConsumerCertificate = directory.Find(request.NodeId)?.CertificatePem ?? "",
         };
+        publish.ConsumerAddresses.AddRange(directory.Find(request.NodeId)?.Addresses() ?? []);
         var published = await attachLimits.PublishWithinLimitAsync(id.ToString(), volume, request.NodeId,
             async () => await directory.ClientFor(id.Node).PublishVolumeAsync(publish, deadline: Inventory.Deadline(Inventory.ShortCall), cancellationToken: Work), Work);
         var response = new ControllerPublishVolumeResponse();

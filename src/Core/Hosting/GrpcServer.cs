@@ -11,7 +11,7 @@ public static class GrpcServer
     /// <param name="tls">on a TCP endpoint: mutual TLS with the cluster's certificates, admitting the client identities
     /// <c>Allow</c> accepts; null serves plaintext (logged as such). Unix sockets are 0600 and take no TLS.</param>
     public static WebApplication Build(GrpcEndpoint endpoint, Serilog.ILogger logger, Action<IServiceCollection> services, Action<WebApplication> map,
-        (Tls.ClusterTls Tls, Func<string, bool> Allow)? tls = null)
+        (Tls.ClusterTls Tls, Func<string, bool> Allow)? tls = null, bool certificateOptional = false)
     {
         var builder = PluginHost.CreateBuilder(logger);
         builder.Services.AddGrpc(o =>
@@ -36,7 +36,7 @@ public static class GrpcServer
                 kestrel.Listen(endpoint.Address!, endpoint.Port, o =>
                 {
                     o.Protocols = HttpProtocols.Http2;
-                    if (tls is { } mutual) o.UseHttps(mutual.Tls.ServerOptions(mutual.Allow));
+                    if (tls is { } mutual) o.UseHttps(mutual.Tls.ServerOptions(mutual.Allow, certificateOptional));
                     else logger.Warning("serving {Endpoint} in plaintext: anyone who reaches it can call it (give --tls-dir)", endpoint);
                 });
             }

@@ -12,9 +12,11 @@ using SolarCsi.Core.Processes;
 namespace SolarCsi.Core.Local;
 
 /// <summary>
-/// The single-machine deployment: one controller and N node plugins as real processes on unix sockets under
-/// one directory, the way a CO would see them. Used by the demo and the conformance suite. Disposing it stops
-/// the processes and removes every mount and loop device left under its directory, even after a failure.
+/// The single-machine deployment: one controller and N node plugins as real processes under one directory, the way a
+/// CO would see them: CSI on unix sockets, the control plane (registry, agent API) over mutual TLS on loopback TCP as
+/// in a cluster — the controller holds the CA and each node gets its certificate for the bootstrap token, so the
+/// secure path is the one every test and demo runs. Disposing it stops the processes and removes every mount and loop
+/// device left under its directory, even after a failure.
 /// </summary>
 public sealed class LocalCluster : IAsyncDisposable
 {
@@ -40,6 +42,12 @@ public sealed class LocalCluster : IAsyncDisposable
     /// <summary>Stands in for /var/lib/kubelet: staging and target paths must live under it.</summary>
     public string KubeletDir { get; }
     public PluginEndpoints Controller { get; private set; } = null!;
+    /// <summary>The cluster CA (ca.crt, ca.key): the controller issues node certificates from it.</summary>
+    public string CaDir => Path.Combine(Root, "tls", "ca");
+    /// <summary>The bootstrap token nodes present for their first certificate.</summary>
+    public string BootstrapTokenFile => Path.Combine(Root, "tls", "bootstrap-token");
+    /// <summary>The certificate the controller issued itself (its --state-dir/tls): a test that speaks to an agent as the controller does uses it.</summary>
+    public string ControllerTlsDir => Path.Combine(Root, "controller", "state", "tls");
     public IReadOnlyList<NodePlugin> Nodes { get; private set; } = [];
 
     /// <summary>
@@ -75,13 +83,18 @@ public sealed class LocalCluster : IAsyncDisposable
     {
         var bin = BinaryLocator.Find();
         var controllerDir = Path.Combine(Root, "controller");
-        var registry = registryEndpoint ?? $"unix://{controllerDir}/registry.sock";
+        // A caller may have made the CA already (to issue certificates of its own from it).
+        if (!File.Exists(Path.Combine(CaDir, Hosting.Tls.ClusterTls.CaFile))) Hosting.Tls.CertificateAuthority.Create(CaDir, TimeSpan.FromDays(30));
+        await Storage.AtomicFile.WriteAsync(BootstrapTokenFile, System.Text.Encoding.ASCII.GetBytes(
+            Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)) + "\n"), ct);
+        var registry = registryEndpoint ?? $"tcp://127.0.0.1:{FreePort()}";
         RegistryEndpoint = registry;
         var csi = $"unix://{controllerDir}/csi.sock";
         progress($"starting controller ({csi})");
         var controllerMetrics = $"127.0.0.1:{FreePort()}";
         Start("controller", bin.Controller, ["--endpoint", csi, "--registry-endpoint", registry, "--driver-name", DriverName, "--agent-timeout-seconds", AgentTimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--metrics-address", controllerMetrics, "--state-dir", Path.Combine(controllerDir, "state"), .. controllerArgs]);
+            "--metrics-address", controllerMetrics, "--state-dir", Path.Combine(controllerDir, "state"),
+            "--ca-dir", CaDir, "--bootstrap-token-file", BootstrapTokenFile, .. controllerArgs]);
         Controller = Connect(csi) with { MetricsUrl = $"http://{controllerMetrics}/metrics" };
 
         var nodes = new List<NodePlugin>();
@@ -100,16 +113,19 @@ public sealed class LocalCluster : IAsyncDisposable
                 extra.AddRange(["--pools-config", file]);
             }
             var nodeMetrics = $"127.0.0.1:{FreePort()}";
+            var agent = $"tcp://127.0.0.1:{FreePort()}";
             // The caller's flags last: a later value of a flag wins, so they can override the defaults here.
             Start(nodeId, bin.Node, [
                 "--metrics-address", nodeMetrics,
                 "--endpoint", nodeCsi, "--node-id", nodeId, "--driver-name", DriverName, "--state-dir", Path.Combine(dir, "state"),
-                "--agent-endpoint", $"unix://{dir}/agent.sock", "--controller-endpoint", registry, "--allowed-root", KubeletDir,
+                "--agent-endpoint", agent, "--controller-endpoint", registry, "--allowed-root", KubeletDir,
+                "--tls-dir", Path.Combine(dir, "tls"), "--ca-file", Path.Combine(CaDir, Hosting.Tls.ClusterTls.CaFile), "--bootstrap-token-file", BootstrapTokenFile,
                 "--heartbeat-seconds", "1", "--file-pool-capacity", "16Gi", "--reconcile-seconds", "2",
                 "--nbd-address", "127.0.0.1", "--nbd-port-range", $"{firstPort}-{firstPort + PortsPerNode - 1}", .. extra,
             ]);
             var endpoints = Connect(nodeCsi);
-            nodes.Add(new NodePlugin(nodeId, endpoints.Identity, new Csi.V1.Node.NodeClient(endpoints.Channel), dir, $"http://{nodeMetrics}/metrics"));
+            nodes.Add(new NodePlugin(nodeId, endpoints.Identity, new Csi.V1.Node.NodeClient(endpoints.Channel), dir, $"http://{nodeMetrics}/metrics")
+                { AgentEndpoint = agent });
         }
         Nodes = nodes;
 
@@ -182,6 +198,33 @@ public sealed class LocalCluster : IAsyncDisposable
             await Task.Delay(50);
         }
     }
+
+    /// <summary>
+    /// A channel to <paramref name="nodeId"/>'s agent API as the controller reaches it (mutual TLS, the controller's
+    /// certificate), for a test that asks an agent directly.
+    /// </summary>
+    public GrpcChannel AgentChannel(string nodeId) =>
+        GrpcChannels.Create(GrpcEndpoint.Parse(Nodes.Single(n => n.NodeId == nodeId).AgentEndpoint),
+            (Hosting.Tls.ClusterTls.Load(ControllerTlsDir), Hosting.Tls.ClusterTls.NodeIdentity(nodeId)));
+
+    /// <summary>
+    /// The NBD connection publish_context describes, with the key in the open as the storage host keeps it (its
+    /// export's 0600 key file): for a test or bench that connects to an export itself, since publish_context carries
+    /// the key only sealed to the consumer's certificate, or not at all on the storage host.
+    /// </summary>
+    public Nbd.NbdConnection ConnectionOf(string volumeId, IEnumerable<KeyValuePair<string, string>> publishContext)
+    {
+        var context = publishContext.ToDictionary(kv => kv.Key, kv => kv.Value);
+        var keys = Path.Combine(Root, StorageId.ParseVolume(volumeId).Node, "state", "exports", volumeId, "keys.psk");
+        var identity = context.GetValueOrDefault(Nbd.NbdConnection.IdentityKey) ?? "";
+        string Key() => File.ReadAllLines(keys).Select(l => l.Split(':', 2)).Single(p => p[0] == identity)[1];
+        return Nbd.NbdConnection.FromContext(Nbd.NbdConnection.Unsealed(context, _ => Key(), Key));
+    }
+
+    /// <summary>A channel to the registry as <paramref name="nodeId"/> reaches it (mutual TLS, the certificate the node was issued).</summary>
+    public GrpcChannel RegistryChannel(string nodeId) =>
+        GrpcChannels.Create(GrpcEndpoint.Parse(RegistryEndpoint),
+            (Hosting.Tls.ClusterTls.Load(Path.Combine(Root, nodeId, "tls"), Path.Combine(CaDir, Hosting.Tls.ClusterTls.CaFile)), Hosting.Tls.ClusterTls.ControllerIdentity));
 
     private PluginEndpoints Connect(string endpoint)
     {
@@ -301,7 +344,11 @@ public sealed record PluginEndpoints(GrpcChannel Channel, Identity.IdentityClien
     public string MetricsUrl { get; init; } = "";
 }
 
-public sealed record NodePlugin(string NodeId, Identity.IdentityClient Identity, Csi.V1.Node.NodeClient Node, string Directory, string MetricsUrl);
+public sealed record NodePlugin(string NodeId, Identity.IdentityClient Identity, Csi.V1.Node.NodeClient Node, string Directory, string MetricsUrl)
+{
+    /// <summary>Its agent API (tcp://127.0.0.1:PORT, mutual TLS; see <see cref="LocalCluster.AgentChannel"/>).</summary>
+    public string AgentEndpoint { get; init; } = "";
+}
 
 public sealed record Leftovers(IReadOnlyList<string> Mounts, IReadOnlyList<string> LoopDevices, IReadOnlyList<int> Processes)
 {

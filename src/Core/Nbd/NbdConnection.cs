@@ -20,29 +20,41 @@ public sealed partial record NbdConnection(string Host, int Port, string Identit
     public const string ReadOnlyKey = "solar.csi.dev/nbd-readonly";
     /// <summary>The key sealed to the consumer node's certificate (<see cref="SealedKey"/>), in place of <see cref="PskKey"/>.</summary>
     public const string SealedPskKey = "solar.csi.dev/nbd-psk-sealed";
+    /// <summary>In place of any key: the consumer is the storage host itself and reads the key from its own export registry.</summary>
+    public const string LocalPskKey = "solar.csi.dev/nbd-psk-local";
 
     /// <param name="sealedKey">the key sealed for the consumer: publish_context then carries it instead of the key itself.</param>
-    public Dictionary<string, string> ToContext(string? sealedKey = null)
+    /// <param name="keyStaysHere">the consumer is the storage host: publish_context carries no key at all.</param>
+    public Dictionary<string, string> ToContext(string? sealedKey = null, bool keyStaysHere = false)
     {
         var context = new Dictionary<string, string>
         {
             [HostKey] = Host, [PortKey] = Port.ToString(CultureInfo.InvariantCulture), [IdentityKey] = Identity,
             [ReadOnlyKey] = ReadOnly ? "true" : "false",
         };
-        context[sealedKey is null ? PskKey : SealedPskKey] = sealedKey ?? Key;
+        if (keyStaysHere) context[LocalPskKey] = "true";
+        else context[sealedKey is null ? PskKey : SealedPskKey] = sealedKey ?? Key;
         return context;
     }
 
     /// <summary>
-    /// publish_context with a sealed key opened (in memory, for this stage only); unchanged when it carries none.
-    /// <paramref name="unseal"/> is null on a node without control-plane certificates, which cannot open one.
+    /// publish_context with its key in the open (in memory, for this stage only): a sealed key opened with
+    /// <paramref name="unseal"/> (null on a node without control-plane certificates, which cannot open one), a key kept
+    /// on this node read with <paramref name="localKey"/>; unchanged when it carries the key itself.
     /// </summary>
-    public static IReadOnlyDictionary<string, string> Unsealed(IReadOnlyDictionary<string, string> context, Func<string, string>? unseal)
+    public static IReadOnlyDictionary<string, string> Unsealed(IReadOnlyDictionary<string, string> context, Func<string, string>? unseal,
+        Func<string>? localKey = null)
     {
-        if (!context.TryGetValue(SealedPskKey, out var sealedKey)) return context;
-        if (unseal is null) throw CsiErrors.InvalidArgument("publish_context carries a sealed NBD key, and this node has no --tls-dir to open it");
-        var opened = context.Where(kv => kv.Key != SealedPskKey).ToDictionary(kv => kv.Key, kv => kv.Value);
-        opened[PskKey] = unseal(sealedKey);
+        string key;
+        if (context.TryGetValue(SealedPskKey, out var sealedKey))
+            key = unseal is null ? throw CsiErrors.InvalidArgument("publish_context carries a sealed NBD key, and this node has no --tls-dir to open it")
+                : unseal(sealedKey);
+        else if (context.ContainsKey(LocalPskKey))
+            key = localKey is null ? throw CsiErrors.InvalidArgument("publish_context says the NBD key is kept on this node, which exports no such volume")
+                : localKey();
+        else return context;
+        var opened = context.Where(kv => kv.Key != SealedPskKey && kv.Key != LocalPskKey).ToDictionary(kv => kv.Key, kv => kv.Value);
+        opened[PskKey] = key;
         return opened;
     }
 

@@ -156,14 +156,29 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
         {
             var readOnly = p.Readonly || PublicationRules.IsReadOnlyMode(p.AccessMode);
             var consumer = ConsumerCertificate(request.ConsumerCertificate, p.NodeId);
+            var addresses = ConsumerAddresses(request.ConsumerAddresses);
             var connection = await exports.AdmitAsync(request.VolumeId, pool.BackingPathOf(request.VolumeId), p.NodeId, readOnly,
-                MutableParameters.Limits(record.Parameters), Detached(context));
-            response.PublishContext.Add(connection.ToContext(consumer is null ? null
-                : SealedKey.Seal(connection.Key, consumer, request.VolumeId, p.NodeId)));
+                MutableParameters.Limits(record.Parameters), addresses, Detached(context));
+            // The key never travels where the CO keeps it in the clear (VolumeAttachment status): this node reads its own,
+            // another node gets it sealed to its certificate. Only a control plane without TLS (one machine, unix
+            // sockets or loopback: NodeOptions refuses anything else) hands it over as it is.
+            response.PublishContext.Add(p.NodeId == options.NodeId ? connection.ToContext(keyStaysHere: true)
+                : connection.ToContext(consumer is null ? null : SealedKey.Seal(connection.Key, consumer, request.VolumeId, p.NodeId)));
         }
         if (admitted.Count != record.Publications.Count)
             await pool.SaveVolumeAsync(record with { Publications = admitted }, Detached(context));
         return response;
+    }
+
+    /// <summary>Where the consumer's NBD connections may come from, as the controller saw the node; at least one address.</summary>
+    private static IReadOnlyList<string> ConsumerAddresses(IEnumerable<string> given)
+    {
+        var addresses = given.ToArray();
+        if (addresses.Length is 0 or > 16) throw CsiErrors.InvalidArgument("consumer_addresses must name between 1 and 16 addresses of the consumer node");
+        foreach (var a in addresses)
+            if (!System.Net.IPAddress.TryParse(a, out var parsed) || parsed.ToString() != a)
+                throw CsiErrors.InvalidArgument($"consumer_addresses: '{a}' is not an IP address in canonical form");
+        return addresses;
     }
 
     /// <summary>The consumer's certificate, checked to be that node's when this node can check it; null without mTLS.</summary>

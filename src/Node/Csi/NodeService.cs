@@ -10,7 +10,7 @@ using NodeBase = Csi.V1.Node.NodeBase;
 namespace SolarCsi.Node.Csi;
 
 /// <summary>CSI Node: validates, takes the volume's in-flight slot, delegates to <see cref="NodeVolumes"/>.</summary>
-public sealed class NodeService(NodeVolumes volumes, PathRules paths, NodeOptions options) : NodeBase
+public sealed class NodeService(NodeVolumes volumes, PathRules paths, NodeOptions options, SolarCsi.Node.Nbd.NbdExports exports) : NodeBase
 {
     // OS work is not tied to the caller's deadline: kubelet retries, and a half-finished mount is worse than a late one.
     private static CancellationToken Work => CancellationToken.None;
@@ -150,9 +150,16 @@ public sealed class NodeService(NodeVolumes volumes, PathRules paths, NodeOption
         return capability!;
     }
 
-    /// <summary>publish_context with the NBD key opened with this node's certificate, if it came sealed.</summary>
+    /// <summary>
+    /// publish_context with the NBD key opened with this node's certificate, if it came sealed, or read from this node's
+    /// own exports when the volume lives here.
+    /// </summary>
     private IReadOnlyDictionary<string, string> Unsealed(StorageId id, IDictionary<string, string> context) =>
         SolarCsi.Core.Nbd.NbdConnection.Unsealed(context.AsReadOnly(), options.Tls is { } tls
-            ? key => SolarCsi.Core.Nbd.SealedKey.Unseal(key, tls.Own, id.ToString(), options.NodeId)
-            : null);
+                ? key => SolarCsi.Core.Nbd.SealedKey.Unseal(key, tls.Own, id.ToString(), options.NodeId)
+                : null,
+            id.Node == options.NodeId
+                ? () => exports.KeyOf(id.ToString(), options.NodeId) ?? throw CsiErrors.FailedPrecondition(
+                    $"volume {id} is not published to this node (its export admits no key for {options.NodeId}); ControllerPublish it first")
+                : null);
 }

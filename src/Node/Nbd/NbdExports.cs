@@ -33,6 +33,7 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
     private string PskOf(string volumeId) => Path.Combine(DirOf(volumeId), "keys.psk");
     private string PidOf(string volumeId) => Path.Combine(DirOf(volumeId), "nbdkit.pid");
     private string RateOf(string volumeId) => Path.Combine(DirOf(volumeId), "rate");
+    private string PeersOf(string volumeId) => Path.Combine(DirOf(volumeId), "peers");
 
     private string IopsOf(string volumeId) => Path.Combine(DirOf(volumeId), "iops");
 
@@ -86,8 +87,12 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
 
     public bool IsRunning(string volumeId) => Pid.Read(PidOf(volumeId)) is { } pid && Pid.IsRunning(pid, "nbdkit", PidOf(volumeId));
 
-    /// <summary>Lets <paramref name="nodeId"/> connect; returns what its NodeStage needs.</summary>
-    public async Task<NbdConnection> AdmitAsync(string volumeId, string image, string nodeId, bool readOnly, NbdLimits limits, CancellationToken ct)
+    /// <summary>The key <paramref name="nodeId"/> is admitted with, for a consumer that is this storage host itself.</summary>
+    public string? KeyOf(string volumeId, string nodeId) => ReadKeys(volumeId).GetValueOrDefault(nodeId);
+
+    /// <summary>Lets <paramref name="nodeId"/> connect, from <paramref name="addresses"/> only; returns what its NodeStage needs.</summary>
+    public async Task<NbdConnection> AdmitAsync(string volumeId, string image, string nodeId, bool readOnly, NbdLimits limits,
+        IReadOnlyList<string> addresses, CancellationToken ct)
     {
         RequireEnforceable(volumeId, limits);
         using (await _volumes.AcquireAsync(volumeId, ct))
@@ -115,9 +120,12 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
                 key = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
                 keys[nodeId] = key;
             }
-            record = record with { Identities = keys.Keys.Order(StringComparer.Ordinal).ToList() };
+            var peers = new Dictionary<string, List<string>>(record.Peers ?? new Dictionary<string, List<string>>(), StringComparer.Ordinal) { [nodeId] = [.. addresses.Order(StringComparer.Ordinal)] };
+            record = record with { Identities = keys.Keys.Order(StringComparer.Ordinal).ToList(), Peers = PeersOfAdmitted(peers, keys) };
             try
             {
+                // The address comes before the key: a key is never usable from an address the export has not been told of.
+                await WritePeersAsync(record, ct);
                 await WriteKeysAsync(volumeId, keys, ct);
                 await SaveAsync(record, ct);
             }
@@ -150,7 +158,10 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
             }
             var keys = ReadKeys(volumeId);
             var removed = keys.Remove(nodeId);
-            var remaining = record with { Identities = keys.Keys.Order(StringComparer.Ordinal).ToList() };
+            var remaining = record with
+            {
+                Identities = keys.Keys.Order(StringComparer.Ordinal).ToList(), Peers = record.Peers is null ? null : PeersOfAdmitted(record.Peers, keys),
+            };
             var restart = removed && !record.ReadOnly;
             if (keys.Count == 0 || restart) await StopProcessAsync(volumeId, ct);
             await PersistRevocationAsync(volumeId, keys, remaining, ct);
@@ -181,6 +192,7 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
         try
         {
             await WriteKeysAsync(volumeId, keys, ct);
+            await WritePeersAsync(remaining, ct);
             await SaveAsync(remaining, ct);
         }
         catch (IOException e)
@@ -291,7 +303,7 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
     {
         var logFile = Path.Combine(DirOf(record.VolumeId), "nbdkit.log");
         var args = ServerArguments(record, server.Address, PskOf(record.VolumeId), PidOf(record.VolumeId), RateOf(record.VolumeId),
-            server.RequestRateFilter, IopsOf(record.VolumeId));
+            server.RequestRateFilter, IopsOf(record.VolumeId), record.Peers is null ? null : server.PeersFilter, PeersOf(record.VolumeId));
         int pid;
         try
         {
@@ -331,8 +343,10 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
         public bool Retryable { get; } = Retryable;
     }
 
+    /// <param name="peersFilter">our admitted-peers filter (native/nbdkit-peers-filter), where installed: a connection from an
+    /// address <paramref name="peersFile"/> does not list is refused before its TLS handshake.</param>
     public static IReadOnlyList<string> ServerArguments(NbdExportRecord record, string address, string pskFile, string pidFile, string rateFile,
-        string? requestRateFilter, string iopsFile)
+        string? requestRateFilter, string iopsFile, string? peersFilter = null, string? peersFile = null)
     {
         var args = new List<string>
         {
@@ -344,11 +358,13 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
         // (which would cut the attached node). rate= is only its fallback: the file, written before the start,
         // holds the current limit.
         // The request-rate filter, where installed, likewise: iops=0 (unlimited) until its file says otherwise.
+        if (peersFilter is not null) args.Add("--filter=" + peersFilter);
         args.Add("--filter=rate");
         if (requestRateFilter is not null) args.Add("--filter=" + requestRateFilter);
         args.AddRange(["file", "file=" + record.Image, "rate=" + UnlimitedBits.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "rate-file=" + rateFile]);
         if (requestRateFilter is not null) args.AddRange(["iops=0", "iops-file=" + iopsFile]);
+        if (peersFilter is not null) args.Add("peers-file=" + (peersFile ?? throw new ArgumentNullException(nameof(peersFile))));
         return args;
     }
 
@@ -424,6 +440,17 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
 
     private Task WriteKeysAsync(string volumeId, Dictionary<string, string> keys, CancellationToken ct) =>
         AtomicFile.WriteAsync(PskOf(volumeId), KeysText(keys), ct);
+
+    /// <summary>The addresses of the nodes that still hold a key.</summary>
+    private static Dictionary<string, List<string>> PeersOfAdmitted(IReadOnlyDictionary<string, List<string>> peers, Dictionary<string, string> keys) =>
+        peers.Where(p => keys.ContainsKey(p.Key)).ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
+
+    /// <summary>The filter's peers file: every address of every admitted node, one per line (re-read at each connection).</summary>
+    private Task WritePeersAsync(NbdExportRecord record, CancellationToken ct) =>
+        record.Peers is null ? Task.CompletedTask
+            : AtomicFile.WriteAsync(PeersOf(record.VolumeId),
+                Encoding.ASCII.GetBytes(string.Concat(record.Peers.Values.SelectMany(a => a).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)
+                    .Select(a => a + "\n"))), ct);
 
     private Task SaveAsync(NbdExportRecord record, CancellationToken ct) =>
         AtomicFile.WriteAsync(RecordOf(record.VolumeId), JsonSerializer.SerializeToUtf8Bytes(record, NbdJson.Default.NbdExportRecord), ct);

@@ -16,7 +16,7 @@ public sealed class ComponentTests
     public void SnapshotsAndMetricsAreOnByDefaultAndTheRestIsOptIn()
     {
         Assert.Equal(["metrics", "snapshots"], Manifests.DefaultComponents.Order(StringComparer.Ordinal));
-        Assert.Equal(["group-snapshots", "mtls", "volume-attributes-class"], Manifests.OptInComponents.Order(StringComparer.Ordinal));
+        Assert.Equal(["group-snapshots", "volume-attributes-class"], Manifests.OptInComponents.Order(StringComparer.Ordinal));
         foreach (var component in Manifests.AllComponents)
             Assert.Contains("kind: Component", File.ReadAllText(Manifests.DeployPath($"components/{component}/kustomization.yaml")));
     }
@@ -76,24 +76,40 @@ public sealed class ComponentTests
     }
 
     /// <summary>
-    /// With mtls, both plugins get --tls-dir where their certificates are mounted: the controller's from its Secret,
-    /// each node's from that node's own directory (a node certificate speaks for one node only).
+    /// Mutual TLS is not optional: the base install gives the controller the cluster CA (certificate and key, from the
+    /// Secret solar-ca) and the bootstrap token, and each node the CA's certificate only, the token, and a directory on
+    /// its host for the certificate the controller issues it.
     /// </summary>
     [SkippableFact]
-    public void TheMtlsComponentGivesEachPluginItsOwnCertificates()
+    public void EveryInstallRunsTheControlPlaneOverMutualTlsWithCertificatesFromTheController()
     {
-        var objects = Manifests.Objects(Manifests.WithComponents("mtls"));
+        foreach (var objects in new[] { Manifests.Objects(Manifests.Base), Manifests.Objects(Manifests.Top) })
         foreach (var w in Workloads.All(objects).Where(w => w.Namespace == "solar-csi" && IsPlugin(w)))
         {
             var ours = w.Spec.Containers.Single(IsOurs);
-            var dir = Flag(ours.Args, "tls-dir") ?? throw new InvalidDataException($"{w.Name} has no --tls-dir");
-            var mount = ours.VolumeMounts.Single(m => m.MountPath == dir);
-            Assert.True(mount.ReadOnlyProperty);
-            var volume = Volume(w.Spec, mount.Name);
-            if (w.Kind == "Deployment") Assert.Equal("solar-controller-tls", volume.Secret.SecretName);
-            else Assert.Equal(("/etc/solar-csi/tls", "Directory"), (volume.HostPath.Path, volume.HostPath.Type));
+            V1Volume MountedAt(string path, out V1VolumeMount mount)
+            {
+                mount = ours.VolumeMounts.Single(m => path.StartsWith(m.MountPath + "/", StringComparison.Ordinal) || path == m.MountPath);
+                return Volume(w.Spec, mount.Name);
+            }
+            var token = MountedAt(Flag(ours.Args, "bootstrap-token-file") ?? throw new InvalidDataException($"{w.Name} has no bootstrap token"), out var tokenMount);
+            Assert.Equal("solar-bootstrap-token", token.Secret.SecretName);
+            Assert.True(tokenMount.ReadOnlyProperty);
+            if (w.Kind == "Deployment")
+            {
+                var ca = MountedAt(Flag(ours.Args, "ca-dir") ?? throw new InvalidDataException("the controller has no --ca-dir"), out var caMount);
+                Assert.Equal("solar-ca", ca.Secret.SecretName);
+                Assert.Null(ca.Secret.Items);
+                Assert.True(caMount.ReadOnlyProperty);
+            }
+            else
+            {
+                var ca = MountedAt(Flag(ours.Args, "ca-file") ?? throw new InvalidDataException("the node has no --ca-file"), out _);
+                Assert.Equal("solar-ca", ca.Secret.SecretName);
+                Assert.Equal(["ca.crt"], ca.Secret.Items.Select(i => i.Key));
+                var tls = MountedAt(Flag(ours.Args, "tls-dir") ?? throw new InvalidDataException("the node has no --tls-dir"), out _);
+                Assert.Equal("/var/lib/solar-csi", tls.HostPath.Path);
+            }
         }
-        Assert.All(Workloads.All(Manifests.Objects(Manifests.Top)).Where(w => w.Namespace == "solar-csi"),
-            w => Assert.Null(Flag(w.Spec.Containers.Single(IsOurs).Args, "tls-dir")));
     }
 }

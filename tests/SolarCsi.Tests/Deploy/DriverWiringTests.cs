@@ -66,14 +66,20 @@ public sealed class DriverWiringTests
         var controller = Ours(Controller);
         Assert.Equal([ControllerBinary], controller.Command);
         Assert.All(FlagNames(controller.Args), f => Assert.True(ControllerOptions.Flags.ContainsKey(f), $"solar-controller has no --{f}"));
-        var controllerArgs = controller.Args.Select(a => Expand(a, Workloads.Environment(Controller, controller, All))).ToArray();
+        using var secrets = new TempDir();
+        var controllerArgs = controller.Args.Select(a => Expand(a, Workloads.Environment(Controller, controller, All)))
+            .Select(a => WithMountedSecret(Controller, controller, a, secrets)).Select(a => a.StartsWith("--state-dir=", StringComparison.Ordinal)
+                ? "--state-dir=" + Path.Combine(secrets.Path, "controller-state") : a).ToArray();
         var controllerOptions = ControllerOptions.Parse(new CommandLine(controllerArgs, ControllerOptions.Flags));
+        Assert.NotNull(controllerOptions.Tls);
+        Assert.NotNull(controllerOptions.Issuer);
 
         var node = Ours(Node);
         Assert.Equal([NodeBinary], node.Command);
         Assert.All(FlagNames(node.Args), f => Assert.True(NodeOptions.Flags.ContainsKey(f), $"solar-node has no --{f}"));
         using var dir = new TempDir();
-        var nodeArgs = node.Args.Select(a => Expand(a, Workloads.Environment(Node, node, All))).Select(a => WithMountedFile(Node, node, a, dir)).ToArray();
+        var nodeArgs = node.Args.Select(a => Expand(a, Workloads.Environment(Node, node, All))).Select(a => WithMountedFile(Node, node, a, dir))
+            .Select(a => WithMountedSecret(Node, node, a, secrets)).ToArray();
         var nodeOptions = NodeOptions.Parse(new CommandLine(nodeArgs, NodeOptions.Flags));
 
         Assert.Equal(FieldSamples["spec.nodeName"], nodeOptions.NodeId);
@@ -88,6 +94,23 @@ public sealed class DriverWiringTests
         Assert.All(service.Spec.Selector, kv => Assert.Equal(kv.Value, Manifests.Single<V1Deployment>(Manifests.Top, "solar-controller").Spec.Template.Metadata.Labels[kv.Key]));
         // The agent's port is declared on the container (hostNetwork: it is a host port).
         Assert.Contains(node.Ports, p => p.ContainerPort == nodeOptions.AgentEndpoint.Port);
+    }
+
+    // A flag value inside a Secret volume: what the operator puts there (docs/deploy.md) — the CA as `solar certs ca`
+    // writes it for a directory, the CA's certificate or a token for a file — in a temp directory instead.
+    private static string WithMountedSecret(Workload w, V1Container c, string arg, TempDir dir)
+    {
+        var eq = arg.IndexOf('=');
+        if (eq < 0 || !arg[(eq + 1)..].StartsWith('/')) return arg;
+        var path = arg[(eq + 1)..];
+        var mount = (c.VolumeMounts ?? []).FirstOrDefault(m => path == m.MountPath || path.StartsWith(m.MountPath + "/", StringComparison.Ordinal));
+        if (mount is null || Volume(w.Spec, mount.Name).Secret is not { } secret) return arg;
+        var caDir = Path.Combine(dir.Path, "ca");
+        if (!Directory.Exists(caDir)) SolarCsi.Core.Hosting.Tls.CertificateAuthority.Create(caDir, TimeSpan.FromDays(1));
+        if (secret.SecretName == "solar-ca") return arg[..(eq + 1)] + (path == mount.MountPath ? caDir : Path.Combine(caDir, Path.GetFileName(path)));
+        var file = Path.Combine(dir.Path, secret.SecretName + "-" + Path.GetFileName(path));
+        File.WriteAllText(file, "sample-token\n");
+        return arg[..(eq + 1)] + file;
     }
 
     // A flag value that is a file inside a ConfigMap volume: write the ConfigMap's key to a temp file and point there,

@@ -63,6 +63,12 @@ public sealed class NbdCommandLineTests
              "--readonly", "--filter=rate", "--filter=/opt/solar/nbdkit-solar-iops-filter.so", "file", "file=/s/v.img", "rate=1125899906842624",
              "rate-file=/e/rate", "iops=0", "iops-file=/e/iops"],
             NbdExports.ServerArguments(record, "127.0.0.1", "/e/keys.psk", "/e/nbdkit.pid", "/e/rate", "/opt/solar/nbdkit-solar-iops-filter.so", "/e/iops"));
+        // With the peers filter, first in the chain: connections from addresses its file does not list are refused before TLS.
+        Assert.Equal(
+            ["--foreground", "--pidfile", "/e/nbdkit.pid", "--ipaddr", "127.0.0.1", "--port", "10810", "--tls=require", "--tls-psk=/e/keys.psk", "--threads=4",
+             "--readonly", "--filter=/opt/solar/nbdkit-solar-peers-filter.so", "--filter=rate", "file", "file=/s/v.img", "rate=1125899906842624",
+             "rate-file=/e/rate", "peers-file=/e/peers"],
+            NbdExports.ServerArguments(record, "127.0.0.1", "/e/keys.psk", "/e/nbdkit.pid", "/e/rate", null, "/e/iops", "/opt/solar/nbdkit-solar-peers-filter.so", "/e/peers"));
         Assert.Equal("0", NbdExports.IopsText(null));
         Assert.Equal("250", NbdExports.IopsText(250));
         // Bytes per second in the API, bits per second for the filter.
@@ -127,7 +133,7 @@ public sealed class NbdCommandLineTests
         var x = Assert.Throws<Grpc.Core.RpcException>(() =>
             new NbdExports(dir.Path, new NbdServerOptions("127.0.0.1", 10809, 10810), new DaemonLauncher(runner),
                 Microsoft.Extensions.Logging.Abstractions.NullLogger<NbdExports>.Instance).AdmitAsync("v", "/img", "node-b", false,
-                new SolarCsi.Core.Validation.NbdLimits(null, 5), CancellationToken.None).GetAwaiter().GetResult());
+                new SolarCsi.Core.Validation.NbdLimits(null, 5), ["127.0.0.1"], CancellationToken.None).GetAwaiter().GetResult());
         Assert.Equal(Grpc.Core.StatusCode.InvalidArgument, x.StatusCode);
         Assert.Empty(Directory.EnumerateFileSystemEntries(dir.Path));
     }

@@ -30,28 +30,56 @@ public static class CertificateAuthority
     /// <summary>Issues <paramref name="identity"/>'s certificate into <paramref name="outDir"/> (ca.crt, tls.crt, tls.key).</summary>
     public static void Issue(string caDir, string identity, string outDir, TimeSpan validity)
     {
-        using var ca = X509Certificate2.CreateFromPemFile(Path.Combine(caDir, ClusterTls.CaFile), Path.Combine(caDir, CaKeyFile));
+        using var ca = LoadCa(caDir);
+        var (keyPem, csrPem) = CreateSigningRequest(identity);
+        var certPem = Sign(ca, CertificateRequest.LoadSigningRequestPem(csrPem, HashAlgorithmName.SHA256), validity);
+        WriteIdentity(outDir, keyPem, File.ReadAllText(Path.Combine(caDir, ClusterTls.CaFile)), certPem);
+    }
+
+    /// <summary>The CA's certificate with its key, as <see cref="Create"/> wrote them.</summary>
+    public static X509Certificate2 LoadCa(string caDir) =>
+        X509Certificate2.CreateFromPemFile(Path.Combine(caDir, ClusterTls.CaFile), Path.Combine(caDir, CaKeyFile));
+
+    /// <summary>A new ECDSA P-256 key and a PKCS#10 request for <paramref name="identity"/>, both PEM; the key never leaves its caller.</summary>
+    public static (string KeyPem, string RequestPem) CreateSigningRequest(string identity)
+    {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var subject = new X500DistinguishedNameBuilder();
         subject.AddCommonName(identity);
         var request = new CertificateRequest(subject.Build(), key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1"), new Oid("1.3.6.1.5.5.7.3.2")], false));
+        return (key.ExportPkcs8PrivateKeyPem(), request.CreateSigningRequestPem());
+    }
+
+    /// <summary>
+    /// Signs <paramref name="request"/>'s subject and key (whose proof of possession the caller checked) as a party of
+    /// the cluster: nothing else of the request is copied, so a requester cannot ask for a CA or for other uses.
+    /// </summary>
+    public static string Sign(X509Certificate2 ca, CertificateRequest request, TimeSpan validity)
+    {
+        var issued = new CertificateRequest(request.SubjectName, request.PublicKey, HashAlgorithmName.SHA256);
+        issued.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+        issued.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
+        issued.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1"), new Oid("1.3.6.1.5.5.7.3.2")], false));
         var notAfter = DateTimeOffset.UtcNow.Add(validity);
         if (notAfter > ca.NotAfter) notAfter = ca.NotAfter;
-        using var cert = request.Create(ca, DateTimeOffset.UtcNow.AddMinutes(-5), notAfter, RandomNumberGenerator.GetBytes(16));
+        using var cert = issued.Create(ca, DateTimeOffset.UtcNow.AddMinutes(-5), notAfter, RandomNumberGenerator.GetBytes(16));
+        return cert.ExportCertificatePem();
+    }
+
+    /// <summary>Writes a party's key, CA and certificate as <see cref="ClusterTls"/> reads them.</summary>
+    public static void WriteIdentity(string outDir, string keyPem, string caPem, string certPem)
+    {
         Directory.CreateDirectory(outDir);
         // Key first, certificate last: a reader that sees the new certificate finds its key already there.
-        Write(Path.Combine(outDir, ClusterTls.KeyFile), key.ExportPkcs8PrivateKeyPem());
-        Write(Path.Combine(outDir, ClusterTls.CaFile), File.ReadAllText(Path.Combine(caDir, ClusterTls.CaFile)));
-        Write(Path.Combine(outDir, ClusterTls.CertFile), cert.ExportCertificatePem());
+        Write(Path.Combine(outDir, ClusterTls.KeyFile), keyPem);
+        Write(Path.Combine(outDir, ClusterTls.CaFile), caPem);
+        Write(Path.Combine(outDir, ClusterTls.CertFile), certPem);
     }
 
     private static void Write(string path, string pem)
     {
         var temp = path + ".tmp";
-        File.WriteAllText(temp, pem + "\n");
+        File.WriteAllText(temp, pem.EndsWith('\n') ? pem : pem + "\n");
         File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         File.Move(temp, path, overwrite: true);
     }
