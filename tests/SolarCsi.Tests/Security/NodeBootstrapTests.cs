@@ -187,6 +187,28 @@ public sealed class NodeBootstrapTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ACertificateDueForRenewalIsRenewedWithItselfWithoutTheToken()
+    {
+        await BootstrapAsync(Node("node-a"));
+        // A certificate of one minute (from five minutes ago) is past two thirds of its life already.
+        CertificateAuthority.Issue(Dir("ca"), ClusterTls.NodeIdentity("node-a"), Dir("node-a-tls"), TimeSpan.FromMinutes(1));
+        var due = X509Certificate2.CreateFromPem(File.ReadAllText(Path.Combine(Dir("node-a-tls"), ClusterTls.CertFile)));
+        Assert.True(ClusterTls.RenewalDue(due, DateTimeOffset.UtcNow));
+
+        var renewed = await BootstrapAsync(Node("node-a", token: "the-token-was-rotated-away"));
+        Assert.NotEqual(due.Thumbprint, renewed.Own.Thumbprint);
+        Assert.False(ClusterTls.RenewalDue(renewed.Own, DateTimeOffset.UtcNow));
+        Assert.InRange(renewed.Own.NotAfter.ToUniversalTime(), DateTime.UtcNow.AddDays(2.9), DateTime.UtcNow.AddDays(3.1));
+
+        // The controller's own certificate likewise, from its CA.
+        CertificateAuthority.Issue(Dir("ca"), ClusterTls.ControllerIdentity, Dir("controller"), TimeSpan.FromMinutes(1));
+        var before = File.ReadAllText(Path.Combine(Dir("controller"), ClusterTls.CertFile));
+        ControllerCertificate.EnsureCurrent(new CertificateAuthorityOptions(Dir("ca"), null, TimeSpan.FromDays(3)), Dir("controller"));
+        Assert.NotEqual(before, File.ReadAllText(Path.Combine(Dir("controller"), ClusterTls.CertFile)));
+        Assert.False(ClusterTls.RenewalDue(ClusterTls.LoadFor(Dir("controller"), ClusterTls.ControllerIdentity).Own, DateTimeOffset.UtcNow));
+    }
+
+    [Fact]
     public void RenewalIsDueTwoThirdsThroughACertificatesLife()
     {
         var tls = ClusterTls.LoadFor(Dir("controller"), ClusterTls.ControllerIdentity);
