@@ -13,11 +13,11 @@ public static class GrpcChannels
         if (!endpoint.IsUnix)
         {
             var host = endpoint.Address!.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{endpoint.Address}]" : endpoint.Address.ToString();
-            if (tls is not { } mutual) return GrpcChannel.ForAddress($"http://{host}:{endpoint.Port}");
-            return GrpcChannel.ForAddress($"https://{host}:{endpoint.Port}", new GrpcChannelOptions
+            if (tls is not { } mutual) return GrpcChannel.ForAddress($"http://{host}:{endpoint.Port}", Reconnecting(new GrpcChannelOptions()));
+            return GrpcChannel.ForAddress($"https://{host}:{endpoint.Port}", Reconnecting(new GrpcChannelOptions
             {
                 HttpHandler = new SocketsHttpHandler { SslOptions = mutual.Tls.ClientOptions(mutual.Expected) },
-            });
+            }));
         }
         var path = endpoint.SocketPath!;
         var handler = new SocketsHttpHandler
@@ -37,6 +37,18 @@ public static class GrpcChannels
                 }
             },
         };
-        return GrpcChannel.ForAddress("http://localhost", new GrpcChannelOptions { HttpHandler = handler });
+        return GrpcChannel.ForAddress("http://localhost", Reconnecting(new GrpcChannelOptions { HttpHandler = handler }));
+    }
+
+    /// <summary>
+    /// Channels are kept for a peer's life (the controller's to each agent), and a peer restarts (a plugin update, a
+    /// crash): gRPC's default backoff after failed connects grows to two minutes, during which every call fails at once
+    /// although the peer is back. Capped at 2 s, a restarted agent is reachable again within a heartbeat.
+    /// </summary>
+    private static GrpcChannelOptions Reconnecting(GrpcChannelOptions options)
+    {
+        options.InitialReconnectBackoff = TimeSpan.FromMilliseconds(200);
+        options.MaxReconnectBackoff = TimeSpan.FromSeconds(2);
+        return options;
     }
 }

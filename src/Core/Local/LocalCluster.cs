@@ -263,8 +263,13 @@ public sealed class LocalCluster : IAsyncDisposable
         while (true)
         {
             ThrowIfExited();
-            var capacity = await Controller.Controller.GetCapacityAsync(new GetCapacityRequest { AccessibleTopology = topology }, cancellationToken: ct);
-            if (capacity.AvailableCapacity > 0) return;
+            try
+            {
+                // Asked live: UNAVAILABLE while the controller cannot reach the node yet (it is still starting), as a CO sees it.
+                var capacity = await Controller.Controller.GetCapacityAsync(new GetCapacityRequest { AccessibleTopology = topology }, cancellationToken: ct);
+                if (capacity.AvailableCapacity > 0) return;
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable && DateTime.UtcNow < deadline) { }
             if (DateTime.UtcNow >= deadline) throw new TimeoutException($"node {nodeId} never announced itself to the controller");
             await Task.Delay(100, ct);
         }
