@@ -125,7 +125,7 @@ public sealed class ClusterFixture : IAsyncLifetime
     {
         var request = NewVolume(bytes, capability);
         request.Parameters["media"] = media;
-        if (!Core.Validation.VolumeParameters.IsLocal(media)) request.AccessibilityRequirements = null;
+        if (!Core.Media.MediaCatalog.Of(media).IsLocal) request.AccessibilityRequirements = null;
         return request;
     }
 

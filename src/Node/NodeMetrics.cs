@@ -36,11 +36,8 @@ public static class NodeMetrics
             {
                 var media = StorageId.TryParse(entry.VolumeId, out var id) ? id.Media : "";
                 var healthy = entry.Phase == StagePhase.Staged && await volumes.ConditionAsync(entry, ct) is null;
-                var help = media == VolumeParameters.NbdMedia
-                    ? "1 while an NBD volume's attachment on this node works end to end, 0 when it is broken"
-                    : "1 while a staged volume's device and mount are in place, 0 when they are not";
-                samples.Add(new GaugeSample(media == VolumeParameters.NbdMedia ? "solar_nbd_attachment_healthy" : "solar_volume_attachment_healthy",
-                    help, [new("volume_id", entry.VolumeId), new("media", media)], healthy ? 1 : 0));
+                var (name, help) = (SolarCsi.Core.Media.MediaCatalog.Find(media) ?? SolarCsi.Core.Media.MediaCatalog.File).AttachmentHealthMetric;
+                samples.Add(new GaugeSample(name, help, [new("volume_id", entry.VolumeId), new("media", media)], healthy ? 1 : 0));
             }
             return samples;
         });

@@ -141,7 +141,12 @@ var agent = GrpcServer.Build(options.AgentEndpoint, log, services =>
 {
     services.AddSingleton(pools).AddSingleton(inFlight).AddSingleton(options).AddSingleton(exports).AddHostedService<AgentAnnouncer>()
         .AddSingleton(new FreezeLeases(inFlight, freezer.QuiesceAsync, loggerFactory.CreateLogger<FreezeLeases>()))
-        .AddSingleton(groupStore);
+        .AddSingleton(groupStore)
+        // The one place a medium is named for how its volumes reach other nodes: every medium not listed is local.
+        .AddSingleton(new SolarCsi.Node.Serving.ServingSet(new Dictionary<string, SolarCsi.Node.Serving.IVolumeServing>
+        {
+            [VolumeParameters.NbdMedia] = new SolarCsi.Node.Serving.NbdServing(exports, options),
+        }));
     if (options.Certificates is not null && options.ControllerEndpoint is not null) services.AddHostedService<NodeCertificates>();
 }, app => app.MapGrpcService<AgentService>(),
     // Only the controller drives a node's storage.

@@ -7,6 +7,7 @@ using SolarCsi.Controller.Placement;
 using SolarCsi.Core.Concurrency;
 using SolarCsi.Core.Errors;
 using SolarCsi.Core.Ids;
+using SolarCsi.Core.Media;
 using SolarCsi.Core.Validation;
 using ControllerBase = Csi.V1.Controller.ControllerBase;
 using CapType = Csi.V1.ControllerServiceCapability.Types.RPC.Types.Type;
@@ -41,7 +42,7 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
         foreach (var cap in request.VolumeCapabilities.Where(c => c.Mount is not null))
             MkfsRules.Require(CapabilityRules.For(parameters.Media).FsTypeOf(cap), parameters.MkfsOptions);
         // Remote volumes are reachable from every node: the CO's topology constrains the consumer, not the storage host.
-        var topology = VolumeParameters.IsLocal(parameters.Media) ? request.AccessibilityRequirements : null;
+        var topology = parameters.Medium.IsLocal ? request.AccessibilityRequirements : null;
         var (source, sourceId) = ContentSourceOf(request.VolumeContentSource);
         using var slot = inFlight.Acquire("name:" + name, "CreateVolume");
 
@@ -157,7 +158,7 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
         using var slot = inFlight.Acquire(id.ToString(), "ControllerPublishVolume");
         var volume = await inventory.GetVolumeAsync(id, Work);
         if (!directory.IsKnown(request.NodeId)) throw CsiErrors.NotFound($"node {request.NodeId} is unknown");
-        if (id.Media != VolumeParameters.NbdMedia && request.NodeId != id.Node)
+        if (MediaCatalog.Of(id.Media).IsLocal && request.NodeId != id.Node)
             throw CsiErrors.FailedPrecondition($"volume {id} is local to node {id.Node} and cannot be published to {request.NodeId}");
         var publish = new A.PublishVolumeRequest
         {
@@ -190,7 +191,7 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
             directory.RequireWarm("ControllerUnpublishVolume");
             // A local volume lives on the only node that could use it: there is nothing to fence elsewhere, and a node
             // removed for good must not keep its VolumeAttachments for ever.
-            if (VolumeParameters.IsLocal(id.Media)) return new ControllerUnpublishVolumeResponse();
+            if (MediaCatalog.Of(id.Media).IsLocal) return new ControllerUnpublishVolumeResponse();
             throw CsiErrors.Unavailable($"node {id.Node}, which exports volume {id}, has not announced itself since the controller started: " +
                 "the revocation cannot be confirmed there; retry");
         }
@@ -243,7 +244,7 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
         if (request.VolumeCapabilities.Any(c => CapabilityRules.For(parameters.Media).WhyUnsupported(c) is not null)) return new GetCapacityResponse();
         // Asked live rather than from heartbeats: the provisioner publishes these numbers to the scheduler.
         // Remote media serve every segment from all storage hosts; local media only from the segment's node.
-        var remote = !VolumeParameters.IsLocal(parameters.Media);
+        var remote = !parameters.Medium.IsLocal;
         var pools = await inventory.PoolsAsync(a => remote || request.AccessibleTopology is null || PoolPlacement.Matches(a, request.AccessibleTopology),
             parameters.Media, parameters.Pool, Work);
         return new GetCapacityResponse
@@ -279,7 +280,7 @@ public sealed class ControllerService(AgentDirectory directory, Inventory invent
         var create = new A.CreateSnapshotRequest { Name = name, SourceVolumeId = source.ToString() };
         // A local volume's agent freezes its own mount for the copy. An NBD volume is mounted elsewhere: its writers
         // are held on the nodes that attach it read-write while the storage host copies the image.
-        var sites = VolumeParameters.IsLocal(source.Media) ? [] : WriterFreeze.Sites([source], [volume]);
+        var sites = MediaCatalog.Of(source.Media).IsLocal ? [] : WriterFreeze.Sites([source], [volume]);
         await using var freeze = new WriterFreeze(directory, StorageId.ForSnapshot(source.Media, source.Pool, source.Node, name).ToString(),
             options.WriterFreezeLease, logger);
         if (sites.Count > 0)

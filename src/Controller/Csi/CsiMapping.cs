@@ -9,8 +9,8 @@ internal static class CsiMapping
 {
     public static Volume ToCsi(VolumeInfo v)
     {
-        // Local volumes are reachable only from their node; remote (NBD) volumes from every node.
-        var topology = StorageId.TryParse(v.VolumeId, out var id) && id.Media != VolumeParameters.NbdMedia ? NodeTopology.Of(id.Node) : null;
+        // Local volumes are reachable only from their node; remote ones from every node.
+        var topology = StorageId.TryParse(v.VolumeId, out var id) && SolarCsi.Core.Media.MediaCatalog.Find(id.Media) is { IsLocal: true } ? NodeTopology.Of(id.Node) : null;
         var volume = new Volume { VolumeId = v.VolumeId, CapacityBytes = v.CapacityBytes };
         volume.VolumeContext.Add(v.VolumeContext);
         if (v.ContentSource is { SnapshotId.Length: > 0 } s)

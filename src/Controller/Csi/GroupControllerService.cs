@@ -62,7 +62,7 @@ public sealed class GroupControllerService(AgentDirectory directory, Inventory i
         // A member whose snapshot freezes it (LVM thin) stays out of the group's freeze and is cut last, while every
         // other member is still frozen: its cut then holds nothing the others' cuts lack. Two such members could not
         // be one point in time: the first thaws with its own snapshot before the second is cut.
-        var selfFreezing = sources.Where(s => VolumeParameters.SnapshotFreezesItself(s.Media)).ToArray();
+        var selfFreezing = sources.Where(s => SolarCsi.Core.Media.MediaCatalog.Of(s.Media).SnapshotFreezesItself).ToArray();
         if (selfFreezing.Length > 1)
             throw CsiErrors.FailedPrecondition($"a group snapshot can hold at most one {string.Join("/", selfFreezing.Select(s => s.Media).Distinct())} volume " +
                 $"({selfFreezing.Length} given): its snapshot freezes its filesystem itself and thaws it when done, so two of them are not one point in time");

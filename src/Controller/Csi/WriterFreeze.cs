@@ -31,7 +31,7 @@ internal sealed class WriterFreeze(AgentDirectory directory, string token, TimeS
         var sites = new SortedDictionary<string, List<string>>(StringComparer.Ordinal);
         for (var i = 0; i < sources.Count; i++)
         {
-            var nodes = VolumeParameters.IsLocal(sources[i].Media)
+            var nodes = SolarCsi.Core.Media.MediaCatalog.Of(sources[i].Media).IsLocal
                 ? [sources[i].Node]
                 : volumes[i].Publications.Where(p => !p.Readonly).Select(p => p.NodeId).ToArray();
             foreach (var node in nodes)

@@ -33,13 +33,8 @@ public sealed record CapabilityRules(IReadOnlySet<AccessMode> AccessModes, IRead
         Block: false,
         DefaultFsType: "tmpfs");
 
-    public static CapabilityRules For(string media) => media switch
-    {
-        VolumeParameters.FileMedia or VolumeParameters.LvmMedia or VolumeParameters.DiskMedia or VolumeParameters.PmemMedia => LocalFile,
-        VolumeParameters.NbdMedia => Nbd,
-        VolumeParameters.TmpfsMedia => Tmpfs,
-        _ => throw CsiErrors.InvalidArgument($"unknown media '{media}'"),
-    };
+    /// <summary>The rules of the medium <paramref name="media"/> names (<see cref="Media.MediaCatalog"/>).</summary>
+    public static CapabilityRules For(string media) => Media.MediaCatalog.Of(media).Capabilities;
 
     /// <summary>Throws InvalidArgument for a missing or malformed list.</summary>
     public static void RequireWellFormed(IReadOnlyCollection<VolumeCapability> capabilities, string field = "volume_capabilities")

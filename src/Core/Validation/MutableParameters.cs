@@ -34,8 +34,8 @@ public static class MutableParameters
         {
             if (key is not (BandwidthLimitKey or IopsLimitKey))
                 throw CsiErrors.InvalidArgument($"unknown mutable parameter '{Ids.StorageId.Printable(key)}' (known: {BandwidthLimitKey}, {IopsLimitKey})");
-            if (media != VolumeParameters.NbdMedia)
-                throw CsiErrors.InvalidArgument($"mutable parameter '{key}' applies to media '{VolumeParameters.NbdMedia}' only, not '{media}'");
+            if (!Media.MediaCatalog.Of(media).TakesRateLimits)
+                throw CsiErrors.InvalidArgument($"mutable parameter '{key}' applies to media {string.Join(", ", Media.MediaCatalog.All.Where(m => m.TakesRateLimits).Select(m => $"'{m.Name}'"))} only, not '{media}'");
             parsed[key] = value == Unlimited ? Unlimited
                 : (key == BandwidthLimitKey ? BandwidthOf(value) : IopsOf(value)).ToString(CultureInfo.InvariantCulture);
         }

@@ -1,5 +1,7 @@
 using System.Text.RegularExpressions;
 using SolarCsi.Core.Errors;
+using MediaCatalog = SolarCsi.Core.Media.MediaCatalog;
+using Medium = SolarCsi.Core.Media.Medium;
 
 namespace SolarCsi.Core.Validation;
 
@@ -7,7 +9,8 @@ namespace SolarCsi.Core.Validation;
 /// StorageClass parameters we understand; anything else is refused by name so typos surface at once, and so is a
 /// parameter that makes no sense for the chosen media.
 /// </summary>
-public sealed partial record VolumeParameters(string Media, string Pool, IReadOnlyList<string> MkfsOptions, string? LvmType)
+/// <param name="MediumParameters">the parameters only the chosen medium takes (<see cref="SolarCsi.Core.Media.Medium.OwnParameters"/>), e.g. lvmType.</param>
+public sealed partial record VolumeParameters(string Media, string Pool, IReadOnlyList<string> MkfsOptions, IReadOnlyDictionary<string, string> MediumParameters)
 {
     public const string MediaKey = "media";
     public const string PoolKey = "pool";
@@ -26,32 +29,19 @@ public sealed partial record VolumeParameters(string Media, string Pool, IReadOn
     /// <summary>Keys the external-provisioner may add on its own (--extra-create-metadata, csi.storage.k8s.io/fstype).</summary>
     private const string ProvisionerPrefix = "csi.storage.k8s.io/";
 
-    public static readonly IReadOnlySet<string> KnownMedia = new HashSet<string> { FileMedia, NbdMedia, TmpfsMedia, LvmMedia, DiskMedia, PmemMedia };
-
-    /// <summary>Media whose volumes live on one node and are reachable only there.</summary>
-    public static bool IsLocal(string media) => media != NbdMedia;
-
-    /// <summary>
-    /// Media whose snapshot freezes the volume's filesystem itself: an LVM thin snapshot suspends its origin through
-    /// device-mapper, which freezes the filesystem on it. A filesystem already frozen with FIFREEZE makes that suspend
-    /// fail with EBUSY on Linux before 6.8 (Debian 12's 6.1 among them; measured in the VM test host), so a group's
-    /// freeze must leave these members to their own snapshot.
-    /// </summary>
-    public static bool SnapshotFreezesItself(string media) => media == LvmMedia;
-
     public static VolumeParameters Parse(IReadOnlyDictionary<string, string> parameters)
     {
-        string media = FileMedia, pool = DefaultPool;
-        string? lvmType = null;
+        var medium = MediaCatalog.File;
+        string pool = DefaultPool;
+        var own = new Dictionary<string, string>(StringComparer.Ordinal);
         IReadOnlyList<string> mkfs = [];
         foreach (var (key, value) in parameters)
         {
             switch (key)
             {
                 case MediaKey:
-                    if (!KnownMedia.Contains(value))
-                        throw CsiErrors.InvalidArgument($"parameter '{MediaKey}': unknown media '{value}' (known: {string.Join(", ", KnownMedia)})");
-                    media = value;
+                    medium = MediaCatalog.Find(value) ?? throw CsiErrors.InvalidArgument(
+                        $"parameter '{MediaKey}': unknown media '{Ids.StorageId.Printable(value)}' (known: {string.Join(", ", MediaCatalog.All.Select(m => m.Name))})");
                     break;
                 case PoolKey:
                     if (!Ids.StorageId.IsValidPool(value))
@@ -61,23 +51,29 @@ public sealed partial record VolumeParameters(string Media, string Pool, IReadOn
                 case MkfsOptionsKey:
                     mkfs = ParseMkfsOptions(value);
                     break;
-                case LvmTypeKey:
-                    if (value is not (Thin or Thick))
-                        throw CsiErrors.InvalidArgument($"parameter '{LvmTypeKey}': '{value}' is neither '{Thin}' nor '{Thick}'");
-                    lvmType = value;
-                    break;
                 default:
-                    if (!key.StartsWith(ProvisionerPrefix, StringComparison.Ordinal))
-                        throw CsiErrors.InvalidArgument($"unknown parameter '{key}'");
+                    if (MediaCatalog.All.FirstOrDefault(m => m.OwnParameters.ContainsKey(key)) is { } owner)
+                    {
+                        if (!owner.OwnParameters[key].Contains(value))
+                            throw CsiErrors.InvalidArgument($"parameter '{key}': '{Ids.StorageId.Printable(value)}' is not one of {string.Join(", ", owner.OwnParameters[key].Order(StringComparer.Ordinal).Select(v => $"'{v}'"))}");
+                        own[key] = value;
+                    }
+                    else if (!key.StartsWith(ProvisionerPrefix, StringComparison.Ordinal))
+                        throw CsiErrors.InvalidArgument($"unknown parameter '{Ids.StorageId.Printable(key)}'");
                     break;
             }
         }
-        if (lvmType is not null && media != LvmMedia)
-            throw CsiErrors.InvalidArgument($"parameter '{LvmTypeKey}' applies to media '{LvmMedia}' only, not '{media}'");
-        if (mkfs.Count > 0 && media == TmpfsMedia)
-            throw CsiErrors.InvalidArgument($"parameter '{MkfsOptionsKey}' does not apply to media '{TmpfsMedia}': there is nothing to format");
-        return new VolumeParameters(media, pool, mkfs, lvmType);
+        // Checked once the medium is known: parameters come in no particular order.
+        foreach (var key in own.Keys)
+            if (!medium.OwnParameters.ContainsKey(key))
+                throw CsiErrors.InvalidArgument($"parameter '{key}' applies to media '{MediaCatalog.All.First(m => m.OwnParameters.ContainsKey(key)).Name}' only, not '{medium.Name}'");
+        if (mkfs.Count > 0 && !medium.IsFormatted)
+            throw CsiErrors.InvalidArgument($"parameter '{MkfsOptionsKey}' does not apply to media '{medium.Name}': there is nothing to format");
+        return new VolumeParameters(medium.Name, pool, mkfs, own);
     }
+
+    /// <summary>The medium these parameters chose.</summary>
+    public Medium Medium => MediaCatalog.Of(Media);
 
     /// <summary>
     /// Extra mkfs arguments, split on spaces. Each must look like an option or a plain value: they are passed as
@@ -103,7 +99,7 @@ public sealed partial record VolumeParameters(string Media, string Pool, IReadOn
     {
         var canonical = new Dictionary<string, string> { [MediaKey] = Media, [PoolKey] = Pool };
         if (MkfsOptions.Count > 0) canonical[MkfsOptionsKey] = string.Join(' ', MkfsOptions);
-        if (LvmType is not null) canonical[LvmTypeKey] = LvmType;
+        foreach (var (key, value) in MediumParameters) canonical[key] = value;
         return canonical;
     }
 }

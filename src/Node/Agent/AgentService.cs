@@ -3,19 +3,19 @@ using SolarCsi.Agent.V1;
 using SolarCsi.Core.Concurrency;
 using SolarCsi.Core.Diagnostics;
 using SolarCsi.Core.Errors;
-using SolarCsi.Core.Hosting.Tls;
 using SolarCsi.Core.Ids;
-using SolarCsi.Core.Nbd;
 using SolarCsi.Core.Validation;
-using SolarCsi.Node.Nbd;
 using SolarCsi.Node.Pools;
+using SolarCsi.Node.Serving;
 using AgentBase = SolarCsi.Agent.V1.Agent.AgentBase;
 
 namespace SolarCsi.Node.Agent;
 
-/// <summary>The storage agent API: routes each call to the pool that owns the id, one operation per volume at a time.</summary>
-public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExports exports, FreezeLeases freezes, GroupSnapshotStore groups,
-    NodeOptions options) : AgentBase
+/// <summary>
+/// The storage agent API: routes each call to the pool that owns the id, one operation per volume at a time; how a
+/// volume reaches the nodes that use it is its medium's serving (<see cref="IVolumeServing"/>).
+/// </summary>
+public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, ServingSet servings, FreezeLeases freezes, GroupSnapshotStore groups) : AgentBase
 {
     /// <summary>The slot name a create holds: FindVolumeByName reads it to say "being created".</summary>
     private const string CreateOperation = "CreateVolume";
@@ -39,7 +39,7 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
             if (!StorageId.TryParse(sourceId, out var parsed) || parsed.Node != pools.NodeId || parsed.Pool != pool.Name)
                 throw CsiErrors.InvalidArgument($"content source {sourceId} is not in pool {pool.Name} on node {pools.NodeId}");
         }
-        if (pool.Media == VolumeParameters.NbdMedia) exports.RequireEnforceable(null, MutableParameters.Limits(request.Parameters));
+        servings.For(pool).RequireEnforceable(null, MutableParameters.Limits(request.Parameters));
         FaultPoints.Hit("agent:create");
         var record = await pool.CreateVolumeAsync(id, request.Name, request.CapacityBytes, request.LimitBytes, new Dictionary<string, string>(request.Parameters), source, Detached(context));
         return AgentMapping.ToInfo(record, pool);
@@ -51,9 +51,9 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
         if (pool is null) return new DeleteVolumeResponse();
         using var slot = inFlight.Acquire(request.VolumeId, "DeleteVolume");
         RequireReadable(pool, request.VolumeId);
-        // The export goes before the image, but only once nobody is admitted (the pool refuses published volumes).
-        if (pool.Media == VolumeParameters.NbdMedia && pool.GetVolume(request.VolumeId) is not { Publications.Count: > 0 })
-            await exports.RemoveAsync(request.VolumeId, Detached(context));
+        // What serves the volume goes before its data, but only once nobody is admitted (the pool refuses published volumes).
+        if (pool.GetVolume(request.VolumeId) is not { Publications.Count: > 0 })
+            await servings.For(pool).RemoveAsync(request.VolumeId, Detached(context));
         await pool.DeleteVolumeAsync(request.VolumeId, Detached(context));
         return new DeleteVolumeResponse();
     }
@@ -91,9 +91,7 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
     private string? ProblemOf(VolumeRecord record, IMediaPool pool)
     {
         if (pool.BackingProblem(record) is { } problem) return $"{problem} on node {pools.NodeId}";
-        if (pool.Media == VolumeParameters.NbdMedia && record.Publications.Count > 0 && !exports.IsRunning(record.VolumeId))
-            return "the NBD export is not running on the storage host";
-        return null;
+        return servings.For(pool).ProblemOf(record);
     }
 
     public override Task<FindVolumeByNameResponse> FindVolumeByName(FindVolumeByNameRequest request, ServerCallContext context)
@@ -152,45 +150,12 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
         var wanted = new PublicationRecord(p.NodeId, p.Readonly, p.AccessMode, p.Block);
         var admitted = PublicationRules.Admit(request.VolumeId, record.Publications, wanted);
         var response = new PublishVolumeResponse();
-        if (pool.Media == VolumeParameters.NbdMedia)
-        {
-            var readOnly = p.Readonly || PublicationRules.IsReadOnlyMode(p.AccessMode);
-            var consumer = ConsumerCertificate(request.ConsumerCertificate, p.NodeId);
-            var addresses = ConsumerAddresses(request.ConsumerAddresses);
-            var connection = await exports.AdmitAsync(request.VolumeId, pool.BackingPathOf(request.VolumeId), p.NodeId, readOnly,
-                MutableParameters.Limits(record.Parameters), addresses, Detached(context));
-            // The key never travels where the CO keeps it in the clear (VolumeAttachment status): this node reads its own,
-            // another node gets it sealed to its certificate. Only a control plane without TLS (one machine, unix
-            // sockets or loopback: NodeOptions refuses anything else) hands it over as it is.
-            response.PublishContext.Add(p.NodeId == options.NodeId ? connection.ToContext(keyStaysHere: true)
-                : connection.ToContext(consumer is null ? null : SealedKey.Seal(connection.Key, consumer, request.VolumeId, p.NodeId)));
-        }
+        var readOnly = p.Readonly || PublicationRules.IsReadOnlyMode(p.AccessMode);
+        foreach (var (key, value) in await servings.For(pool).AdmitAsync(pool, record, request, readOnly, Detached(context)))
+            response.PublishContext[key] = value;
         if (admitted.Count != record.Publications.Count)
             await pool.SaveVolumeAsync(record with { Publications = admitted }, Detached(context));
         return response;
-    }
-
-    /// <summary>Where the consumer's NBD connections may come from, as the controller saw the node; at least one address.</summary>
-    private static IReadOnlyList<string> ConsumerAddresses(IEnumerable<string> given)
-    {
-        var addresses = given.ToArray();
-        if (addresses.Length is 0 or > 16) throw CsiErrors.InvalidArgument("consumer_addresses must name between 1 and 16 addresses of the consumer node");
-        foreach (var a in addresses)
-            if (!System.Net.IPAddress.TryParse(a, out var parsed) || parsed.ToString() != a)
-                throw CsiErrors.InvalidArgument($"consumer_addresses: '{a}' is not an IP address in canonical form");
-        return addresses;
-    }
-
-    /// <summary>The consumer's certificate, checked to be that node's when this node can check it; null without mTLS.</summary>
-    private System.Security.Cryptography.X509Certificates.X509Certificate2? ConsumerCertificate(string pem, string nodeId)
-    {
-        if (pem.Length == 0) return null;
-        System.Security.Cryptography.X509Certificates.X509Certificate2 cert;
-        try { cert = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(pem); }
-        catch (System.Security.Cryptography.CryptographicException) { throw CsiErrors.InvalidArgument("consumer_certificate is not a PEM certificate"); }
-        if (options.Tls is { } tls && tls.IdentityOf(cert) != ClusterTls.NodeIdentity(nodeId))
-            throw CsiErrors.InvalidArgument($"consumer_certificate is not node {nodeId}'s");
-        return cert;
     }
 
     public override async Task<UnpublishVolumeResponse> UnpublishVolume(UnpublishVolumeRequest request, ServerCallContext context)
@@ -198,20 +163,16 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
         var pool = OwningOrNull(request.VolumeId);
         if (pool?.GetVolume(request.VolumeId) is not { } record)
         {
-            // No record (a crash mid-delete): still make sure no key survives.
-            if (pool?.Media == VolumeParameters.NbdMedia && exports.Get(request.VolumeId) is not null)
-                await exports.RemoveAsync(request.VolumeId, Detached(context));
+            // No record (a crash mid-delete): still make sure nothing serves it.
+            if (pool is not null && servings.For(pool).Serves(request.VolumeId))
+                await servings.For(pool).RemoveAsync(request.VolumeId, Detached(context));
             return new UnpublishVolumeResponse();
         }
         using var slot = inFlight.Acquire(request.VolumeId, "UnpublishVolume");
         var kept = record.Publications.Where(p => request.NodeId.Length > 0 && p.NodeId != request.NodeId).ToList();
         // Fence first, record second: a crash in between must leave the node recorded (so the retry revokes
         // again), never revoked in the record but still holding a key.
-        if (pool.Media == VolumeParameters.NbdMedia)
-        {
-            var nodes = request.NodeId.Length > 0 ? [request.NodeId] : exports.Get(request.VolumeId)?.Identities ?? [];
-            foreach (var node in nodes) await exports.RevokeAsync(request.VolumeId, node, Detached(context));
-        }
+        await servings.For(pool).RevokeAsync(request.VolumeId, request.NodeId, Detached(context));
         if (kept.Count != record.Publications.Count)
             await pool.SaveVolumeAsync(record with { Publications = kept }, Detached(context));
         return new UnpublishVolumeResponse();
@@ -228,9 +189,8 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
         // mount the volume; when one of those freezes ran on this node, it already holds the volume's slot.
         var token = member ? request.GroupSnapshotId : request.FreezeToken;
         using var slot = token.Length > 0 && freezes.Holds(token, request.SourceVolumeId) ? null : inFlight.Acquire(request.SourceVolumeId, "CreateSnapshot");
-        if (token.Length == 0 && pool.Media == VolumeParameters.NbdMedia && pool.GetVolume(request.SourceVolumeId) is { Publications: [_, ..] pubs } &&
-            pubs.Any(p => !p.ReadOnly && !PublicationRules.IsReadOnlyMode(p.AccessMode)))
-            throw CsiErrors.FailedPrecondition($"volume {request.SourceVolumeId} is attached read-write on {pubs[0].NodeId} over NBD; a copy taken now would be torn. Detach it first");
+        if (token.Length == 0 && pool.GetVolume(request.SourceVolumeId) is { } sourceRecord && servings.For(pool).WhyUnfrozenSnapshotTears(sourceRecord) is { } torn)
+            throw CsiErrors.FailedPrecondition(torn);
         if (pool.ListSnapshots().FirstOrDefault(s => s.SnapshotId == id) is { } existing && existing.SourceVolumeId != request.SourceVolumeId)
             throw CsiErrors.AlreadyExists($"snapshot '{request.Name}' exists with another source volume");
         var info = AgentMapping.ToInfo(await pool.CreateSnapshotAsync(id, request.Name, request.SourceVolumeId, Detached(context)));
@@ -282,12 +242,11 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, NbdExp
         var changes = MutableParameters.Parse(pool.Media, request.MutableParameters);
         var parameters = new Dictionary<string, string>(record.Parameters);
         foreach (var (key, value) in changes) parameters[key] = value;
-        if (pool.Media == VolumeParameters.NbdMedia) exports.RequireEnforceable(request.VolumeId, MutableParameters.Limits(parameters));
+        servings.For(pool).RequireEnforceable(request.VolumeId, MutableParameters.Limits(parameters));
         // Record first: an export (re)started from now on comes up with the new limit; then the live one.
         var modified = record with { Parameters = parameters };
         await pool.SaveVolumeAsync(modified, Detached(context));
-        if (pool.Media == VolumeParameters.NbdMedia && exports.Get(request.VolumeId) is not null)
-            await exports.SetLimitsAsync(request.VolumeId, MutableParameters.Limits(parameters), Detached(context));
+        await servings.For(pool).ApplyLimitsAsync(request.VolumeId, MutableParameters.Limits(parameters), Detached(context));
         return AgentMapping.ToInfo(modified, pool);
     }
 

@@ -151,7 +151,7 @@ public sealed class NodeVolumes(
         var size = devices.SizeOf(device);
         if (size <= 0) throw CsiErrors.Internal($"device {device} reports size 0; refusing to probe or format it");
         var signatures = await devices.ProbeAsync(device, ct);
-        var dax = StorageId.ParseVolume(request.VolumeId).Media == VolumeParameters.PmemMedia;
+        var dax = SolarCsi.Core.Media.MediaCatalog.Of(StorageId.ParseVolume(request.VolumeId).Media).MountsWithDax;
         if (signatures.Count == 0 && readOnly)
             throw CsiErrors.FailedPrecondition($"volume {request.VolumeId} is read-only here and has no filesystem; populate it through a writer (or a snapshot) first");
         if (signatures.Count == 0)

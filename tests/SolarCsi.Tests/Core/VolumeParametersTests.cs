@@ -26,11 +26,24 @@ public sealed class VolumeParametersTests
     public void LocalMediaParameters()
     {
         var lvm = VolumeParameters.Parse(new Dictionary<string, string> { ["media"] = "lvm", ["lvmType"] = "thin", ["mkfsOptions"] = "-m 0  -L data" });
-        Assert.Equal(("lvm", "thin"), (lvm.Media, lvm.LvmType));
+        Assert.Equal(("lvm", "thin"), (lvm.Media, lvm.MediumParameters["lvmType"]));
         Assert.Equal(["-m", "0", "-L", "data"], lvm.MkfsOptions);
         Assert.Equal("-m 0 -L data", lvm.Canonical()["mkfsOptions"]);
-        Assert.False(VolumeParameters.IsLocal("nbd"));
-        Assert.All(new[] { "file", "tmpfs", "lvm", "disk", "pmem" }, m => Assert.True(VolumeParameters.IsLocal(m)));
+        Assert.Equal("thin", lvm.Canonical()["lvmType"]);
+        Assert.Empty(VolumeParameters.Parse(new Dictionary<string, string> { ["media"] = "nbd" }).MediumParameters);
+    }
+
+    /// <summary>What shared code asks a medium, for every medium there is: one catalog, no name compared elsewhere.</summary>
+    [Fact]
+    public void EachMediumSaysWhatItIs()
+    {
+        Assert.Equal(["disk", "file", "lvm", "nbd", "pmem", "tmpfs"], SolarCsi.Core.Media.MediaCatalog.All.Select(m => m.Name).Order());
+        Assert.Equal(["nbd"], SolarCsi.Core.Media.MediaCatalog.All.Where(m => !m.IsLocal).Select(m => m.Name));
+        Assert.Equal(["nbd"], SolarCsi.Core.Media.MediaCatalog.All.Where(m => m.TakesRateLimits).Select(m => m.Name));
+        Assert.Equal(["lvm"], SolarCsi.Core.Media.MediaCatalog.All.Where(m => m.SnapshotFreezesItself).Select(m => m.Name));
+        Assert.Equal(["pmem"], SolarCsi.Core.Media.MediaCatalog.All.Where(m => m.MountsWithDax).Select(m => m.Name));
+        Assert.Equal(["tmpfs"], SolarCsi.Core.Media.MediaCatalog.All.Where(m => !m.IsFormatted).Select(m => m.Name));
+        Assert.Equal(StatusCode.InvalidArgument, Assert.Throws<RpcException>(() => SolarCsi.Core.Media.MediaCatalog.Of("nvme")).StatusCode);
     }
 
     [Theory]

@@ -22,7 +22,7 @@ public sealed class StorageClassTests
     public void EveryMediaHasAClassWhoseParametersTheDriverAccepts()
     {
         var classes = Classes().ToArray();
-        Assert.Equal(VolumeParameters.KnownMedia.Order(), classes.Select(c => c.Parameters.Media).Distinct().Order());
+        Assert.Equal(SolarCsi.Core.Media.MediaCatalog.All.Select(m => m.Name).Order(), classes.Select(c => c.Parameters.Media).Distinct().Order());
         Assert.Equal(classes.Length, classes.Select(c => c.Class.Metadata.Name).Distinct().Count());
     }
 
@@ -30,7 +30,7 @@ public sealed class StorageClassTests
     public void LocalMediaWaitForTheirPodAndNbdBindsAtOnce()
     {
         foreach (var (sc, p) in Classes())
-            Assert.True((VolumeParameters.IsLocal(p.Media) ? "WaitForFirstConsumer" : "Immediate") == sc.VolumeBindingMode,
+            Assert.True((p.Medium.IsLocal ? "WaitForFirstConsumer" : "Immediate") == sc.VolumeBindingMode,
                 $"{sc.Metadata.Name} ({p.Media}) binds {sc.VolumeBindingMode}");
     }
 
