@@ -19,8 +19,7 @@ public sealed class ClusterFixture : IAsyncLifetime
     public NodePlugin B => Cluster.Nodes[1];
 
     /// <summary>Where the storage host of an NBD volume keeps its export (pid file, keys, limit files).</summary>
-    public string ExportDirOf(string volumeId) =>
-        Path.Combine(Cluster.Nodes.Single(n => n.NodeId == Core.Ids.StorageId.ParseVolume(volumeId).Node).Directory, "state", "exports", volumeId);
+    public string ExportDirOf(string volumeId) => Cluster.ExportDirOf(volumeId);
 
     /// <summary>The owning node's record of a volume (its pool's JSON file).</summary>
     public string RecordOf(string volumeId)

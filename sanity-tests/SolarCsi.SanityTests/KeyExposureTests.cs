@@ -21,7 +21,7 @@ public sealed class KeyExposureTests(ClusterFixture fx)
         {
             await steps.ControllerPublishAsync();
             // The key as the storage host keeps it: publish_context carries it only sealed to the consumer's certificate.
-            var key = NbdAccessTests.KeyOf(fx.Cluster, volume.VolumeId, steps.NodeId);
+            var key = fx.Cluster.NbdKeyOf(volume.VolumeId, steps.NodeId);
             Assert.DoesNotContain(NbdConnection.PskKey, steps.PublishContext.Keys);
             Assert.Contains(NbdConnection.SealedPskKey, steps.PublishContext.Keys);
             Assert.DoesNotContain(steps.PublishContext.Values, v => v.Contains(key, StringComparison.OrdinalIgnoreCase));

@@ -14,17 +14,6 @@ namespace SolarCsi.SanityTests;
 [Collection(ClusterCollection.Name)]
 public sealed class NbdAccessTests(ClusterFixture fx)
 {
-    /// <summary>The key <paramref name="nodeId"/> is admitted with, as the storage host keeps it (0600, under its state dir).</summary>
-    public static string KeyOf(Core.Local.LocalCluster cluster, string volumeId, string nodeId)
-    {
-        var host = Core.Ids.StorageId.ParseVolume(volumeId).Node;
-        var file = Path.Combine(cluster.Root, host, "state", "exports", volumeId, "keys.psk");
-        return File.ReadAllLines(file).Select(l => l.Split(':', 2)).Single(p => p[0] == nodeId)[1];
-    }
-
-    private static string ExportDir(Core.Local.LocalCluster cluster, string volumeId) =>
-        Path.Combine(cluster.Root, Core.Ids.StorageId.ParseVolume(volumeId).Node, "state", "exports", volumeId);
-
     /// <summary>The first bytes a TCP client from <paramref name="source"/> gets: nbdkit's greeting, or nothing when it is refused.</summary>
     private static async Task<string> GreetingFromAsync(IPAddress source, int port)
     {
@@ -54,7 +43,7 @@ public sealed class NbdAccessTests(ClusterFixture fx)
         {
             await steps.ControllerPublishAsync();
             var port = int.Parse(steps.PublishContext[NbdConnection.PortKey], System.Globalization.CultureInfo.InvariantCulture);
-            Assert.Equal(["127.0.0.1"], await File.ReadAllLinesAsync(Path.Combine(ExportDir(fx.Cluster, volume.VolumeId), "peers")));
+            Assert.Equal(["127.0.0.1"], await File.ReadAllLinesAsync(Path.Combine(fx.Cluster.ExportDirOf(volume.VolumeId), "peers")));
             Assert.Equal("NBDMAGIC", await GreetingFromAsync(IPAddress.Loopback, port));
             // Another address gets no greeting at all: refused before TLS, whatever key it holds.
             Assert.Equal("", await GreetingFromAsync(IPAddress.Parse("127.0.0.2"), port));
@@ -83,7 +72,7 @@ public sealed class NbdAccessTests(ClusterFixture fx)
         try
         {
             await local.ControllerPublishAsync();
-            var key = KeyOf(fx.Cluster, volume.VolumeId, host);
+            var key = fx.Cluster.NbdKeyOf(volume.VolumeId, host);
             Assert.Equal("true", local.PublishContext[NbdConnection.LocalPskKey]);
             Assert.DoesNotContain(NbdConnection.PskKey, local.PublishContext.Keys);
             Assert.DoesNotContain(NbdConnection.SealedPskKey, local.PublishContext.Keys);

@@ -75,7 +75,7 @@ public sealed class StrangerTests(ClusterFixture fx) : IDisposable
             await writer.ControllerPublishAsync();
             await writer.AttachAsync();
             await File.WriteAllTextAsync(Path.Combine(writer.Target, "data"), "the writer's");
-            var keysBefore = await File.ReadAllTextAsync(Path.Combine(fx.Cluster.Root, host, "state", "exports", volume.VolumeId, "keys.psk"));
+            var keysBefore = await File.ReadAllTextAsync(Path.Combine(fx.Cluster.ExportDirOf(volume.VolumeId), "keys.psk"));
 
             foreach (var (who, channel) in Strangers(agent))
                 using (channel)
@@ -101,7 +101,7 @@ public sealed class StrangerTests(ClusterFixture fx) : IDisposable
                 }
 
             // Nothing changed: the same keys, the writer still writes, the volume is still there and still published.
-            Assert.Equal(keysBefore, await File.ReadAllTextAsync(Path.Combine(fx.Cluster.Root, host, "state", "exports", volume.VolumeId, "keys.psk")));
+            Assert.Equal(keysBefore, await File.ReadAllTextAsync(Path.Combine(fx.Cluster.ExportDirOf(volume.VolumeId), "keys.psk")));
             await File.WriteAllTextAsync(Path.Combine(writer.Target, "after"), "still writing");
             var listed = await fx.Controller.ListVolumesAsync(new ListVolumesRequest());
             var entry = Assert.Single(listed.Entries, e => e.Volume.VolumeId == volume.VolumeId);

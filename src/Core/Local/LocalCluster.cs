@@ -215,11 +215,16 @@ public sealed class LocalCluster : IAsyncDisposable
     public Nbd.NbdConnection ConnectionOf(string volumeId, IEnumerable<KeyValuePair<string, string>> publishContext)
     {
         var context = publishContext.ToDictionary(kv => kv.Key, kv => kv.Value);
-        var keys = Path.Combine(Root, StorageId.ParseVolume(volumeId).Node, "state", "exports", volumeId, "keys.psk");
         var identity = context.GetValueOrDefault(Nbd.NbdConnection.IdentityKey) ?? "";
-        string Key() => File.ReadAllLines(keys).Select(l => l.Split(':', 2)).Single(p => p[0] == identity)[1];
-        return Nbd.NbdConnection.FromContext(Nbd.NbdConnection.Unsealed(context, _ => Key(), Key));
+        return Nbd.NbdConnection.FromContext(Nbd.NbdConnection.Unsealed(context, _ => NbdKeyOf(volumeId, identity), () => NbdKeyOf(volumeId, identity)));
     }
+
+    /// <summary>The directory of a volume's NBD export on its storage host (keys.psk, peers, export.json).</summary>
+    public string ExportDirOf(string volumeId) => Path.Combine(Root, StorageId.ParseVolume(volumeId).Node, "state", "exports", volumeId);
+
+    /// <summary>The key <paramref name="nodeId"/> is admitted to a volume's export with, as its storage host keeps it.</summary>
+    public string NbdKeyOf(string volumeId, string nodeId) =>
+        File.ReadAllLines(Path.Combine(ExportDirOf(volumeId), "keys.psk")).Select(l => l.Split(':', 2)).Single(p => p[0] == nodeId)[1];
 
     /// <summary>A channel to the registry as <paramref name="nodeId"/> reaches it (mutual TLS, the certificate the node was issued).</summary>
     public GrpcChannel RegistryChannel(string nodeId) =>

@@ -62,19 +62,7 @@ public sealed class ControlPlaneTlsTests : IAsyncLifetime
         catch (RpcException e) { return e.StatusCode; }
     }
 
-    /// <summary>A TLS client that trusts any server and offers <paramref name="certificate"/> (or none).</summary>
-    private GrpcChannel Stranger(X509Certificate2? certificate) =>
-        GrpcChannel.ForAddress($"https://127.0.0.1:{_registryEndpoint.Port}", new GrpcChannelOptions
-        {
-            HttpHandler = new SocketsHttpHandler
-            {
-                SslOptions = new SslClientAuthenticationOptions
-                {
-                    RemoteCertificateValidationCallback = (_, _, _, _) => true,
-                    LocalCertificateSelectionCallback = (_, _, _, _, _) => certificate!,
-                },
-            },
-        });
+    private GrpcChannel Stranger(X509Certificate2? certificate) => Security.Stranger.Channel(_registryEndpoint.Port, certificate);
 
     [Fact]
     public async Task OnlyANodesOwnCertificateAnnouncesThatNode()

@@ -69,28 +69,9 @@ public sealed class NodeBootstrapTests : IAsyncLifetime
     private static Task<ClusterTls> BootstrapAsync(NodeOptions options) =>
         NodeCertificates.EnsureAsync(options, NullLogger.Instance, TimeSpan.FromSeconds(5), CancellationToken.None);
 
-    private GrpcChannel Channel(X509Certificate2? certificate) =>
-        GrpcChannel.ForAddress($"https://127.0.0.1:{_endpoint.Port}", new GrpcChannelOptions
-        {
-            HttpHandler = new SocketsHttpHandler
-            {
-                SslOptions = new SslClientAuthenticationOptions
-                {
-                    RemoteCertificateValidationCallback = (_, _, _, _) => true,
-                    LocalCertificateSelectionCallback = (_, _, _, _, _) => certificate!,
-                },
-            },
-        });
+    private GrpcChannel Channel(X509Certificate2? certificate) => Stranger.Channel(_endpoint.Port, certificate);
 
-    private static async Task<StatusCode> CodeOf(Func<Task> call)
-    {
-        try
-        {
-            await call();
-            return StatusCode.OK;
-        }
-        catch (RpcException e) { return e.StatusCode; }
-    }
+    private static Task<StatusCode> CodeOf(Func<Task> call) => Stranger.CodeOf(call);
 
     private static CertificateSigningRequest Request(string node, string? csrIdentity = null, string token = Token) =>
         new() { NodeId = node, CsrPem = CertificateAuthority.CreateSigningRequest(csrIdentity ?? ClusterTls.NodeIdentity(node)).RequestPem, BootstrapToken = token };
