@@ -28,25 +28,7 @@ public sealed class NodeVolumes(
 {
     public InFlightTracker InFlight => inFlight;
 
-    /// <summary>Where a volume's data comes from on this node, and whether it may be written.</summary>
-    private async Task<(string Source, bool ReadOnly)> PrepareSourceAsync(StageRequest request, CancellationToken ct)
-    {
-        var id = StorageId.ParseVolume(request.VolumeId);
-        if (id.Media == VolumeParameters.NbdMedia)
-        {
-            var connection = NbdConnection.FromContext(request.PublishContext);
-            if (connection.Identity != pools.NodeId)
-                throw CsiErrors.InvalidArgument($"publish_context admits node {connection.Identity}, not this node ({pools.NodeId})");
-            var dir = NbdClientDirOf(request.VolumeId);
-            await NbdClientDirectory.WriteAsync(dir, connection, ct);
-            return (dir, connection.ReadOnly);
-        }
-        var pool = pools.Owning(request.VolumeId);
-        if (pool.GetVolume(request.VolumeId) is null) throw CsiErrors.NotFound($"volume {request.VolumeId} not found");
-        return (await pool.PrepareBackingAsync(request.VolumeId, ct), false);
-    }
-
-    private string NbdClientDirOf(string volumeId) => Path.Combine(nbdClientRoot, volumeId);
+    private readonly VolumeSources _sources = new(pools, nbdClientRoot);
 
     public async Task StageAsync(StageRequest request, CancellationToken ct)
     {
@@ -69,7 +51,7 @@ public sealed class NodeVolumes(
             if (mounted && problem is null) return;
             if (problem is not null) entry = await TearDownBrokenAsync(staged, stagedDevice, problem, ct);
         }
-        var (source, readOnly) = await PrepareSourceAsync(request, ct);
+        var (source, readOnly) = await _sources.PrepareAsync(request, ct);
 
         entry = (entry ?? new JournalEntry(request.VolumeId, StagePhase.Staging, request.StagingPath, attacher.Kind, source, null,
             request.Block, request.FsType, false, readOnly, [.. request.MountFlags], [])) with
@@ -208,7 +190,7 @@ public sealed class NodeVolumes(
         if (entry is not null && entry.StagingPath != stagingPath) return;
         var mounts = await mounter.ListAsync(ct);
         var attacher = entry is not null ? attachers.ForKind(entry.AttachKind) : attachers.ForMedia(StorageId.ParseVolume(volumeId).Media);
-        var source = entry?.Source ?? SourceOrNull(volumeId);
+        var source = entry?.Source ?? _sources.Find(volumeId);
         // The journal's device counts only while it is still bound to this volume: after a crash between detach
         // and forgetting, the same /dev/loopN may already serve another volume.
         var device = source is null ? null : await attacher.FindAttachedAsync(source, ct);
@@ -219,7 +201,7 @@ public sealed class NodeVolumes(
         if (device is null && !mounts.Any(m => m.MountPoint == stagingPath))
         {
             if (source is not null) await attacher.DetachAsync("", source, ct);
-            ForgetSource(volumeId);
+            _sources.Forget(volumeId);
             if (entry is not null) journal.Remove(volumeId);
             return;
         }
@@ -243,23 +225,9 @@ public sealed class NodeVolumes(
         if (source is not null)
             await attacher.DetachAsync(device ?? "", source, ct);
         FaultPoints.Hit("unstage:after-detach");
-        ForgetSource(volumeId);
+        _sources.Forget(volumeId);
         journal.Remove(volumeId);
         logger.LogInformation("unstaged {VolumeId} from {StagingPath}", volumeId, stagingPath);
-    }
-
-    private string? SourceOrNull(string volumeId)
-    {
-        if (StorageId.ParseVolume(volumeId).Media == VolumeParameters.NbdMedia)
-            return Directory.Exists(NbdClientDirOf(volumeId)) ? NbdClientDirOf(volumeId) : null;
-        try { return pools.Owning(volumeId).BackingPathOf(volumeId); }
-        catch (Grpc.Core.RpcException) { return null; }
-    }
-
-    /// <summary>An NBD volume's client directory holds its key: it goes when the volume leaves the node.</summary>
-    private void ForgetSource(string volumeId)
-    {
-        if (Directory.Exists(NbdClientDirOf(volumeId))) Directory.Delete(NbdClientDirOf(volumeId), recursive: true);
     }
 
     public async Task PublishAsync(string volumeId, string stagingPath, string targetPath, bool block, bool readOnly, CancellationToken ct)
@@ -304,7 +272,7 @@ public sealed class NodeVolumes(
     {
         var entry = journal.Get(volumeId);
         var device = entry?.Device;
-        if (device is null && SourceOrNull(volumeId) is { } source)
+        if (device is null && _sources.Find(volumeId) is { } source)
             device = await attachers.ForMedia(StorageId.ParseVolume(volumeId).Media).FindAttachedAsync(source, ct);
         while ((await mounter.ListAsync(ct)).LastOrDefault(m => m.MountPoint == targetPath) is { } mount)
         {
