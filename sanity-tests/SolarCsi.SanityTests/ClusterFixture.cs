@@ -21,6 +21,9 @@ public sealed class ClusterFixture : IAsyncLifetime
     /// <summary>Where the storage host of an NBD volume keeps its export (pid file, keys, limit files).</summary>
     public string ExportDirOf(string volumeId) => Cluster.ExportDirOf(volumeId);
 
+    /// <summary>A node that does not hold the volume, so an NBD volume's data really crosses the network.</summary>
+    public NodePlugin ConsumerAcross(Volume volume) => Cluster.Nodes.First(n => n.NodeId != Core.Ids.StorageId.ParseVolume(volume.VolumeId).Node);
+
     /// <summary>The owning node's record of a volume (its pool's JSON file).</summary>
     public string RecordOf(string volumeId)
     {

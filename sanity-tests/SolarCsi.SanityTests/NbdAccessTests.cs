@@ -37,8 +37,7 @@ public sealed class NbdAccessTests(ClusterFixture fx)
     {
         var capability = ClusterFixture.Mount();
         var volume = await fx.CreateAsync(ClusterFixture.NewVolumeOf("nbd", 64 << 20, capability));
-        var host = Core.Ids.StorageId.ParseVolume(volume.VolumeId).Node;
-        var steps = new NodeSteps(fx, volume, capability, fx.Cluster.Nodes.First(n => n.NodeId != host));
+        var steps = new NodeSteps(fx, volume, capability, fx.ConsumerAcross(volume));
         try
         {
             await steps.ControllerPublishAsync();

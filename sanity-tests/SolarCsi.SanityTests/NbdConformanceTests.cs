@@ -23,8 +23,8 @@ public sealed class NbdConformanceTests(ClusterFixture fx)
     /// <summary>The node that does not hold the volume, so the data really crosses the network.</summary>
     private (NodePlugin Remote, NodePlugin Other) Consumers(Volume volume)
     {
-        var host = volume.VolumeId.Split('~')[2];
-        return host == fx.A.NodeId ? (fx.B, fx.A) : (fx.A, fx.B);
+        var remote = fx.ConsumerAcross(volume);
+        return (remote, remote == fx.A ? fx.B : fx.A);
     }
 
     [Fact]

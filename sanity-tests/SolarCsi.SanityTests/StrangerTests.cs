@@ -68,7 +68,7 @@ public sealed class StrangerTests(ClusterFixture fx) : IDisposable
         var capability = ClusterFixture.Mount();
         var volume = await fx.CreateAsync(ClusterFixture.NewVolumeOf("nbd", 64 << 20, capability));
         var host = Core.Ids.StorageId.ParseVolume(volume.VolumeId).Node;
-        var writer = new NodeSteps(fx, volume, capability, fx.Cluster.Nodes.First(n => n.NodeId != host));
+        var writer = new NodeSteps(fx, volume, capability, fx.ConsumerAcross(volume));
         var agent = GrpcEndpoint.Parse(fx.Cluster.Nodes.Single(n => n.NodeId == host).AgentEndpoint);
         try
         {

@@ -83,10 +83,10 @@ public sealed class NodeCertificateIssuer(string caDir, string? tokenFile, TimeS
             : [];
         if (tokens.Length == 0)
             throw new RpcException(new Status(StatusCode.PermissionDenied, "this controller admits new nodes by no bootstrap token (--bootstrap-token-file)"));
-        var given = Encoding.UTF8.GetBytes(presented ?? "");
+        var given = SHA256.HashData(Encoding.UTF8.GetBytes(presented ?? ""));
         // Every token is compared in full, so the time taken says nothing about which one came close.
         var match = false;
-        foreach (var token in tokens) match |= CryptographicOperations.FixedTimeEquals(SHA256.HashData(given), SHA256.HashData(Encoding.UTF8.GetBytes(token)));
+        foreach (var token in tokens) match |= CryptographicOperations.FixedTimeEquals(given, SHA256.HashData(Encoding.UTF8.GetBytes(token)));
         if (!match) throw new RpcException(new Status(StatusCode.Unauthenticated, "bootstrap token refused"));
     }
 

@@ -7,12 +7,12 @@ using SolarCsi.Core.Ids;
 
 namespace SolarCsi.Controller.Agents;
 
-public sealed class RegistryService(AgentDirectory directory, ControllerOptions options, IServiceProvider services) : Registry.RegistryBase
+/// <param name="issuer">registered only when the controller holds the CA (--ca-dir).</param>
+public sealed class RegistryService(AgentDirectory directory, ControllerOptions options, NodeCertificateIssuer? issuer = null) : Registry.RegistryBase
 {
     public override async Task<IssuedCertificate> IssueCertificate(CertificateSigningRequest request, ServerCallContext context)
     {
-        var issuer = services.GetService(typeof(NodeCertificateIssuer)) as NodeCertificateIssuer
-            ?? throw new RpcException(new Status(StatusCode.FailedPrecondition, "this controller issues no certificates (it has no --ca-dir)"));
+        if (issuer is null) throw new RpcException(new Status(StatusCode.FailedPrecondition, "this controller issues no certificates (it has no --ca-dir)"));
         if (context.GetHttpContext().Connection.RemoteIpAddress is not null && options.Tls is null)
             throw new RpcException(new Status(StatusCode.FailedPrecondition, "certificates are issued over TLS only"));
         var caller = context.GetHttpContext().Connection.ClientCertificate is { } peer ? ClusterTls.NameOf(peer) : null;

@@ -76,11 +76,8 @@ public static class CertificateAuthority
         Write(Path.Combine(outDir, ClusterTls.CertFile), certPem);
     }
 
-    private static void Write(string path, string pem)
-    {
-        var temp = path + ".tmp";
-        File.WriteAllText(temp, pem.EndsWith('\n') ? pem : pem + "\n");
-        File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        File.Move(temp, path, overwrite: true);
-    }
+    // Created 0600 (a key is never readable by others, not even between its write and a chmod), fsynced, renamed.
+    private static void Write(string path, string pem) =>
+        Storage.AtomicFile.WriteAsync(path, System.Text.Encoding.ASCII.GetBytes(pem.EndsWith('\n') ? pem : pem + "\n"), CancellationToken.None)
+            .GetAwaiter().GetResult();
 }
