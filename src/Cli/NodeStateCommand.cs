@@ -15,7 +15,10 @@ internal static class NodeStateCommand
     private static NodeInspection Inspection()
     {
         var runner = new ProcessRunner(NullLogger<ProcessRunner>.Instance);
-        return new NodeInspection(new LinuxMounter(runner), new LoopDevices(runner));
+        var loops = new LoopDevices(runner);
+        var mounter = new LinuxMounter(runner);
+        // The launcher starts nothing here: inspection only asks the attach paths what is attached.
+        return new NodeInspection(mounter, loops, SolarCsi.Node.Attach.AttacherSet.ForThisHost(runner, loops, mounter, new DaemonLauncher(runner), NullLoggerFactory.Instance));
     }
 
     public static async Task<int> ShowAsync(CliArgs args)

@@ -9,7 +9,7 @@ namespace SolarCsi.Node;
 /// <summary>The node's scrape-time gauges: what each pool holds, and whether each staged volume's attachment works.</summary>
 public static class NodeMetrics
 {
-    public static void Register(PluginMetrics metrics, PoolSet pools, NodeJournal journal, NodeVolumes volumes, string stateDir)
+    public static void Register(PluginMetrics metrics, PoolSet pools, NodeJournal journal, StagedVolumes volumes, string stateDir)
     {
         metrics.AddCollector(_ => Task.FromResult<IEnumerable<GaugeSample>>(
         [

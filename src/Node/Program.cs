@@ -61,16 +61,17 @@ if (options is { Certificates.TokenFile: not null })
 const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
 Directory.CreateDirectory(options.StateDir, OwnerOnly);
 File.SetUnixFileMode(options.StateDir, OwnerOnly);
+var layout = new NodeStateLayout(options.StateDir);
 // The preStop hook finds this process's stderr by it (the pod shares the host's pid namespace).
-Directory.CreateDirectory(Path.GetDirectoryName(PreStopHook.PluginPidFile(options.StateDir))!);
-await SolarCsi.Core.Storage.AtomicFile.WriteAsync(PreStopHook.PluginPidFile(options.StateDir), System.Text.Encoding.ASCII.GetBytes($"{Environment.ProcessId}\n"), CancellationToken.None);
+Directory.CreateDirectory(Path.GetDirectoryName(layout.PluginPidFile)!);
+await SolarCsi.Core.Storage.AtomicFile.WriteAsync(layout.PluginPidFile, System.Text.Encoding.ASCII.GetBytes($"{Environment.ProcessId}\n"), CancellationToken.None);
 
 // Composition root: one instance of each, shared by the CSI and agent endpoints.
 var runner = new ProcessRunner(loggerFactory.CreateLogger<ProcessRunner>());
 var loops = new LoopDevices(runner);
 var mounter = new LinuxMounter(runner);
 var inFlight = new InFlightTracker();
-var journal = new NodeJournal(Path.Combine(options.StateDir, "node"));
+var journal = new NodeJournal(layout.Journal);
 // With a data-plane host the long-lived helpers belong to its container and outlive this one (a DaemonSet update or
 // a crash of the plugin); without one they are this process's children, which outlive only a restart of the process.
 using var dataPlaneChannel = options.DataPlaneEndpoint is { } dataPlaneEndpoint ? GrpcChannels.Create(dataPlaneEndpoint) : null;
@@ -83,20 +84,16 @@ if (dataPlane is not null && await dataPlane.ProblemAsync(options.StateDir, Time
 var launcher = dataPlane is null
     ? new DaemonLauncher(runner, await SolarCsi.Core.Nbd.TlsCipherPolicy.EnvironmentAsync(options.StateDir, CancellationToken.None))
     : new DaemonLauncher(dataPlane);
-var nbdAttacher = NbdKernelAttacher.IsSupported()
-    ? (IBlockAttacher)new NbdKernelAttacher(runner, launcher, loggerFactory.CreateLogger<NbdKernelAttacher>())
-    : new NbdFuseAttacher(loops, mounter, runner, launcher, loggerFactory.CreateLogger<NbdFuseAttacher>());
-var attachers = new AttacherSet(new LoopFileAttacher(loops), nbdAttacher, new TmpfsAttacher(mounter), new LocalDeviceAttacher());
+var attachers = AttacherSet.ForThisHost(runner, loops, mounter, launcher, loggerFactory);
 var blockDevices = new BlockDevices(runner);
-var nbdClientRoot = Path.Combine(options.StateDir, "node", "nbd");
 var freezer = new StagedFilesystemFreezer(journal, mounter, runner, loggerFactory.CreateLogger<StagedFilesystemFreezer>());
 // The file and nbd pools keep their images on the same filesystem: one ledger, so no byte is promised twice.
-Directory.CreateDirectory(Path.Combine(options.StateDir, "pools"));
-var imageLedger = new CapacityLedger(Path.Combine(options.StateDir, "pools"), options.FilePoolCapacity);
+Directory.CreateDirectory(layout.Pools);
+var imageLedger = new CapacityLedger(layout.Pools, options.FilePoolCapacity);
 IMediaPool NewPool(string media, IReadOnlyList<string> requiredTools) => new FilePool(media, VolumeParameters.DefaultPool,
-    Path.Combine(options.StateDir, "pools", media, VolumeParameters.DefaultPool), imageLedger, requiredTools, runner, loops,
+    layout.PoolDir(media, VolumeParameters.DefaultPool), imageLedger, requiredTools, runner, loops,
     freezer.QuiesceAsync, loggerFactory.CreateLogger<FilePool>());
-string PoolRoot(string media, string name) => Path.Combine(options.StateDir, "pools", media, name);
+string PoolRoot(string media, string name) => layout.PoolDir(media, name);
 var tmpfsPools = options.Pools.TmpfsPools.Select(p => new TmpfsPool(p.Name, PoolRoot(VolumeParameters.TmpfsMedia, p.Name), p.CapacityBytes, mounter, runner,
     loggerFactory.CreateLogger<TmpfsPool>())).ToArray();
 var diskPools = options.Pools.DiskPools.Select(p => new DiskPool(p.Name, PoolRoot(VolumeParameters.DiskMedia, p.Name),
@@ -107,15 +104,19 @@ var pmemPools = options.Pools.PmemPools.Select(p => new PmemPool(p.Name, p.Regio
     loggerFactory.CreateLogger<PmemPool>())).ToArray();
 var pools = new PoolSet(options.NodeId,
     [NewPool(VolumeParameters.FileMedia, ["losetup", "blkid", "mount", "umount"]), NewPool(VolumeParameters.NbdMedia, ["nbdkit"]), .. tmpfsPools, .. diskPools, .. lvmPools, .. pmemPools]);
-var exports = new NbdExports(Path.Combine(options.StateDir, "exports"), options.NbdServer, launcher, loggerFactory.CreateLogger<NbdExports>());
-var groupStore = new GroupSnapshotStore(Path.Combine(options.StateDir, "groups"));
-var volumes = new NodeVolumes(pools, journal, attachers, nbdClientRoot, mounter, blockDevices, new Filesystems(runner), inFlight,
-    loggerFactory.CreateLogger<NodeVolumes>());
+var exports = new NbdExports(layout.Exports, options.NbdServer, launcher, loggerFactory.CreateLogger<NbdExports>());
+var groupStore = new GroupSnapshotStore(layout.GroupSnapshots);
+var filesystems = new Filesystems(runner);
+var sources = new VolumeSources(pools, layout.RemoteClients);
+var staging = new VolumeStaging(journal, attachers, sources, mounter,
+    new StagedFilesystem(mounter, blockDevices, filesystems, loggerFactory.CreateLogger<StagedFilesystem>()), loggerFactory.CreateLogger<VolumeStaging>());
+var publishing = new VolumePublishing(journal, attachers, sources, mounter, loggerFactory.CreateLogger<VolumePublishing>());
+var staged = new StagedVolumes(journal, attachers, mounter, blockDevices, filesystems);
 var readiness = new Readiness();
 // All-in-one: the controller runs in this process, on this CSI endpoint, and hears from this node's agent only.
 using var controllerPlane = options.AllInOne
     ? new SolarCsi.Controller.ControllerPlane(new SolarCsi.Controller.ControllerOptions(options.DriverName, options.CsiEndpoint,
-        options.ControllerEndpoint!, SolarCsi.Controller.ControllerOptions.DefaultAgentTimeout, StateDir: Path.Combine(options.StateDir, "controller")),
+        options.ControllerEndpoint!, SolarCsi.Controller.ControllerOptions.DefaultAgentTimeout, StateDir: layout.Controller),
         [options.NodeId])
     : null;
 var identity = new PluginIdentity(options.DriverName, [
@@ -124,10 +125,11 @@ var identity = new PluginIdentity(options.DriverName, [
     PluginIdentity.OnlineExpansion(),
 ]);
 
-var reconciler = new NodeReconciler(journal, volumes, pools, mounter, loops, attachers, nbdClientRoot, loggerFactory.CreateLogger<NodeReconciler>());
+var reconciler = new NodeReconciler(journal, staging, inFlight, pools, mounter, loops, attachers, layout.RemoteClients, loggerFactory.CreateLogger<NodeReconciler>());
 var csi = GrpcServer.Build(options.CsiEndpoint, log, services =>
 {
-    services.AddSingleton(identity).AddSingleton(readiness).AddSingleton(volumes).AddSingleton(options).AddSingleton(exports)
+    services.AddSingleton(identity).AddSingleton(readiness).AddSingleton(staging).AddSingleton(publishing).AddSingleton(staged)
+        .AddSingleton(inFlight).AddSingleton(options).AddSingleton(exports)
         .AddSingleton(new PathRules(options.AllowedRoots));
     controllerPlane?.AddServices(services);
 }, app =>
@@ -171,7 +173,7 @@ if (options.NbdServer.PeersFilter is null)
     log.Warning("{Filter} is not installed: NBD exports cannot refuse connections by address; only their TLS-PSK keys keep strangers out",
         SolarCsi.Node.Nbd.NbdServerOptions.PeersFilterFile);
 
-NodeMetrics.Register(SolarCsi.Core.Metrics.PluginMetrics.Current, pools, journal, volumes, options.StateDir);
+NodeMetrics.Register(SolarCsi.Core.Metrics.PluginMetrics.Current, pools, journal, staged, options.StateDir);
 controllerPlane?.RegisterMetrics(SolarCsi.Core.Metrics.PluginMetrics.Current, csi.Services);
 var metrics = options.MetricsAddress is { } metricsAddress
     ? SolarCsi.Core.Metrics.MetricsServer.Build(metricsAddress, log, SolarCsi.Core.Metrics.PluginMetrics.Current)
@@ -182,7 +184,7 @@ await csi.StartAsync();
 await agent.StartAsync();
 log.Information("node {NodeId} serving CSI{Controller} on {Csi} and the agent API on {Agent}; NBD attach path: {Attach}; helpers started by {DataPlane}",
     options.NodeId, controllerPlane is null ? "" : " (all-in-one: Controller and GroupController too)", options.CsiEndpoint, options.AgentEndpoint,
-    nbdAttacher.Kind, options.DataPlaneEndpoint?.ToString() ?? "this plugin");
+    attachers.Nbd.Kind, options.DataPlaneEndpoint?.ToString() ?? "this plugin");
 // Every state file is read once now, so what cannot be read is set aside and reported at start, not at first use.
 _ = journal.All().Count + exports.All().Count + groupStore.All().Count() +
     pools.All.Sum(p => p.ListVolumes().Count + p.ListSnapshots().Count);

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Csi.V1;
+using SolarCsi.Node;
 using SolarCsi.Core.Local;
 using SolarCsi.Node.Staging;
 
@@ -75,7 +76,7 @@ internal static class LifecycleBench
                 total.Stop();
                 var leftovers = await cluster.FindLeftoversAsync();
                 var volumesLeft = (await cluster.Controller.Controller.ListVolumesAsync(new ListVolumesRequest())).Entries.Count;
-                var journal = NodeJournal.DirectoryOf(Path.Combine(node.Directory, "state", "node"));
+                var journal = new NodeStateLayout(Path.Combine(node.Directory, "state")).Journal;
                 var journalLeft = Directory.Exists(journal) ? Directory.EnumerateFiles(journal, "*.json").Count() : 0;
                 var level = new Level(parallel, samples, total.Elapsed, [.. errors], retries, leftovers, volumesLeft, journalLeft);
                 results.Add(level);

@@ -17,8 +17,8 @@ namespace SolarCsi.Cli;
 internal static class OverheadParts
 {
     /// <summary>
-    /// What NodeVolumes runs for a blank file volume beyond the raw commands, per step, counted from the code
-    /// (src/Node/Staging/NodeVolumes.cs, LoopFileAttacher) as of this commit: loop device listings, blkid --probe, journal
+    /// What the node's staging code runs for a blank file volume beyond the raw commands, per step, counted from the code
+    /// (src/Node/Staging/VolumeStaging.cs, StagedFilesystem.cs, VolumePublishing.cs, LoopFileAttacher) as of this commit: loop device listings, blkid --probe, journal
     /// writes (temp file, fsync, rename, fsync of the directory; the final removal counts as one), mountinfo reads.
     /// </summary>
     public static readonly (string Step, int LosetupList, int Blkid, int JournalWrites, int MountinfoReads)[] FileCounts =

@@ -7,7 +7,7 @@ namespace SolarCsi.Cli;
 
 /// <summary>
 /// The OS commands the node plugin runs for a volume, run directly. The argument lists come from the driver's own
-/// builders (LoopDevices, Filesystems, LinuxMounter, NodeVolumes), so the raw side can never drift from what the
+/// builders (LoopDevices, Filesystems, LinuxMounter, StagedFilesystem), so the raw side can never drift from what the
 /// driver executes; what it leaves out is everything else the driver does around them (journal writes, mountinfo
 /// and losetup reads, the blkid probe before mkfs, the gRPC call).
 /// </summary>
@@ -23,7 +23,7 @@ internal sealed class RawSteps(IProcessRunner runner)
     }
 
     public Task MountAsync(string device, string directory, string fsType) =>
-        runner.RunAsync("mount", LinuxMounter.MountArguments(device, directory, fsType, NodeVolumes.MountOptions(fsType, [], readOnly: false)), CancellationToken.None);
+        runner.RunAsync("mount", LinuxMounter.MountArguments(device, directory, fsType, StagedFilesystem.MountOptions(fsType, [], readOnly: false)), CancellationToken.None);
 
     public Task MountTmpfsAsync(string source, string directory, long bytes) =>
         runner.RunAsync("mount", LinuxMounter.MountArguments(source, directory, "tmpfs", [$"size={bytes}", "mode=0755"]), CancellationToken.None);

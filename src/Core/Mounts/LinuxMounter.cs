@@ -8,8 +8,8 @@ public sealed class LinuxMounter(IProcessRunner runner, string mountInfoPath = "
     // EBUSY from umount is often a straggling reader that lets go within a second; after that it is real.
     private static readonly ResiliencePipeline BusyRetry = CommandRetry.WhenStderrContains("busy", 4, TimeSpan.FromMilliseconds(200));
 
-    public async Task<IReadOnlyList<MountEntry>> ListAsync(CancellationToken ct) =>
-        MountInfoParser.Parse(await File.ReadAllTextAsync(mountInfoPath, ct));
+    public async Task<MountTable> ListAsync(CancellationToken ct) =>
+        new(MountInfoParser.Parse(await File.ReadAllTextAsync(mountInfoPath, ct)));
 
     public Task MountAsync(string source, string target, string? fsType, IReadOnlyList<string> options, CancellationToken ct) =>
         runner.RunAsync("mount", MountArguments(source, target, fsType, options), ct);

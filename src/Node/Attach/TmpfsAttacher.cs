@@ -13,7 +13,7 @@ public sealed class TmpfsAttacher(IMounter mounter) : IBlockAttacher
     public bool ProvidesFilesystem => true;
 
     public async Task<string?> FindAttachedAsync(string source, CancellationToken ct) =>
-        (await mounter.ListAsync(ct)).LastOrDefault(m => m.MountPoint == source && m.FsType == "tmpfs")?.Source;
+        (await mounter.ListAsync(ct)).TopAt(source) is { FsType: "tmpfs" } top ? top.Source : null;
 
     public async Task<string> AttachAsync(string source, bool readOnly, CancellationToken ct) =>
         await FindAttachedAsync(source, ct) ?? throw CsiErrors.FailedPrecondition($"the tmpfs at {source} is not mounted; the pool re-creates it at the next stage");

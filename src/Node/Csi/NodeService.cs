@@ -1,5 +1,6 @@
 using Csi.V1;
 using Grpc.Core;
+using SolarCsi.Core.Concurrency;
 using SolarCsi.Core.Devices;
 using SolarCsi.Core.Errors;
 using SolarCsi.Core.Ids;
@@ -9,8 +10,13 @@ using NodeBase = Csi.V1.Node.NodeBase;
 
 namespace SolarCsi.Node.Csi;
 
-/// <summary>CSI Node: validates, takes the volume's in-flight slot, delegates to <see cref="NodeVolumes"/>.</summary>
-public sealed class NodeService(NodeVolumes volumes, PathRules paths, NodeOptions options, SolarCsi.Node.Nbd.NbdExports exports) : NodeBase
+/// <summary>
+/// CSI Node: validates, takes the volume's in-flight slot, delegates to <see cref="VolumeStaging"/>,
+/// <see cref="VolumePublishing"/> or <see cref="StagedVolumes"/>.
+/// </summary>
+public sealed class NodeService(
+    VolumeStaging staging, VolumePublishing publishing, StagedVolumes staged, InFlightTracker inFlight, PathRules paths, NodeOptions options,
+    SolarCsi.Node.Nbd.NbdExports exports) : NodeBase
 {
     // OS work is not tied to the caller's deadline: kubelet retries, and a half-finished mount is worse than a late one.
     private static CancellationToken Work => CancellationToken.None;
@@ -24,13 +30,13 @@ public sealed class NodeService(NodeVolumes volumes, PathRules paths, NodeOption
         Require(request.StagingTargetPath, "staging_target_path");
         CapabilityRules.RequireWellFormed(request.VolumeCapability);
         var id = StorageId.ParseVolume(request.VolumeId);
-        var staging = paths.Require(request.StagingTargetPath, "staging_target_path");
+        var stagingPath = paths.Require(request.StagingTargetPath, "staging_target_path");
         var cap = RequireSupported(id, request.VolumeCapability);
-        using var slot = volumes.InFlight.Acquire(id.ToString(), "NodeStageVolume");
+        using var slot = inFlight.Acquire(id.ToString(), "NodeStageVolume");
         var mkfs = request.VolumeContext.TryGetValue(VolumeContextKeys.MkfsOptions, out var m) ? VolumeParameters.ParseMkfsOptions(m) : [];
         // Checked again here: the volume context is the CO's copy, and this is where mkfs runs.
         if (cap.Block is null) MkfsRules.Require(CapabilityRules.For(id.Media).FsTypeOf(cap), mkfs);
-        await volumes.StageAsync(new StageRequest(id.ToString(), staging, cap.Block is not null, CapabilityRules.For(id.Media).FsTypeOf(cap),
+        await staging.StageAsync(new StageRequest(id.ToString(), stagingPath, cap.Block is not null, CapabilityRules.For(id.Media).FsTypeOf(cap),
             cap.Mount?.MountFlags.ToArray() ?? [], Unsealed(id, request.PublishContext), mkfs), Work);
         return new NodeStageVolumeResponse();
     }
@@ -40,9 +46,9 @@ public sealed class NodeService(NodeVolumes volumes, PathRules paths, NodeOption
         Require(request.VolumeId, "volume_id");
         Require(request.StagingTargetPath, "staging_target_path");
         var id = StorageId.ParseVolume(request.VolumeId);
-        var staging = paths.Require(request.StagingTargetPath, "staging_target_path");
-        using var slot = volumes.InFlight.Acquire(id.ToString(), "NodeUnstageVolume");
-        await volumes.UnstageAsync(id.ToString(), staging, Work);
+        var stagingPath = paths.Require(request.StagingTargetPath, "staging_target_path");
+        using var slot = inFlight.Acquire(id.ToString(), "NodeUnstageVolume");
+        await staging.UnstageAsync(id.ToString(), stagingPath, Work);
         return new NodeUnstageVolumeResponse();
     }
 
@@ -53,15 +59,15 @@ public sealed class NodeService(NodeVolumes volumes, PathRules paths, NodeOption
         Require(request.TargetPath, "target_path");
         CapabilityRules.RequireWellFormed(request.VolumeCapability);
         var id = StorageId.ParseVolume(request.VolumeId);
-        var staging = paths.Require(request.StagingTargetPath, "staging_target_path");
+        var stagingPath = paths.Require(request.StagingTargetPath, "staging_target_path");
         var target = paths.Require(request.TargetPath, "target_path");
         RequireSupported(id, request.VolumeCapability);
-        if (target == staging) throw CsiErrors.InvalidArgument("target_path must differ from staging_target_path");
-        using var slot = volumes.InFlight.Acquire(id.ToString(), "NodePublishVolume");
+        if (target == stagingPath) throw CsiErrors.InvalidArgument("target_path must differ from staging_target_path");
+        using var slot = inFlight.Acquire(id.ToString(), "NodePublishVolume");
         var readOnly = request.Readonly ||
                        request.VolumeCapability.AccessMode.Mode is VolumeCapability.Types.AccessMode.Types.Mode.SingleNodeReaderOnly
                            or VolumeCapability.Types.AccessMode.Types.Mode.MultiNodeReaderOnly;
-        await volumes.PublishAsync(id.ToString(), staging, target, request.VolumeCapability.Block is not null, readOnly, Work);
+        await publishing.PublishAsync(id.ToString(), stagingPath, target, request.VolumeCapability.Block is not null, readOnly, Work);
         return new NodePublishVolumeResponse();
     }
 
@@ -71,8 +77,8 @@ public sealed class NodeService(NodeVolumes volumes, PathRules paths, NodeOption
         Require(request.TargetPath, "target_path");
         var id = StorageId.ParseVolume(request.VolumeId);
         var target = paths.Require(request.TargetPath, "target_path");
-        using var slot = volumes.InFlight.Acquire(id.ToString(), "NodeUnpublishVolume");
-        await volumes.UnpublishAsync(id.ToString(), target, Work);
+        using var slot = inFlight.Acquire(id.ToString(), "NodeUnpublishVolume");
+        await publishing.UnpublishAsync(id.ToString(), target, Work);
         return new NodeUnpublishVolumeResponse();
     }
 
@@ -81,15 +87,15 @@ public sealed class NodeService(NodeVolumes volumes, PathRules paths, NodeOption
         Require(request.VolumeId, "volume_id");
         Require(request.VolumePath, "volume_path");
         var id = StorageId.ParseVolume(request.VolumeId);
-        var entry = volumes.RequireStagedAt(id.ToString(), request.VolumePath);
-        var problem = await volumes.ConditionAsync(entry, Work);
+        var entry = staged.RequireStagedAt(id.ToString(), request.VolumePath);
+        var problem = await staged.ConditionAsync(entry, Work);
         var response = new NodeGetVolumeStatsResponse
         {
             VolumeCondition = new VolumeCondition { Abnormal = problem is not null, Message = problem ?? "attached and mounted" },
         };
         if (entry.Block)
         {
-            response.Usage.Add(new VolumeUsage { Unit = VolumeUsage.Types.Unit.Bytes, Total = volumes.DeviceSize(entry) });
+            response.Usage.Add(new VolumeUsage { Unit = VolumeUsage.Types.Unit.Bytes, Total = staged.DeviceSize(entry) });
         }
         else if (problem is null)
         {
@@ -107,8 +113,8 @@ public sealed class NodeService(NodeVolumes volumes, PathRules paths, NodeOption
         if (request.VolumeCapability is not null) CapabilityRules.RequireWellFormed(request.VolumeCapability);
         var id = StorageId.ParseVolume(request.VolumeId);
         var required = request.CapacityRange is null ? 0 : CapacityRules.Resolve(request.CapacityRange);
-        using var slot = volumes.InFlight.Acquire(id.ToString(), "NodeExpandVolume");
-        var size = await volumes.ExpandAsync(id.ToString(), request.VolumePath, request.CapacityRange?.RequiredBytes > 0 ? required : 0, Work);
+        using var slot = inFlight.Acquire(id.ToString(), "NodeExpandVolume");
+        var size = await staged.ExpandAsync(id.ToString(), request.VolumePath, request.CapacityRange?.RequiredBytes > 0 ? required : 0, Work);
         return new NodeExpandVolumeResponse { CapacityBytes = size };
     }
 

@@ -2,6 +2,7 @@ using SolarCsi.Core.Devices;
 using SolarCsi.Core.Mounts;
 using SolarCsi.Core.Processes;
 using SolarCsi.Core.Storage;
+using SolarCsi.Node.Attach;
 using SolarCsi.Node.Pools;
 using SolarCsi.Node.Staging;
 
@@ -10,17 +11,15 @@ namespace SolarCsi.Node.Inspection;
 /// <summary>
 /// Reads a node plugin's state directory (journal, pool images, NBD client directories) and the kernel's view
 /// (mountinfo, losetup) without the plugin, so an operator can see a stuck node even when the plugin is down, and
-/// lists the disagreements with what could safely be done about each.
+/// lists the disagreements with what could safely be done about each. "Attached" is asked of the entry's own attach
+/// path, as the plugin asks it (a loop over the image, a connected nbd device, a tmpfs at its home).
 /// </summary>
-public sealed class NodeInspection(IMounter mounter, LoopDevices loops)
+public sealed class NodeInspection(IMounter mounter, LoopDevices loops, AttacherSet attachers)
 {
     public async Task<NodeReport> InspectAsync(string stateDir, CancellationToken ct)
     {
-        var journalDir = NodeJournal.DirectoryOf(Path.Combine(stateDir, "node"));
-        var entries = Directory.Exists(journalDir)
-            ? Directory.EnumerateFiles(journalDir, "*.json").Where(p => !Path.GetFileName(p).StartsWith('.')).Select(NodeJournal.Read).OfType<JournalEntry>()
-                .OrderBy(e => e.VolumeId, StringComparer.Ordinal).ToArray()
-            : [];
+        var layout = new NodeStateLayout(stateDir);
+        var entries = NodeJournal.ReadAll(layout.Journal);
         var mounts = await mounter.ListAsync(ct);
         var loopDevices = await loops.ListAsync(ct);
         var volumes = new List<VolumeState>();
@@ -28,10 +27,10 @@ public sealed class NodeInspection(IMounter mounter, LoopDevices loops)
 
         foreach (var e in entries)
         {
-            var attached = e.Device is not null && (e.AttachKind != "loop" ||
-                loopDevices.Any(l => l.Name == e.Device && l.IsBackedBy(e.Source, FileIdentity.TryKeyOf(e.Source))));
-            var stagingMounted = e.Device is not null && mounts.Any(m => m.MountPoint == e.StagingPath && m.Shows(e.Device));
-            var targetsMounted = e.Targets.Where(t => e.Device is not null && mounts.Any(m => m.MountPoint == t.Path && m.Shows(e.Device))).Select(t => t.Path).ToArray();
+            var attached = e.Device is not null && attachers.FindKind(e.AttachKind) is { } attacher &&
+                           await attacher.FindAttachedAsync(e.Source, ct) == e.Device;
+            var stagingMounted = e.Device is not null && mounts.Holds(e.StagingPath, e.Device);
+            var targetsMounted = e.Targets.Where(t => e.Device is not null && mounts.Holds(t.Path, e.Device)).Select(t => t.Path).ToArray();
             volumes.Add(new VolumeState(e.VolumeId, e.Phase.ToString(), e.StagingPath, e.Device, e.Block, attached, stagingMounted,
                 e.Targets.Select(t => t.Path).ToArray(), targetsMounted));
 
@@ -51,12 +50,12 @@ public sealed class NodeInspection(IMounter mounter, LoopDevices loops)
 
         // Loop devices over this node's own volume images that no journal entry explains (ceph-csi#510 residue).
         var explained = entries.Where(e => e.Device is not null).Select(e => e.Device!).ToHashSet(StringComparer.Ordinal);
-        var images = new BackingFileIndex<string>(OurImages(stateDir).Select(i => (i.Key, i.Value)));
+        var images = new BackingFileIndex<string>(OurImages(layout).Select(i => (i.Key, i.Value)));
         foreach (var loop in loopDevices.Where(l => !explained.Contains(l.Name)))
         {
             if (!images.TryFind(loop, out _, out var volumeId)) continue;
-            var users = mounts.Where(m => m.Shows(loop.Name)).Select(m => m.MountPoint).ToArray();
-            if (users.Length == 0)
+            var users = mounts.PlacesOf(loop.Name);
+            if (users.Count == 0)
                 findings.Add(new Finding("residual-loop", volumeId, $"{loop.Name} over {loop.BackingFile} is attached but nothing uses it",
                     [new CleanupAction("detach-loop", loop.Name)]));
             else if (users.All(IsStagingPath))
@@ -69,12 +68,11 @@ public sealed class NodeInspection(IMounter mounter, LoopDevices loops)
         }
 
         // NBD client directories of volumes the journal no longer knows (the plugin's reconciler removes them).
-        var nbdRoot = Path.Combine(stateDir, "node", "nbd");
-        if (Directory.Exists(nbdRoot))
-            foreach (var dir in Directory.EnumerateDirectories(nbdRoot).Where(d => entries.All(e => e.Source != d)))
+        if (Directory.Exists(layout.RemoteClients))
+            foreach (var dir in Directory.EnumerateDirectories(layout.RemoteClients).Where(d => entries.All(e => e.Source != d)))
                 findings.Add(new Finding("residual-nbd-attachment", Path.GetFileName(dir),
                     $"NBD client state {dir} without a journal entry; a running node plugin's reconciler removes it", []));
-        findings.AddRange(StateFileFindings(stateDir, loopDevices));
+        findings.AddRange(StateFileFindings(layout, loopDevices));
         return new NodeReport(stateDir, volumes, findings);
     }
 
@@ -82,12 +80,12 @@ public sealed class NodeInspection(IMounter mounter, LoopDevices loops)
     /// State files the plugin set aside as unreadable, and volume images no record explains. Neither is ever removed
     /// by the plugin; cleanup removes them only when asked (--apply), and never an image a loop device still uses.
     /// </summary>
-    private static IEnumerable<Finding> StateFileFindings(string stateDir, IReadOnlyList<LoopDevice> loopDevices)
+    private static IEnumerable<Finding> StateFileFindings(NodeStateLayout layout, IReadOnlyList<LoopDevice> loopDevices)
     {
         // In use: attached as a loop device here, or served by an NBD export (nbdkit file=IMAGE) to other nodes.
         var served = ServedImages().ToHashSet(StringComparer.Ordinal);
         bool InUse(string image) => served.Contains(image) || loopDevices.Any(l => l.IsBackedBy(image, FileIdentity.TryKeyOf(image)));
-        foreach (var aside in StateFiles.FindUnreadable(stateDir))
+        foreach (var aside in StateFiles.FindUnreadable(layout.Root))
         {
             var original = StateFiles.OriginalOf(aside);
             if (File.Exists(original))
@@ -109,9 +107,8 @@ public sealed class NodeInspection(IMounter mounter, LoopDevices loops)
             actions.Add(new CleanupAction("remove-file", aside));
             yield return new Finding("unreadable-state-file", Path.GetFileNameWithoutExtension(original), detail, actions);
         }
-        var pools = Path.Combine(stateDir, "pools");
-        if (!Directory.Exists(pools)) yield break;
-        foreach (var image in Directory.EnumerateFiles(pools, "*.img", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        if (!Directory.Exists(layout.Pools)) yield break;
+        foreach (var image in Directory.EnumerateFiles(layout.Pools, "*.img", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
         {
             var record = Path.ChangeExtension(image, ".json");
             if (File.Exists(record) || StateFiles.IsUnreadable(record)) continue;
@@ -159,13 +156,10 @@ public sealed class NodeInspection(IMounter mounter, LoopDevices loops)
         path.Contains("/plugins/kubernetes.io/csi/", StringComparison.Ordinal) && !path.Contains("/pods/", StringComparison.Ordinal);
 
     /// <summary>Volume images of this node's file and nbd pools, by path.</summary>
-    private static Dictionary<string, string> OurImages(string stateDir)
+    private static Dictionary<string, string> OurImages(NodeStateLayout layout)
     {
         var images = new Dictionary<string, string>(StringComparer.Ordinal);
-        var pools = Path.Combine(stateDir, "pools");
-        if (!Directory.Exists(pools)) return images;
-        foreach (var mediaDir in Directory.EnumerateDirectories(pools))
-        foreach (var poolDir in Directory.EnumerateDirectories(mediaDir))
+        foreach (var poolDir in layout.ExistingPoolDirs())
         {
             if (!Directory.Exists(Path.Combine(poolDir, "volumes"))) continue;
             foreach (var record in new PoolRecords(poolDir).ListVolumes())

@@ -109,9 +109,8 @@ public sealed class TmpfsPool : IMediaPool
     public async Task DeleteVolumeAsync(string volumeId, CancellationToken ct)
     {
         var dir = BackingPathOf(volumeId);
-        var mounts = await _mounter.ListAsync(ct);
-        var users = mounts.Where(m => m.Source == SourceOf(volumeId) && m.MountPoint != dir).Select(m => m.MountPoint).ToArray();
-        if (users.Length > 0) throw CsiErrors.FailedPrecondition($"volume {volumeId} is still mounted at {string.Join(", ", users)}");
+        var users = (await _mounter.ListAsync(ct)).PlacesOf(SourceOf(volumeId), except: dir);
+        if (users.Count > 0) throw CsiErrors.FailedPrecondition($"volume {volumeId} is still mounted at {string.Join(", ", users)}");
         _records.DeleteVolume(volumeId);
         await UnmountAsync(dir, volumeId, ct);
         _logger.LogInformation("pool {Pool}: deleted tmpfs volume {VolumeId}; its contents are gone", Name, volumeId);
@@ -143,7 +142,7 @@ public sealed class TmpfsPool : IMediaPool
     {
         var record = GetVolume(volumeId) ?? throw CsiErrors.NotFound($"volume {volumeId} not found");
         var dir = BackingPathOf(volumeId);
-        if (!(await _mounter.ListAsync(ct)).Any(m => m.MountPoint == dir && m.Source == SourceOf(volumeId)))
+        if (!(await _mounter.ListAsync(ct)).Holds(dir, SourceOf(volumeId)))
         {
             _logger.LogWarning("pool {Pool}: the tmpfs of {VolumeId} is gone (a reboot?); it comes back empty", Name, volumeId);
             await MountAsync(volumeId, record.CapacityBytes, ct);
@@ -155,14 +154,13 @@ public sealed class TmpfsPool : IMediaPool
     {
         var dir = BackingPathOf(volumeId);
         Directory.CreateDirectory(dir);
-        if ((await _mounter.ListAsync(ct)).Any(m => m.MountPoint == dir)) return;
+        if ((await _mounter.ListAsync(ct)).IsMountPoint(dir)) return;
         await _mounter.MountAsync(SourceOf(volumeId), dir, "tmpfs", [$"size={bytes}", "mode=0755"], ct);
     }
 
     private async Task UnmountAsync(string dir, string volumeId, CancellationToken ct)
     {
-        while ((await _mounter.ListAsync(ct)).Any(m => m.MountPoint == dir && m.Source == SourceOf(volumeId)))
-            await _mounter.UnmountAsync(dir, ct);
+        await _mounter.UnmountAllAsync(dir, ct, SourceOf(volumeId));
         if (Directory.Exists(dir) && !Directory.EnumerateFileSystemEntries(dir).Any()) Directory.Delete(dir);
     }
 
@@ -175,8 +173,7 @@ public sealed class TmpfsPool : IMediaPool
             var volumeId = ListVolumes().FirstOrDefault(v => PoolRecords.NameOf(v.VolumeId) == name)?.VolumeId;
             if (volumeId is not null) continue;
             var source = SourcePrefix + name;
-            var mounts = await _mounter.ListAsync(ct);
-            if (mounts.Any(m => m.Source == source && m.MountPoint != dir))
+            if ((await _mounter.ListAsync(ct)).PlacesOf(source, except: dir).Count > 0)
             {
                 _logger.LogWarning("pool {Pool}: unrecorded tmpfs {Dir} is still mounted elsewhere; leaving it", Name, dir);
                 continue;
@@ -189,7 +186,7 @@ public sealed class TmpfsPool : IMediaPool
                 continue;
             }
             _logger.LogWarning("pool {Pool}: removing tmpfs {Dir} left by an interrupted create or delete", Name, dir);
-            while ((await _mounter.ListAsync(ct)).Any(m => m.MountPoint == dir && m.Source == source)) await _mounter.UnmountAsync(dir, ct);
+            await _mounter.UnmountAllAsync(dir, ct, source);
             if (!Directory.EnumerateFileSystemEntries(dir).Any()) Directory.Delete(dir);
         }
     }
@@ -216,8 +213,7 @@ public sealed class TmpfsPool : IMediaPool
     /// <summary>tmpfs has no freeze: a copy of a volume a pod mounts could be torn, so it is refused, not taken.</summary>
     private async Task RequireNotInUseAsync(string volumeId, string what, CancellationToken ct)
     {
-        var users = (await _mounter.ListAsync(ct)).Where(m => m.Source == SourceOf(volumeId) && m.MountPoint != BackingPathOf(volumeId)).ToArray();
-        if (users.Length > 0)
+        if ((await _mounter.ListAsync(ct)).PlacesOf(SourceOf(volumeId), except: BackingPathOf(volumeId)).Count > 0)
             throw CsiErrors.FailedPrecondition($"tmpfs volume {volumeId} is mounted by a pod and tmpfs cannot be frozen, so it can be {what} only " +
                 "while nothing mounts it (a copy taken under a writer could be torn)");
     }

@@ -4,21 +4,24 @@ using SolarCsi.Core.Storage;
 
 namespace SolarCsi.Node.Staging;
 
-/// <summary>One small file per volume under the state directory, each replaced atomically.</summary>
+/// <summary>One small file per volume in <see cref="NodeStateLayout.Journal"/>, each replaced atomically.</summary>
 public sealed class NodeJournal
 {
     private readonly string _dir;
 
-    public NodeJournal(string stateDir)
+    public NodeJournal(string directory)
     {
-        _dir = DirectoryOf(stateDir);
+        _dir = directory;
         Directory.CreateDirectory(_dir);
     }
 
-    /// <summary>The entries' directory under <paramref name="stateDir"/> (the prestop hook reads it without an instance).</summary>
-    public static string DirectoryOf(string stateDir) => Path.Combine(stateDir, "journal");
+    /// <summary>The entries in <paramref name="directory"/>, read without an instance (inspection, the preStop hook).</summary>
+    public static IReadOnlyList<JournalEntry> ReadAll(string directory) =>
+        Directory.Exists(directory)
+            ? Directory.EnumerateFiles(directory, "*.json").Where(p => !Path.GetFileName(p).StartsWith('.')).Select(Read).OfType<JournalEntry>()
+                .OrderBy(e => e.VolumeId, StringComparer.Ordinal).ToArray()
+            : [];
 
-    /// <summary>Reads one entry file.</summary>
     /// <summary>Reads one entry file; an unreadable one is moved aside (<see cref="StateFiles"/>) and reads as absent.</summary>
     public static JournalEntry? Read(string path) =>
         StateFiles.Read(path, b => JsonSerializer.Deserialize(b, JournalJson.Default.JournalEntry),
@@ -31,11 +34,7 @@ public sealed class NodeJournal
     /// <summary>Whether the entry of <paramref name="volumeId"/> was moved aside as unreadable.</summary>
     public bool IsUnreadable(string volumeId) => StateFiles.IsUnreadable(PathOf(volumeId));
 
-    public IReadOnlyList<JournalEntry> All() =>
-        Directory.EnumerateFiles(_dir, "*.json")
-            .Where(p => !Path.GetFileName(p).StartsWith('.'))
-            .Select(Read)
-            .OfType<JournalEntry>().ToArray();
+    public IReadOnlyList<JournalEntry> All() => ReadAll(_dir);
 
     public Task SaveAsync(JournalEntry entry, CancellationToken ct) =>
         AtomicFile.WriteAsync(PathOf(entry.VolumeId), JsonSerializer.SerializeToUtf8Bytes(entry, JournalJson.Default.JournalEntry), ct);

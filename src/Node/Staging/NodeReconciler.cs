@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using SolarCsi.Core.Concurrency;
 using SolarCsi.Core.Devices;
 using SolarCsi.Core.Mounts;
 using SolarCsi.Node.Attach;
@@ -13,8 +14,8 @@ namespace SolarCsi.Node.Staging;
 /// Every action on a volume happens under that volume's in-flight slot; a volume busy with a CSI call is skipped.
 /// </summary>
 public sealed class NodeReconciler(
-    NodeJournal journal, NodeVolumes volumes, PoolSet pools, IMounter mounter, LoopDevices loops, AttacherSet attachers,
-    string nbdClientRoot, ILogger<NodeReconciler> logger)
+    NodeJournal journal, VolumeStaging staging, InFlightTracker inFlight, PoolSet pools, IMounter mounter, LoopDevices loops, AttacherSet attachers,
+    string remoteClientRoot, ILogger<NodeReconciler> logger)
 {
     public async Task RunAsync(CancellationToken ct)
     {
@@ -49,16 +50,16 @@ public sealed class NodeReconciler(
     /// <summary>NBD client directories (FUSE mount, proxy, key) that no journal entry explains.</summary>
     private async Task DetachUnexplainedNbdAsync(CancellationToken ct)
     {
-        if (!Directory.Exists(nbdClientRoot)) return;
+        if (!Directory.Exists(remoteClientRoot)) return;
         var explained = journal.All().Select(e => e.Source).ToHashSet(StringComparer.Ordinal);
-        foreach (var dir in Directory.EnumerateDirectories(nbdClientRoot).Where(d => !explained.Contains(d)))
+        foreach (var dir in Directory.EnumerateDirectories(remoteClientRoot).Where(d => !explained.Contains(d)))
         {
             var volumeId = Path.GetFileName(dir);
             using var slot = TryAcquire(volumeId);
             // A set-aside (unreadable) entry may describe a live stage: what it explained is not residue.
             if (slot is null || journal.Get(volumeId) is not null || journal.IsUnreadable(volumeId)) continue;
             var device = await attachers.Nbd.FindAttachedAsync(dir, ct);
-            if (device is not null && (await mounter.ListAsync(ct)).Any(m => m.Shows(device)))
+            if (device is not null && (await mounter.ListAsync(ct)).IsInUse(device))
             {
                 logger.LogWarning("{Device} of {VolumeId} has no journal entry but is mounted; leaving it", device, volumeId);
                 continue;
@@ -77,7 +78,7 @@ public sealed class NodeReconciler(
     {
         var device = await attachers.ForKind(entry.AttachKind).FindAttachedAsync(entry.Source, ct);
         return device is not null && device == entry.Device &&
-               (entry.Block || (await mounter.ListAsync(ct)).Any(m => m.MountPoint == entry.StagingPath && m.Source == device));
+               (entry.Block || (await mounter.ListAsync(ct)).Holds(entry.StagingPath, device));
     }
 
     private async Task ReconcileAsync(JournalEntry entry, CancellationToken ct)
@@ -86,7 +87,7 @@ public sealed class NodeReconciler(
         {
             logger.LogWarning("finishing interrupted unstage of {VolumeId}", entry.VolumeId);
             SolarCsi.Core.Metrics.PluginMetrics.Current.CountReconcilerAction("finish-interrupted-unstage");
-            await volumes.UnstageAsync(entry.VolumeId, entry.StagingPath, ct);
+            await staging.UnstageAsync(entry.VolumeId, entry.StagingPath, ct);
             return;
         }
         if (entry.Phase != StagePhase.Staged || await IsHealthyAsync(entry, ct)) return;
@@ -110,7 +111,7 @@ public sealed class NodeReconciler(
             // another volume's stage (here, or by another plugin on this host). Only a device still bound to this
             // volume's file is residue; under the volume's slot nothing can unbind and re-bind it before the detach.
             if (!(await loops.FindByBackingFileAsync(file, ct)).Any(d => d.Name == loop.Name)) continue;
-            if ((await mounter.ListAsync(ct)).Any(m => m.Shows(loop.Name)))
+            if ((await mounter.ListAsync(ct)).IsInUse(loop.Name))
             {
                 logger.LogWarning("{Device} over {File} ({VolumeId}) has no journal entry but is mounted; leaving it", loop.Name, file, volumeId);
                 continue;
@@ -123,7 +124,7 @@ public sealed class NodeReconciler(
 
     private IDisposable? TryAcquire(string volumeId)
     {
-        try { return volumes.InFlight.Acquire(volumeId, "reconcile"); }
+        try { return inFlight.Acquire(volumeId, "reconcile"); }
         catch (Grpc.Core.RpcException) { return null; }
     }
 }

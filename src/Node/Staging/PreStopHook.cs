@@ -54,9 +54,6 @@ public static class PreStopHook
         return 0;
     }
 
-    /// <summary>Where Program.cs puts the node journal: <c>NodeJournal(STATE-DIR/node)</c>.</summary>
-    public static string JournalDirectory(string stateDir) => NodeJournal.DirectoryOf(Path.Combine(stateDir, "node"));
-
     /// <param name="idle">
     /// With the data plane in its own DaemonSet, a DaemonSet update restarts this container under running pods: their
     /// volumes stay staged and the next plugin adopts them, so waiting for them would only hold every node's update for
@@ -66,7 +63,7 @@ public static class PreStopHook
     public static async Task<Outcome> WaitAsync(string stateDir, TimeSpan timeout, TimeSpan poll, TextWriter log, CancellationToken ct,
         TimeSpan? idle = null)
     {
-        var dir = JournalDirectory(stateDir);
+        var dir = new NodeStateLayout(stateDir).Journal;
         var started = DateTime.UtcNow;
         var pending = Pending(dir);
         if (pending.Count == 0)
@@ -135,9 +132,6 @@ public static class PreStopHook
         return lines;
     }
 
-    /// <summary>Where the running plugin writes its pid, for the hook to find its stderr.</summary>
-    public static string PluginPidFile(string stateDir) => Path.Combine(stateDir, "node", "solar-node.pid");
-
     /// <summary>
     /// Standard output, and also the plugin's stderr, which is what `kubectl logs` shows: kubelet keeps no output of
     /// an exec hook, so without this nobody would see what a drain waited for. The plugin is found by the pid it
@@ -147,7 +141,7 @@ public static class PreStopHook
     public static TextWriter LogWriter(string stateDir)
     {
         var console = Console.Out;
-        if (!(Pid.Read(PluginPidFile(stateDir)) is { } pid && pid != Environment.ProcessId && Pid.CommandLine(pid) is { } argv &&
+        if (!(Pid.Read(new NodeStateLayout(stateDir).PluginPidFile) is { } pid && pid != Environment.ProcessId && Pid.CommandLine(pid) is { } argv &&
               argv.Any(a => a.Contains(stateDir, StringComparison.Ordinal)) && !argv.Contains(Command)))
             return console;
         try

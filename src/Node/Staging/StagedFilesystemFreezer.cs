@@ -22,8 +22,8 @@ public sealed class StagedFilesystemFreezer(NodeJournal journal, IMounter mounte
         var entry = journal.Get(volumeId);
         if (entry is { Block: true, Device: not null })
             throw CsiErrors.FailedPrecondition($"volume {volumeId} is attached as a raw block device; a copy taken now would be torn. Detach it first");
-        if (entry is not { Phase: StagePhase.Staged, Block: false }) return null;
-        if (!(await mounter.ListAsync(ct)).Any(m => m.MountPoint == entry.StagingPath && m.Source == entry.Device)) return null;
+        if (entry is not { Phase: StagePhase.Staged, Block: false, Device: { } device }) return null;
+        if (!(await mounter.ListAsync(ct)).Holds(entry.StagingPath, device)) return null;
         // Nested holds (a group snapshot's freeze, then the member's own snapshot on the same node) share one
         // fsfreeze: a second FIFREEZE would fail with EBUSY, and the first thaw must not release the other.
         await _freezes.WaitAsync(ct);
@@ -71,7 +71,7 @@ public sealed class StagedFilesystemFreezer(NodeJournal journal, IMounter mounte
     public async Task ThawAllAsync(CancellationToken ct)
     {
         foreach (var entry in journal.All().Where(e => e is { Block: false, Device: not null }))
-            if ((await mounter.ListAsync(ct)).Any(m => m.MountPoint == entry.StagingPath && m.Source == entry.Device))
+            if ((await mounter.ListAsync(ct)).Holds(entry.StagingPath, entry.Device!))
                 await runner.RunAsync("fsfreeze", ["--unfreeze", entry.StagingPath], ct, TimeSpan.FromSeconds(30), okExitCodes: [0, 1]);
     }
 

@@ -1,3 +1,4 @@
+using SolarCsi.Node;
 using SolarCsi.Node.Staging;
 
 namespace SolarCsi.Tests.Deploy;
@@ -11,7 +12,7 @@ public sealed class PreStopHookTests
         new($"file~default~n1~{name}", phase, $"/var/lib/kubelet/plugins/kubernetes.io/csi/solar.csi.dev/{name}/globalmount", "loop",
             "/x.img", "/dev/loop4", false, "ext4", true, false, [], []);
 
-    private static NodeJournal JournalIn(TempDir dir) => new(Path.Combine(dir.Path, "node"));
+    private static NodeJournal JournalIn(TempDir dir) => new(new NodeStateLayout(dir.Path).Journal);
 
     [Fact]
     public async Task ReturnsAtOnceWhenNothingIsStagedOrTheStateDirDoesNotExist()
@@ -104,7 +105,7 @@ public sealed class PreStopHookTests
     public async Task TempFilesAreNotEntriesButUnreadableEntriesStillCount()
     {
         using var dir = new TempDir();
-        var journalDir = PreStopHook.JournalDirectory(dir.Path);
+        var journalDir = new NodeStateLayout(dir.Path).Journal;
         Directory.CreateDirectory(journalDir);
         // What AtomicFile leaves mid-write, and an unrelated file.
         await File.WriteAllTextAsync(Path.Combine(journalDir, ".file~default~n1~v1.json.0123.tmp"), "{");

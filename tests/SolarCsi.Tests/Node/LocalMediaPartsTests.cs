@@ -88,9 +88,9 @@ public sealed class LocalMediaPartsTests
     [Fact]
     public void PmemMountsWithDax()
     {
-        Assert.Equal(["noatime", "dax", "nouuid"], NodeVolumes.MountOptions("xfs", ["noatime"], readOnly: false, dax: true));
-        Assert.Equal(["dax=always"], NodeVolumes.MountOptions("ext4", ["dax=always"], readOnly: false, dax: true));
-        Assert.DoesNotContain("dax", NodeVolumes.MountOptions("ext4", [], readOnly: false));
+        Assert.Equal(["noatime", "dax", "nouuid"], StagedFilesystem.MountOptions("xfs", ["noatime"], readOnly: false, dax: true));
+        Assert.Equal(["dax=always"], StagedFilesystem.MountOptions("ext4", ["dax=always"], readOnly: false, dax: true));
+        Assert.DoesNotContain("dax", StagedFilesystem.MountOptions("ext4", [], readOnly: false));
     }
 
     private static void Write(string root, string relative, string content)

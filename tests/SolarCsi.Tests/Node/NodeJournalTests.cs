@@ -19,7 +19,7 @@ public sealed class NodeJournalTests
         Assert.Equal(entry.Targets, read.Targets);
         Assert.Equal(entry.MountFlags, read.MountFlags);
         Assert.Single(reopened.All());
-        Assert.Contains("\"staged\"", File.ReadAllText(Directory.GetFiles(Path.Combine(dir.Path, "journal"))[0]), StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("\"staged\"", File.ReadAllText(Directory.GetFiles(dir.Path)[0]), StringComparison.OrdinalIgnoreCase);
 
         reopened.Remove(entry.VolumeId);
         reopened.Remove(entry.VolumeId);

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging.Abstractions;
+using SolarCsi.Node;
 using SolarCsi.Core.Concurrency;
 using SolarCsi.Core.Devices;
 using SolarCsi.Core.Ids;
@@ -46,14 +47,16 @@ public sealed class ReconcilerResidueTests : IDisposable
         await pool.CreateVolumeAsync(volumeId, "gone", 64L << 20, 0, new() { ["media"] = "file" }, null, CancellationToken.None);
         image = pool.BackingPathOf(volumeId);
         var pools = new PoolSet("n1", [pool]);
-        var journal = new NodeJournal(Path.Combine(_dir.Path, "node"));
-        var nbdRoot = Path.Combine(_dir.Path, "node", "nbd");
+        var journal = new NodeJournal(new NodeStateLayout(_dir.Path).Journal);
+        var nbdRoot = new NodeStateLayout(_dir.Path).RemoteClients;
         var attachers = new AttacherSet(new LoopFileAttacher(loops),
             new NbdFuseAttacher(loops, mounter, runner, new DaemonLauncher(runner), NullLogger<NbdFuseAttacher>.Instance),
             new TmpfsAttacher(mounter), new LocalDeviceAttacher());
-        var volumes = new NodeVolumes(pools, journal, attachers, nbdRoot, mounter, new BlockDevices(runner), new Filesystems(runner),
-            new InFlightTracker(), NullLogger<NodeVolumes>.Instance);
-        var reconciler = new NodeReconciler(journal, volumes, pools, mounter, loops, attachers, nbdRoot, NullLogger<NodeReconciler>.Instance);
+        var staging = new VolumeStaging(journal, attachers, new VolumeSources(pools, nbdRoot), mounter,
+            new StagedFilesystem(mounter, new BlockDevices(runner), new Filesystems(runner), NullLogger<StagedFilesystem>.Instance),
+            NullLogger<VolumeStaging>.Instance);
+        var reconciler = new NodeReconciler(journal, staging, new InFlightTracker(), pools, mounter, loops, attachers, nbdRoot,
+            NullLogger<NodeReconciler>.Instance);
 
         await reconciler.RunAsync(CancellationToken.None);
 
