@@ -10,6 +10,9 @@ namespace SolarCsi.Core.Media;
 /// <param name="Capabilities">the access modes, fs types and raw block it serves.</param>
 public sealed record Medium(string Name, CapabilityRules Capabilities)
 {
+    /// <summary>How a node turns a volume's source into something to stage (which attach path serves it).</summary>
+    public AttachPath AttachedAs { get; init; } = AttachPath.LocalDevice;
+
     /// <summary>Its volumes live on one node and are reachable only there: topology pins them, and they are published to that node only.</summary>
     public bool IsLocal { get; init; } = true;
 
@@ -37,4 +40,17 @@ public sealed record Medium(string Name, CapabilityRules Capabilities)
         ("solar_volume_attachment_healthy", "1 while a staged volume's device and mount are in place, 0 when they are not");
 
     public override string ToString() => Name;
+}
+
+/// <summary>The node's attach paths, as media choose them; each is one attacher on the node.</summary>
+public enum AttachPath
+{
+    /// <summary>A block device the pool made itself (an LV, a whole disk, a pmem namespace): nothing to attach.</summary>
+    LocalDevice,
+    /// <summary>An image file the pool keeps, attached as a loop device.</summary>
+    ImageFile,
+    /// <summary>A filesystem the pool mounted already (a tmpfs): staging binds it.</summary>
+    MountedFilesystem,
+    /// <summary>A volume served by another node, reached over the network (NBD).</summary>
+    Remote,
 }

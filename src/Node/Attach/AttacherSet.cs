@@ -1,13 +1,13 @@
 using Microsoft.Extensions.Logging;
 using SolarCsi.Core.Devices;
 using SolarCsi.Core.Errors;
+using SolarCsi.Core.Media;
 using SolarCsi.Core.Mounts;
 using SolarCsi.Core.Processes;
-using SolarCsi.Core.Validation;
 
 namespace SolarCsi.Node.Attach;
 
-/// <summary>The attach paths this node has, and which one serves a media.</summary>
+/// <summary>The attach paths this node has, one per <see cref="AttachPath"/>; a medium says which one serves it.</summary>
 public sealed class AttacherSet(IBlockAttacher loop, IBlockAttacher nbd, IBlockAttacher tmpfs, IBlockAttacher device)
 {
     /// <summary>
@@ -27,13 +27,12 @@ public sealed class AttacherSet(IBlockAttacher loop, IBlockAttacher nbd, IBlockA
 
     private IEnumerable<IBlockAttacher> All => [Loop, Nbd, tmpfs, device];
 
-    public IBlockAttacher ForMedia(string media) => media switch
+    public IBlockAttacher ForMedia(string media) => MediaCatalog.Of(media).AttachedAs switch
     {
-        VolumeParameters.FileMedia => Loop,
-        VolumeParameters.NbdMedia => Nbd,
-        VolumeParameters.TmpfsMedia => tmpfs,
-        VolumeParameters.LvmMedia or VolumeParameters.DiskMedia or VolumeParameters.PmemMedia => device,
-        _ => throw CsiErrors.InvalidArgument($"no attach path for media '{media}'"),
+        AttachPath.ImageFile => Loop,
+        AttachPath.Remote => Nbd,
+        AttachPath.MountedFilesystem => tmpfs,
+        _ => device,
     };
 
     /// <summary>The attach path a journal entry names; null when this node has no such path (never in one plugin's life).</summary>

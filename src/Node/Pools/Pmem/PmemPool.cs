@@ -22,7 +22,8 @@ public sealed class PmemPool : IMediaPool
     private readonly string _region;
     private readonly PoolRecords _records;
     private readonly PendingOperations _pending;
-    private readonly string _blockDevs;
+    private readonly string _legacyBlockDevs;
+    private const string BlockDevKey = "blockDev";
     private readonly IProcessRunner _runner;
     private readonly ILogger _logger;
     private PoolInfo _described;
@@ -34,9 +35,8 @@ public sealed class PmemPool : IMediaPool
         _region = region.All(char.IsAsciiDigit) ? "region" + region : region;
         _records = new PoolRecords(stateRoot);
         _pending = new PendingOperations(stateRoot);
-        // VolumeRecord has no place for it: the block device each namespace had when last seen, one file per volume.
-        _blockDevs = Path.Combine(stateRoot, "blockdevs");
-        Directory.CreateDirectory(_blockDevs);
+        // Where releases before the record's Backing kept each namespace's last block device; read for their volumes.
+        _legacyBlockDevs = Path.Combine(stateRoot, "blockdevs");
         _runner = runner;
         _logger = logger;
         _described = new PoolInfo { Name = Name, Media = Media, SupportsSnapshots = false, SupportsBlock = true };
@@ -59,7 +59,7 @@ public sealed class PmemPool : IMediaPool
 
     /// <summary>The device recorded at create or at the last <see cref="PrepareBackingAsync"/>; names can change across reboots.</summary>
     public string BackingPathOf(string volumeId) =>
-        RecordedBlockDev(PoolRecords.NameOf(volumeId)) is { } dev
+        RecordedBlockDev(volumeId) is { } dev
             ? "/dev/" + dev
             : throw CsiErrors.FailedPrecondition($"volume {volumeId} has no recorded pmem device");
 
@@ -132,8 +132,8 @@ public sealed class PmemPool : IMediaPool
                 if (limitBytes > 0 && created.SizeBytes > limitBytes)
                     throw CsiErrors.OutOfRange($"the namespace for {capacityBytes} bytes came out at {created.SizeBytes} (fsdax alignment), above the limit of {limitBytes}");
                 await RunAsync(NdctlCommands.WipeSignatures("/dev/" + created.BlockDev), ct);
-                await RecordBlockDevAsync(nsName, created.BlockDev, ct);
-                var record = new VolumeRecord(volumeId, name, created.SizeBytes, parameters, null, null, DateTimeOffset.UtcNow, []);
+                var record = new VolumeRecord(volumeId, name, created.SizeBytes, parameters, null, null, DateTimeOffset.UtcNow, [],
+                    new() { [BlockDevKey] = created.BlockDev });
                 await SaveVolumeAsync(record, ct);
                 _pending.Clear(nsName);
                 _logger.LogInformation("pool {Pool}: created namespace {Dev} (/dev/{BlockDev}, {Bytes} bytes) for {Name}", Name, created.Dev,
@@ -201,7 +201,7 @@ public sealed class PmemPool : IMediaPool
             await _pending.MarkAsync(nsName, ct);
             _records.DeleteVolume(volumeId);
             if (existing is not null) await RunAsync(NdctlCommands.DestroyNamespace(existing.Dev), ct);
-            AtomicFile.Delete(Path.Combine(_blockDevs, nsName));
+            AtomicFile.Delete(Path.Combine(_legacyBlockDevs, nsName));
             _pending.Clear(nsName);
             _logger.LogInformation("pool {Pool}: deleted volume {VolumeId} (namespace {Dev})", Name, volumeId, existing?.Dev);
             await TryReadRegionAsync();
@@ -225,6 +225,7 @@ public sealed class PmemPool : IMediaPool
     {
         if (GetVolume(volumeId) is null) throw CsiErrors.NotFound($"volume {volumeId} not found");
         var nsName = PoolRecords.NameOf(volumeId);
+        // Callers hold the volume's slot: nothing else rewrites its record meanwhile.
         await Ndctl.WaitAsync(ct);
         try
         {
@@ -232,11 +233,12 @@ public sealed class PmemPool : IMediaPool
                      ?? throw CsiErrors.FailedPrecondition($"volume {volumeId}: no namespace named {nsName} in {_region}");
             if (ns.Mode != "fsdax") throw CsiErrors.FailedPrecondition($"volume {volumeId}: namespace {ns.Dev} is in {ns.Mode} mode, not fsdax");
             if (!ns.Enabled || ns.BlockDev.Length == 0) throw CsiErrors.FailedPrecondition($"volume {volumeId}: namespace {ns.Dev} is disabled");
-            if (RecordedBlockDev(nsName) != ns.BlockDev)
+            if (RecordedBlockDev(volumeId) is var old && old != ns.BlockDev)
             {
-                _logger.LogWarning("pool {Pool}: volume {VolumeId} is now /dev/{BlockDev} (was /dev/{Old})", Name, volumeId, ns.BlockDev,
-                    RecordedBlockDev(nsName) ?? "unknown");
-                await RecordBlockDevAsync(nsName, ns.BlockDev, ct);
+                _logger.LogWarning("pool {Pool}: volume {VolumeId} is now /dev/{BlockDev} (was /dev/{Old})", Name, volumeId, ns.BlockDev, old ?? "unknown");
+                var record = GetVolume(volumeId)!;
+                await SaveVolumeAsync(record with { Backing = new(record.Backing ?? []) { [BlockDevKey] = ns.BlockDev } }, ct);
+                AtomicFile.Delete(Path.Combine(_legacyBlockDevs, nsName));
             }
             return "/dev/" + ns.BlockDev;
         }
@@ -272,7 +274,7 @@ public sealed class PmemPool : IMediaPool
             // Cleanup runs to the end even when the caller gave up.
             if ((await ListNamespacesAsync(CancellationToken.None)).FirstOrDefault(n => n.Name == nsName) is { } ns)
                 await RunAsync(NdctlCommands.DestroyNamespace(ns.Dev), CancellationToken.None);
-            AtomicFile.Delete(Path.Combine(_blockDevs, nsName));
+            AtomicFile.Delete(Path.Combine(_legacyBlockDevs, nsName));
             _pending.Clear(nsName);
             return true;
         }
@@ -287,14 +289,13 @@ public sealed class PmemPool : IMediaPool
 
     private static bool IsVolumeName(string name) => name.Length == 25 && name[0] == 'v' && name.Skip(1).All(char.IsAsciiHexDigitLower);
 
-    private string? RecordedBlockDev(string nsName)
+    /// <summary>The block device the namespace had when last seen (in its record; a legacy file for volumes made before).</summary>
+    private string? RecordedBlockDev(string volumeId)
     {
-        var path = Path.Combine(_blockDevs, nsName);
-        return File.Exists(path) ? File.ReadAllText(path).Trim() : null;
+        if (GetVolume(volumeId)?.Backing?.GetValueOrDefault(BlockDevKey) is { } dev) return dev;
+        var legacy = Path.Combine(_legacyBlockDevs, PoolRecords.NameOf(volumeId));
+        return File.Exists(legacy) ? File.ReadAllText(legacy).Trim() : null;
     }
-
-    private Task RecordBlockDevAsync(string nsName, string blockDev, CancellationToken ct) =>
-        AtomicFile.WriteAsync(Path.Combine(_blockDevs, nsName), Encoding.UTF8.GetBytes(blockDev), ct);
 
     private Task RunAsync((string Program, IReadOnlyList<string> Arguments) command, CancellationToken ct) =>
         _runner.RunAsync(command.Program, command.Arguments, ct, ChangeTimeout);
