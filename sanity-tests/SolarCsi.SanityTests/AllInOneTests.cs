@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using Csi.V1;
 using Grpc.Core;
 using SolarCsi.Core.Hosting;
-using SolarCsi.Core.Local;
+using SolarCsi.Local;
 using ServiceType = Csi.V1.PluginCapability.Types.Service.Types.Type;
 
 namespace SolarCsi.SanityTests;
@@ -54,8 +54,8 @@ public sealed class AllInOneTests : IAsyncLifetime
     {
         var channel = await StartAsync();
         var identity = new Identity.IdentityClient(channel);
-        var controller = new Controller.ControllerClient(channel);
-        var node = new Node.NodeClient(channel);
+        var controller = new Csi.V1.Controller.ControllerClient(channel);
+        var node = new Csi.V1.Node.NodeClient(channel);
 
         var services = (await identity.GetPluginCapabilitiesAsync(new GetPluginCapabilitiesRequest())).Capabilities
             .Where(c => c.Service is not null).Select(c => c.Service.Type).ToHashSet();
@@ -146,8 +146,8 @@ public sealed class AllInOneTests : IAsyncLifetime
     {
         // This machine has every tool; the plugin gets a PATH that lacks the NBD server and the NBD client.
         var channel = await StartAsync(new Dictionary<string, string> { ["PATH"] = PathWithout("nbdkit", "nbdfuse") });
-        var controller = new Controller.ControllerClient(channel);
-        var node = new Node.NodeClient(channel);
+        var controller = new Csi.V1.Controller.ControllerClient(channel);
+        var node = new Csi.V1.Node.NodeClient(channel);
         Assert.Contains("nbd pool 'default' on node edge-1 needs nbdkit (Debian package nbdkit), not installed: not offered", _plugin!.Tail(200));
         Assert.Contains("NBD volumes cannot be attached on this node (nbdfuse path): missing nbdfuse (Debian package libnbd-bin)", _plugin.Tail(200));
 
@@ -186,8 +186,8 @@ public sealed class AllInOneTests : IAsyncLifetime
     public async Task ANodeWithoutTheNbdClientRefusesToStageBeforeItChangesAnything()
     {
         var channel = await StartAsync(new Dictionary<string, string> { ["PATH"] = PathWithout("nbdfuse") });
-        var controller = new Controller.ControllerClient(channel);
-        var node = new Node.NodeClient(channel);
+        var controller = new Csi.V1.Controller.ControllerClient(channel);
+        var node = new Csi.V1.Node.NodeClient(channel);
         var capability = ClusterFixture.Mount();
         var volume = (await controller.CreateVolumeAsync(NewVolume("nbd", 16L << 20))).Volume;
         var staging = KubeletPaths.NewStaging(Kubelet);

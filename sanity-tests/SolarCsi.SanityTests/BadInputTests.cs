@@ -1,7 +1,7 @@
 using Csi.V1;
 using Grpc.Core;
 using SolarCsi.Core.Ids;
-using SolarCsi.Core.Nbd;
+using SolarCsi.Node.Nbd;
 using AccessMode = Csi.V1.VolumeCapability.Types.AccessMode.Types.Mode;
 
 namespace SolarCsi.SanityTests;
@@ -35,7 +35,7 @@ public sealed class BadInputTests(ClusterFixture fx) : IAsyncLifetime
         public override string ToString() => Name;
     }
 
-    private Controller.ControllerClient C => fx.Controller;
+    private Csi.V1.Controller.ControllerClient C => fx.Controller;
     private Csi.V1.Node.NodeClient N => fx.A.Node;
     private string Kubelet => fx.Cluster.KubeletDir;
     private static string Missing(string name = "missing") => StorageId.ForVolume("file", "default", ClusterFixture.NodeA, name).ToString();
@@ -186,7 +186,7 @@ public sealed class BadInputTests(ClusterFixture fx) : IAsyncLifetime
         var snapshots = (await C.ListSnapshotsAsync(new ListSnapshotsRequest())).Entries.Select(e => e.Snapshot.SnapshotId);
         var journal = fx.Cluster.Nodes.SelectMany(n => Directory.EnumerateFiles(Path.Combine(n.Directory, "state", "node", "journal")))
             .Select(f => f + ":" + File.ReadAllText(f));
-        var mounts = Core.Mounts.MountInfoParser.Parse(await File.ReadAllTextAsync("/proc/self/mountinfo"))
+        var mounts = SolarCsi.Node.Mounts.MountInfoParser.Parse(await File.ReadAllTextAsync("/proc/self/mountinfo"))
             .Where(m => m.MountPoint.StartsWith(fx.Cluster.Root, StringComparison.Ordinal)).Select(m => m.MountPoint + "=" + m.Source);
         var leftovers = await fx.Cluster.FindLeftoversAsync();
         return string.Join("\n", volumes.Concat(snapshots).Concat(journal).Concat(mounts).Concat(leftovers.LoopDevices).Order(StringComparer.Ordinal))

@@ -1,6 +1,6 @@
 using Csi.V1;
 using SolarCsi.Core.Ids;
-using SolarCsi.Core.Local;
+using SolarCsi.Local;
 using AccessMode = Csi.V1.VolumeCapability.Types.AccessMode.Types.Mode;
 
 namespace SolarCsi.SanityTests;
@@ -13,7 +13,7 @@ public sealed class ClusterFixture : IAsyncLifetime
     private readonly string _root = Directory.CreateTempSubdirectory("solar-sanity-").FullName;
 
     public LocalCluster Cluster { get; private set; } = null!;
-    public Controller.ControllerClient Controller => Cluster.Controller.Controller;
+    public Csi.V1.Controller.ControllerClient Controller => Cluster.Controller.Controller;
     public Identity.IdentityClient ControllerIdentity => Cluster.Controller.Identity;
     public NodePlugin A => Cluster.Nodes[0];
     public NodePlugin B => Cluster.Nodes[1];

@@ -6,8 +6,8 @@ using Grpc.Net.Client;
 using Microsoft.Extensions.Logging.Abstractions;
 using SolarCsi.Core.Hosting;
 using SolarCsi.Core.Hosting.Tls;
-using SolarCsi.Core.Local;
-using SolarCsi.Core.Processes;
+using SolarCsi.Local;
+using SolarCsi.Node.Processes;
 
 namespace SolarCsi.SanityTests;
 

@@ -9,7 +9,7 @@ namespace SolarCsi.SanityTests;
 [Collection(ClusterCollection.Name)]
 public sealed class ControllerConformanceTests(ClusterFixture fx)
 {
-    private Controller.ControllerClient C => fx.Controller;
+    private Csi.V1.Controller.ControllerClient C => fx.Controller;
 
     [Fact]
     public async Task AdvertisesExactlyWhatWorks()

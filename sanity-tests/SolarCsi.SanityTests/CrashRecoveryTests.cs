@@ -65,7 +65,7 @@ public sealed class CrashRecoveryTests(ClusterFixture fx)
             var left = await fx.Cluster.FindLeftoversAsync();
             Assert.Empty(left.Mounts);
             Assert.Empty(left.LoopDevices);
-            Assert.DoesNotContain(left.Processes, pid => Core.Processes.Pid.CommandLine(pid)?.FirstOrDefault()?.EndsWith("nbdfuse", StringComparison.Ordinal) == true);
+            Assert.DoesNotContain(left.Processes, pid => SolarCsi.Node.Processes.Pid.CommandLine(pid)?.FirstOrDefault()?.EndsWith("nbdfuse", StringComparison.Ordinal) == true);
             await steps.AttachAsync();
             Assert.Equal(SHA256.HashData(payload), SHA256.HashData(await File.ReadAllBytesAsync(Path.Combine(steps.Target, "data.bin"))));
         }

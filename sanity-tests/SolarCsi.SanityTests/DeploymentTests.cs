@@ -15,7 +15,7 @@ public sealed class DeploymentTests(ClusterFixture fx)
     [Fact]
     public async Task ReadmeDemoWalksAVolumeAndLeavesNothingBehind()
     {
-        var solar = Core.Local.BinaryLocator.Find().Cli ?? throw new FileNotFoundException("the solar CLI was not built");
+        var solar = SolarCsi.Local.BinaryLocator.Find().Cli ?? throw new FileNotFoundException("the solar CLI was not built");
         var info = new ProcessStartInfo(solar, ["demo"]) { RedirectStandardOutput = true, RedirectStandardError = true };
         using var process = Process.Start(info)!;
         var stdout = process.StandardOutput.ReadToEndAsync();

@@ -13,7 +13,7 @@ namespace SolarCsi.SanityTests;
 public sealed class DiskConformanceTests(ClusterFixture fx)
 {
     private const long MiB = 1L << 20;
-    private Controller.ControllerClient C => fx.Controller;
+    private Csi.V1.Controller.ControllerClient C => fx.Controller;
 
     private static CreateVolumeRequest NewDisk(long bytes, VolumeCapability? capability = null, long limit = 0)
     {

@@ -23,19 +23,19 @@ public sealed class EndpointSeparationTests(ClusterFixture fx)
         using var registryChannel = fx.Cluster.RegistryChannel(fx.A.NodeId);
 
         // Where each service belongs, it answers.
-        await new Node.NodeClient(nodeCsiChannel).NodeGetCapabilitiesAsync(new NodeGetCapabilitiesRequest());
+        await new Csi.V1.Node.NodeClient(nodeCsiChannel).NodeGetCapabilitiesAsync(new NodeGetCapabilitiesRequest());
         await new Agent.V1.Agent.AgentClient(agentChannel).GetCapacityAsync(new Agent.V1.GetCapacityRequest());
-        await new Controller.ControllerClient(controllerCsiChannel).ControllerGetCapabilitiesAsync(new ControllerGetCapabilitiesRequest());
+        await new Csi.V1.Controller.ControllerClient(controllerCsiChannel).ControllerGetCapabilitiesAsync(new ControllerGetCapabilitiesRequest());
 
         // Anywhere else it does not exist.
         await Expect.Code(StatusCode.Unimplemented, async () =>
-            await new Node.NodeClient(agentChannel).NodeGetCapabilitiesAsync(new NodeGetCapabilitiesRequest()));
+            await new Csi.V1.Node.NodeClient(agentChannel).NodeGetCapabilitiesAsync(new NodeGetCapabilitiesRequest()));
         await Expect.Code(StatusCode.Unimplemented, async () =>
             await new Identity.IdentityClient(agentChannel).ProbeAsync(new ProbeRequest()));
         await Expect.Code(StatusCode.Unimplemented, async () =>
             await new Agent.V1.Agent.AgentClient(nodeCsiChannel).GetCapacityAsync(new Agent.V1.GetCapacityRequest()));
         await Expect.Code(StatusCode.Unimplemented, async () =>
-            await new Controller.ControllerClient(registryChannel).ControllerGetCapabilitiesAsync(new ControllerGetCapabilitiesRequest()));
+            await new Csi.V1.Controller.ControllerClient(registryChannel).ControllerGetCapabilitiesAsync(new ControllerGetCapabilitiesRequest()));
         await Expect.Code(StatusCode.Unimplemented, async () =>
             await new Agent.V1.Registry.RegistryClient(controllerCsiChannel).HeartbeatAsync(new Agent.V1.AgentAnnouncement()));
 

@@ -1,5 +1,5 @@
 using Csi.V1;
-using SolarCsi.Core.Nbd;
+using SolarCsi.Node.Nbd;
 
 namespace SolarCsi.SanityTests;
 

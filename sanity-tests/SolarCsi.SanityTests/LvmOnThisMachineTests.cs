@@ -3,7 +3,7 @@ using System.Text.Json;
 using Csi.V1;
 using Grpc.Core;
 using SolarCsi.Core.Ids;
-using SolarCsi.Core.Local;
+using SolarCsi.Local;
 
 namespace SolarCsi.SanityTests;
 
@@ -52,7 +52,7 @@ public sealed class LvmOnThisMachineTests : IAsyncLifetime
         Directory.Delete(_root, recursive: true);
     }
 
-    private Controller.ControllerClient C => _cluster.Controller.Controller;
+    private Csi.V1.Controller.ControllerClient C => _cluster.Controller.Controller;
 
     [Fact]
     public async Task CapacityIsTheVolumeGroupsAndLvmRequestsAreCheckedBeforeAnythingIsMade()

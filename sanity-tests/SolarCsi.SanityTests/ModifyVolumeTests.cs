@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using Csi.V1;
 using Grpc.Core;
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Processes;
 
 namespace SolarCsi.SanityTests;
 

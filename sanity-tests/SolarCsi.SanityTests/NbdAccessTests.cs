@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Csi.V1;
-using SolarCsi.Core.Nbd;
+using SolarCsi.Node.Nbd;
 
 namespace SolarCsi.SanityTests;
 

@@ -2,9 +2,9 @@ using System.Security.Cryptography;
 using Csi.V1;
 using Grpc.Core;
 using Microsoft.Extensions.Logging.Abstractions;
-using SolarCsi.Core.Local;
-using SolarCsi.Core.Nbd;
-using SolarCsi.Core.Processes;
+using SolarCsi.Local;
+using SolarCsi.Node.Nbd;
+using SolarCsi.Node.Processes;
 using AccessMode = Csi.V1.VolumeCapability.Types.AccessMode.Types.Mode;
 
 namespace SolarCsi.SanityTests;

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using Csi.V1;
-using SolarCsi.Core.Local;
+using SolarCsi.Local;
 
 namespace SolarCsi.SanityTests;
 
@@ -52,7 +52,7 @@ public sealed class NbdScaleTests : IAsyncLifetime
         }, errors);
         Assert.Empty(errors);
         Assert.All(steps, s => Assert.Equal(Storage, s.Volume.VolumeId.Split('~')[2]));
-        Assert.Equal(Volumes, _cluster.HelperProcesses().Count(pid => Core.Processes.Pid.CommandLine(pid)?[0].EndsWith("nbdfuse") == true));
+        Assert.Equal(Volumes, _cluster.HelperProcesses().Count(pid => SolarCsi.Node.Processes.Pid.CommandLine(pid)?[0].EndsWith("nbdfuse") == true));
 
         await InParallelAsync(steps, async s =>
         {

@@ -1,9 +1,9 @@
 using System.Security.Cryptography;
 using Csi.V1;
 using Grpc.Core;
-using SolarCsi.Core.Devices;
+using SolarCsi.Node.Devices;
 using SolarCsi.Core.Ids;
-using SolarCsi.Core.Mounts;
+using SolarCsi.Node.Mounts;
 using NodeCapType = Csi.V1.NodeServiceCapability.Types.RPC.Types.Type;
 using AccessMode = Csi.V1.VolumeCapability.Types.AccessMode.Types.Mode;
 
@@ -210,7 +210,7 @@ public sealed class NodeConformanceTests(ClusterFixture fx)
 
             // A staging mount that vanished behind our back (a failed unstage, a reboot) leaves an empty
             // directory; publishing it would hand the pod an empty disk (kubernetes#106729).
-            await new Core.Mounts.LinuxMounter(new Core.Processes.ProcessRunner(Microsoft.Extensions.Logging.Abstractions.NullLogger<Core.Processes.ProcessRunner>.Instance))
+            await new SolarCsi.Node.Mounts.LinuxMounter(new SolarCsi.Node.Processes.ProcessRunner(Microsoft.Extensions.Logging.Abstractions.NullLogger<SolarCsi.Node.Processes.ProcessRunner>.Instance))
                 .UnmountAsync(steps.Staging, CancellationToken.None);
             await Expect.Code(StatusCode.FailedPrecondition, async () => await steps.PublishAsync());
             Assert.False(Path.Exists(steps.Target) && (await MountsUnderAsync(fx.Cluster.Root)).Any(m => m.MountPoint == steps.Target));
@@ -350,7 +350,7 @@ public sealed class NodeConformanceTests(ClusterFixture fx)
                     await s.AttachAsync();
                     Assert.Equal(expected, await File.ReadAllTextAsync(Path.Combine(s.Target, "note.txt")));
                     // The filesystem fills the bigger volume, not the 64 MiB it was copied from.
-                    if (volume == restored) Assert.True(Core.Devices.FilesystemStats.Of(s.Target).TotalBytes > 100L << 20, "the restored filesystem was not grown to its volume");
+                    if (volume == restored) Assert.True(SolarCsi.Node.Devices.FilesystemStats.Of(s.Target).TotalBytes > 100L << 20, "the restored filesystem was not grown to its volume");
                 }
                 finally
                 {

@@ -4,16 +4,16 @@ namespace SolarCsi.SanityTests;
 
 /// <summary>The calls kubelet makes, in kubelet's order, for one volume on one node.</summary>
 /// <param name="kubeletDir">where this node's kubelet keeps staging and target paths (default: the cluster's).</param>
-internal sealed class NodeSteps(Core.Local.LocalCluster cluster, Volume volume, VolumeCapability capability, Core.Local.NodePlugin? plugin = null,
+internal sealed class NodeSteps(SolarCsi.Local.LocalCluster cluster, Volume volume, VolumeCapability capability, SolarCsi.Local.NodePlugin? plugin = null,
     string? kubeletDir = null)
 {
-    public NodeSteps(ClusterFixture fx, Volume volume, VolumeCapability capability, Core.Local.NodePlugin? plugin = null)
+    public NodeSteps(ClusterFixture fx, Volume volume, VolumeCapability capability, SolarCsi.Local.NodePlugin? plugin = null)
         : this(fx.Cluster, volume, capability, plugin)
     {
     }
 
-    private readonly Core.Local.NodePlugin _plugin = plugin ?? cluster.Nodes[0];
-    private Controller.ControllerClient Controller => cluster.Controller.Controller;
+    private readonly SolarCsi.Local.NodePlugin _plugin = plugin ?? cluster.Nodes[0];
+    private Csi.V1.Controller.ControllerClient Controller => cluster.Controller.Controller;
     public Csi.V1.Node.NodeClient Node => _plugin.Node;
     public string NodeId => _plugin.NodeId;
     public string VolumeId => volume.VolumeId;
@@ -41,12 +41,12 @@ internal sealed class NodeSteps(Core.Local.LocalCluster cluster, Volume volume, 
     /// </summary>
     /// <summary>
     /// Retries ABORTED as a CO does. Bounded past the longest a node's own work may hold a volume's slot: a reconcile
-    /// pass finishing a half-done unstage waits up to <see cref="SolarCsi.Core.Devices.LoopDevices.ReleaseWait"/> for a
+    /// pass finishing a half-done unstage waits up to <see cref="SolarCsi.Node.Devices.LoopDevices.ReleaseWait"/> for a
     /// device still held open (seen in CI: a 5 s budget ran out behind it).
     /// </summary>
     private static async Task<T> RetryAbortedAsync<T>(Func<Task<T>> call)
     {
-        var until = DateTime.UtcNow + SolarCsi.Core.Devices.LoopDevices.ReleaseWait + TimeSpan.FromSeconds(5);
+        var until = DateTime.UtcNow + SolarCsi.Node.Devices.LoopDevices.ReleaseWait + TimeSpan.FromSeconds(5);
         while (true)
         {
             try { return await call(); }

@@ -3,7 +3,7 @@ using Grpc.Core;
 using SolarCsi.Core.Diagnostics;
 using SolarCsi.Core.Hosting;
 using SolarCsi.Core.Ids;
-using SolarCsi.Core.Local;
+using SolarCsi.Local;
 
 namespace SolarCsi.SanityTests;
 
@@ -17,7 +17,7 @@ public sealed class OneNameAfterFaultsTests : IAsyncLifetime
     private readonly string _root = Directory.CreateTempSubdirectory("solar-names-").FullName;
     private LocalCluster _cluster = null!;
 
-    private Controller.ControllerClient C => _cluster.Controller.Controller;
+    private Csi.V1.Controller.ControllerClient C => _cluster.Controller.Controller;
 
     public async Task InitializeAsync() =>
         _cluster = await LocalCluster.StartAsync(_root, [ClusterFixture.NodeA, ClusterFixture.NodeB], nbdFirstPort: 21800);

@@ -96,7 +96,7 @@ public sealed class OperatorCliTests(ClusterFixture fx)
 
     private static async Task<(int Code, string Output, string Error)> RunAsync(params string[] args)
     {
-        var solar = Core.Local.BinaryLocator.Find().Cli ?? throw new FileNotFoundException("the solar CLI was not built");
+        var solar = SolarCsi.Local.BinaryLocator.Find().Cli ?? throw new FileNotFoundException("the solar CLI was not built");
         using var process = Process.Start(new ProcessStartInfo(solar, args) { RedirectStandardOutput = true, RedirectStandardError = true })!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();

@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using Csi.V1;
 using SolarCsi.Core.Ids;
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Processes;
 
 namespace SolarCsi.SanityTests;
 
@@ -21,7 +21,7 @@ public sealed partial class RemoteStorageHostTests
     public async Task RestartingTheNodePluginsContainerUnderAWriterLosesNoWriteAndFailsNone()
     {
         Skip.If(fx.Unavailable is not null, $"no Docker engine: {fx.Unavailable}");
-        await using var node = await ContainerizedNode.StartAsync(fx, ContainerNodeId, Core.Local.LocalCluster.FreePort(), "21700-21719");
+        await using var node = await ContainerizedNode.StartAsync(fx, ContainerNodeId, SolarCsi.Local.LocalCluster.FreePort(), "21700-21719");
         var capability = ClusterFixture.Mount();
         var create = new CreateVolumeRequest
         {
@@ -94,11 +94,11 @@ public sealed partial class RemoteStorageHostTests
             await fx.Cluster.Controller.Controller.DeleteVolumeAsync(new DeleteVolumeRequest { VolumeId = volume.VolumeId });
         }
         Assert.Empty(node.Helpers());
-        Assert.Empty((await Core.Local.LocalCluster.FindLeftoversUnderAsync(node.KubeletDir)).Mounts);
+        Assert.Empty((await SolarCsi.Local.LocalCluster.FindLeftoversUnderAsync(node.KubeletDir)).Mounts);
     }
 
-    private static readonly Core.Devices.LoopDevices Loops =
-        new(new Core.Processes.ProcessRunner(Microsoft.Extensions.Logging.Abstractions.NullLogger<Core.Processes.ProcessRunner>.Instance));
+    private static readonly SolarCsi.Node.Devices.LoopDevices Loops =
+        new(new SolarCsi.Node.Processes.ProcessRunner(Microsoft.Extensions.Logging.Abstractions.NullLogger<SolarCsi.Node.Processes.ProcessRunner>.Instance));
 
     private static async Task WaitForAsync(Func<bool> condition, string what)
     {

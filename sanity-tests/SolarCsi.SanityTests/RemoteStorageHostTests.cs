@@ -5,8 +5,8 @@ using DotNet.Testcontainers.Configurations;
 using DotNet.Testcontainers.Containers;
 using Microsoft.Extensions.Logging.Abstractions;
 using SolarCsi.Core.Hosting.Tls;
-using SolarCsi.Core.Local;
-using SolarCsi.Core.Processes;
+using SolarCsi.Local;
+using SolarCsi.Node.Processes;
 
 namespace SolarCsi.SanityTests;
 
@@ -119,8 +119,8 @@ public sealed partial class RemoteStorageHostTests(RemoteStorageHostFixture fx, 
         {
             await steps.ControllerPublishAsync();
             // Kubernetes keeps publish_context in the VolumeAttachment's status: the key is there only sealed to node-a.
-            Assert.False(steps.PublishContext.ContainsKey(Core.Nbd.NbdConnection.PskKey));
-            Assert.StartsWith("v1.", steps.PublishContext[Core.Nbd.NbdConnection.SealedPskKey]);
+            Assert.False(steps.PublishContext.ContainsKey(SolarCsi.Node.Nbd.NbdConnection.PskKey));
+            Assert.StartsWith("v1.", steps.PublishContext[SolarCsi.Node.Nbd.NbdConnection.SealedPskKey]);
             await steps.AttachAsync();
             await File.WriteAllBytesAsync(Path.Combine(steps.Target, "data.bin"), payload);
             await steps.UnpublishAsync();

@@ -1,7 +1,7 @@
 using Csi.V1;
 using Grpc.Core;
 using SolarCsi.Core.Diagnostics;
-using SolarCsi.Core.Local;
+using SolarCsi.Local;
 
 namespace SolarCsi.SanityTests;
 

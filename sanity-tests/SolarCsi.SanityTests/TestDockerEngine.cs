@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging.Abstractions;
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Processes;
 
 namespace SolarCsi.SanityTests;
 
@@ -64,7 +64,7 @@ internal sealed class TestDockerEngine : IAsyncDisposable
         }
         _daemon?.Dispose();
         // dockerd leaves its network namespace mounted under the exec root.
-        foreach (var mount in Core.Mounts.MountInfoParser.Parse(await File.ReadAllTextAsync("/proc/self/mountinfo"))
+        foreach (var mount in SolarCsi.Node.Mounts.MountInfoParser.Parse(await File.ReadAllTextAsync("/proc/self/mountinfo"))
                      .Where(m => m.MountPoint.StartsWith(_dir + "/", StringComparison.Ordinal)).Select(m => m.MountPoint).OrderByDescending(m => m.Length))
             await Runner.RunAsync("umount", ["-l", mount], CancellationToken.None, TimeSpan.FromSeconds(30), okExitCodes: [0, 32]);
         Directory.Delete(_dir, recursive: true);

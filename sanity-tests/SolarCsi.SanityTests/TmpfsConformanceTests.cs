@@ -9,7 +9,7 @@ namespace SolarCsi.SanityTests;
 [Collection(ClusterCollection.Name)]
 public sealed class TmpfsConformanceTests(ClusterFixture fx)
 {
-    private Controller.ControllerClient C => fx.Controller;
+    private Csi.V1.Controller.ControllerClient C => fx.Controller;
 
     private static CreateVolumeRequest NewTmpfs(long bytes, string fsType = "") => ClusterFixture.NewVolumeOf("tmpfs", bytes, ClusterFixture.Mount(fsType));
 
@@ -193,6 +193,6 @@ public sealed class TmpfsConformanceTests(ClusterFixture fx)
         return (bytes.Total, bytes.Available);
     }
 
-    private static async Task<IReadOnlyList<Core.Mounts.MountEntry>> MountsAtAsync(string path) =>
-        Core.Mounts.MountInfoParser.Parse(await File.ReadAllTextAsync("/proc/self/mountinfo")).Where(m => m.MountPoint == path).ToArray();
+    private static async Task<IReadOnlyList<SolarCsi.Node.Mounts.MountEntry>> MountsAtAsync(string path) =>
+        SolarCsi.Node.Mounts.MountInfoParser.Parse(await File.ReadAllTextAsync("/proc/self/mountinfo")).Where(m => m.MountPoint == path).ToArray();
 }

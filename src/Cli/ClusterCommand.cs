@@ -1,5 +1,5 @@
 using System.Runtime.InteropServices;
-using SolarCsi.Core.Local;
+using SolarCsi.Local;
 
 namespace SolarCsi.Cli;
 

@@ -3,8 +3,8 @@ using System.Security.Cryptography;
 using Csi.V1;
 using Grpc.Core;
 using SolarCsi.Core.Ids;
-using SolarCsi.Core.Local;
-using SolarCsi.Core.Processes;
+using SolarCsi.Local;
+using SolarCsi.Node.Processes;
 using AccessMode = Csi.V1.VolumeCapability.Types.AccessMode.Types.Mode;
 
 namespace SolarCsi.Cli;
@@ -148,7 +148,7 @@ public static class Demo
         {
             VolumeId = volume.VolumeId, CapacityRange = new CapacityRange { RequiredBytes = 128L << 20 }, VolumeCapability = capability,
         });
-        var size = SolarCsi.Core.Devices.FilesystemStats.Of(attachment.Target).TotalBytes;
+        var size = SolarCsi.Node.Devices.FilesystemStats.Of(attachment.Target).TotalBytes;
         step($"expanded to {grown.CapacityBytes >> 20} MiB by remount (node step needed: {grown.NodeExpansionRequired}); the pod sees {size >> 20} MiB");
         await attachment.DetachAsync(step);
         await attachment.AttachAsync(step);

@@ -1,4 +1,4 @@
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Processes;
 
 namespace SolarCsi.Cli;
 

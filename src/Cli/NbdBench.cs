@@ -4,9 +4,9 @@ using System.Text;
 using System.Text.Json;
 using Csi.V1;
 using Microsoft.Extensions.Logging.Abstractions;
-using SolarCsi.Core.Devices;
-using SolarCsi.Core.Local;
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Devices;
+using SolarCsi.Local;
+using SolarCsi.Node.Processes;
 using AccessMode = Csi.V1.VolumeCapability.Types.AccessMode.Types.Mode;
 
 namespace SolarCsi.Cli;

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Logging.Abstractions;
-using SolarCsi.Core.Devices;
-using SolarCsi.Core.Mounts;
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Devices;
+using SolarCsi.Node.Mounts;
+using SolarCsi.Node.Processes;
 using SolarCsi.Node.Inspection;
 
 namespace SolarCsi.Cli;

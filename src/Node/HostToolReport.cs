@@ -1,4 +1,4 @@
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Processes;
 using SolarCsi.Node.Attach;
 using SolarCsi.Node.Pools;
 

@@ -4,10 +4,10 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Serilog.Extensions.Logging;
 using SolarCsi.Core.Concurrency;
-using SolarCsi.Core.Devices;
+using SolarCsi.Node.Devices;
 using SolarCsi.Core.Hosting;
-using SolarCsi.Core.Mounts;
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Mounts;
+using SolarCsi.Node.Processes;
 using SolarCsi.Core.Validation;
 using SolarCsi.Node;
 using SolarCsi.Node.Agent;
@@ -82,7 +82,7 @@ if (dataPlane is not null && await dataPlane.ProblemAsync(options.StateDir, Time
     return 1;
 }
 var launcher = dataPlane is null
-    ? new DaemonLauncher(runner, await SolarCsi.Core.Nbd.TlsCipherPolicy.EnvironmentAsync(options.StateDir, CancellationToken.None))
+    ? new DaemonLauncher(runner, await SolarCsi.Node.Nbd.TlsCipherPolicy.EnvironmentAsync(options.StateDir, CancellationToken.None))
     : new DaemonLauncher(dataPlane);
 var attachers = AttacherSet.ForThisHost(runner, loops, mounter, launcher, loggerFactory);
 var blockDevices = new BlockDevices(runner);

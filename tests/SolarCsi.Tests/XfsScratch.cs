@@ -23,7 +23,7 @@ internal sealed class XfsScratch : IDisposable
 
     public static string? WhyUnavailable() =>
         Environment.UserName != "root" ? "mounting a loop device needs root"
-        : SolarCsi.Core.Processes.HostTools.Locate("mkfs.xfs") is null ? "mkfs.xfs is not installed (xfsprogs)"
+        : SolarCsi.Node.Processes.HostTools.Locate("mkfs.xfs") is null ? "mkfs.xfs is not installed (xfsprogs)"
         : null;
 
     public void Dispose()

@@ -4,7 +4,7 @@ using System.Text;
 using Csi.V1;
 using Grpc.Core;
 using SolarCsi.Core.Ids;
-using SolarCsi.Core.Local;
+using SolarCsi.Local;
 using AccessMode = Csi.V1.VolumeCapability.Types.AccessMode.Types.Mode;
 
 namespace SolarCsi.Cli;

@@ -1,7 +1,7 @@
 using Csi.V1;
 using Grpc.Core;
 using SolarCsi.Core.Ids;
-using SolarCsi.Core.Local;
+using SolarCsi.Local;
 using AccessMode = Csi.V1.VolumeCapability.Types.AccessMode.Types.Mode;
 
 namespace SolarCsi.Cli;

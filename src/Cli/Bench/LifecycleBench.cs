@@ -4,7 +4,7 @@ using System.Globalization;
 using System.Text;
 using Csi.V1;
 using SolarCsi.Node;
-using SolarCsi.Core.Local;
+using SolarCsi.Local;
 using SolarCsi.Node.Staging;
 
 namespace SolarCsi.Cli;

@@ -4,8 +4,8 @@ using System.Globalization;
 using System.Text;
 using Csi.V1;
 using SolarCsi.Node;
-using SolarCsi.Core.Local;
-using SolarCsi.Core.Processes;
+using SolarCsi.Local;
+using SolarCsi.Node.Processes;
 using SolarCsi.Node.Staging;
 
 namespace SolarCsi.Cli;

@@ -2,8 +2,8 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Microsoft.Extensions.Logging.Abstractions;
-using SolarCsi.Core.Local;
-using SolarCsi.Core.Processes;
+using SolarCsi.Local;
+using SolarCsi.Node.Processes;
 
 namespace SolarCsi.Cli;
 
@@ -32,7 +32,7 @@ internal static class OverheadBench
         var runner = new ProcessRunner(NullLogger<ProcessRunner>.Instance);
         var os = new RawSteps(runner);
         // The same cipher policy the node gives its helpers, so that raw and driver cycles encrypt alike.
-        var launcher = new DaemonLauncher(runner, await SolarCsi.Core.Nbd.TlsCipherPolicy.EnvironmentAsync(root, CancellationToken.None));
+        var launcher = new DaemonLauncher(runner, await SolarCsi.Node.Nbd.TlsCipherPolicy.EnvironmentAsync(root, CancellationToken.None));
         var samples = new SampleSet();
         var retries = 0;
         SampleSet? parts = null;

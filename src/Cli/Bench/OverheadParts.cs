@@ -1,10 +1,10 @@
 using System.Diagnostics;
 using System.Text;
 using Csi.V1;
-using SolarCsi.Core.Devices;
-using SolarCsi.Core.Local;
-using SolarCsi.Core.Mounts;
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Devices;
+using SolarCsi.Local;
+using SolarCsi.Node.Mounts;
+using SolarCsi.Node.Processes;
 using SolarCsi.Core.Storage;
 
 namespace SolarCsi.Cli;

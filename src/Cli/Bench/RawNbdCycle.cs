@@ -1,5 +1,5 @@
-using SolarCsi.Core.Nbd;
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Nbd;
+using SolarCsi.Node.Processes;
 using SolarCsi.Node.Attach;
 
 namespace SolarCsi.Cli;

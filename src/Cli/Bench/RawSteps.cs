@@ -1,6 +1,6 @@
-using SolarCsi.Core.Devices;
-using SolarCsi.Core.Mounts;
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Devices;
+using SolarCsi.Node.Mounts;
+using SolarCsi.Node.Processes;
 using SolarCsi.Node.Staging;
 
 namespace SolarCsi.Cli;

@@ -5,8 +5,8 @@ using System.Text.RegularExpressions;
 using Csi.V1;
 using SolarCsi.Core.Ids;
 using Microsoft.Extensions.Logging.Abstractions;
-using SolarCsi.Core.Local;
-using SolarCsi.Core.Processes;
+using SolarCsi.Local;
+using SolarCsi.Node.Processes;
 
 namespace SolarCsi.Cli;
 

@@ -25,13 +25,13 @@ public static class FaultPoints
         {
             Console.Error.WriteLine($"fault point {point} reached: SIGSTOP");
             Console.Error.Flush();
-            Processes.Pid.Signal(Environment.ProcessId, 19);
+            _ = Interop.Libc.Kill(Environment.ProcessId, 19);
             return;
         }
         if (!Armed.Contains(point)) return;
         Console.Error.WriteLine($"fault point {point} reached: SIGKILL");
         Console.Error.Flush();
-        Processes.Pid.Signal(Environment.ProcessId, 9);
+        _ = Interop.Libc.Kill(Environment.ProcessId, 9);
     }
 
     /// <summary>Throws as a failing external tool would, when "fail:<paramref name="step"/>" is armed.</summary>

@@ -3,7 +3,7 @@ using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Microsoft.Extensions.Logging;
-using SolarCsi.Core.Processes;
+using SolarCsi.Core.Errors;
 
 namespace SolarCsi.Core.Hosting;
 

@@ -42,6 +42,17 @@ public sealed class CommandLine
     public int GetInt(string name, int fallback) =>
         _values.TryGetValue(name, out var v) ? int.TryParse(v[^1], out var n) ? n : throw new FormatException($"--{name} needs a number") : fallback;
 
+    /// <summary>
+    /// The inverse of parsing: <c>--name value</c> pairs for a program whose flags are <paramref name="known"/>. A name the
+    /// program does not parse is refused here, where the command line is made, not when the program refuses to start.
+    /// </summary>
+    public static IReadOnlyList<string> Format(IReadOnlyDictionary<string, string> known, IEnumerable<(string Name, string Value)> flags) =>
+    [
+        .. flags.SelectMany(f => known.ContainsKey(f.Name)
+            ? new[] { "--" + f.Name, f.Value }
+            : throw new ArgumentException($"--{f.Name} is not a flag of this program (known: {string.Join(", ", known.Keys)})")),
+    ];
+
     public string Usage(string program) =>
         $"usage: {program} [flags]\n" + string.Join('\n', Known.Select(k => $"  --{k.Key,-28} {k.Value}"));
 }

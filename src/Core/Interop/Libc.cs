@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace SolarCsi.Core.Interop;
 
 /// <summary>The few libc calls .NET does not expose: file descriptors on directories and devices, ioctl, signals.</summary>
-internal static partial class Libc
+public static partial class Libc
 {
     public const int ReadOnly = 0, Directory = 0x10000, CloseOnExec = 0x80000;
 

@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using SolarCsi.Core.Nbd;
+using SolarCsi.Node.Nbd;
 using SolarCsi.Core.Storage;
 
 namespace SolarCsi.Node.Attach;

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Logging;
-using SolarCsi.Core.Devices;
-using SolarCsi.Core.Mounts;
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Devices;
+using SolarCsi.Node.Mounts;
+using SolarCsi.Node.Processes;
 
 namespace SolarCsi.Node.Attach;
 
@@ -74,7 +74,7 @@ public sealed class NbdFuseAttacher(LoopDevices loops, IMounter mounter, IProces
     /// an unstage that left it would answer OK with the device still taken.
     /// </summary>
     private async Task<bool> OrphanedAsync(string device, string source, CancellationToken ct) =>
-        device.Length > 0 && Core.Devices.FileIdentity.TryKeyOf(FuseFile(source)) is null &&
+        device.Length > 0 && SolarCsi.Node.Devices.FileIdentity.TryKeyOf(FuseFile(source)) is null &&
         (await loops.ListAsync(ct)).FirstOrDefault(d => d.Name == device) is { } loop &&
         loop.BackingFile == "/" + Path.GetFileName(FuseFile(source));
 
@@ -98,8 +98,8 @@ public sealed class NbdFuseAttacher(LoopDevices loops, IMounter mounter, IProces
         if (!await FuseMountedAsync(source, ct)) return "the FUSE view of the export is not mounted";
         if (await FindAttachedAsync(source, ct) != device) return $"{device} is no longer bound to the export";
         var endpoint = NbdClientDirectory.Read(source);
-        if (Core.Nbd.ProxyConnection.FindChildProxy(pid, NbdClientDirectory.PskPath(source)) is not { } proxy) return "nbdfuse's NBD client is not running";
-        return Core.Nbd.ProxyConnection.Problem(proxy, endpoint.Host, endpoint.Port);
+        if (SolarCsi.Node.Nbd.ProxyConnection.FindChildProxy(pid, NbdClientDirectory.PskPath(source)) is not { } proxy) return "nbdfuse's NBD client is not running";
+        return SolarCsi.Node.Nbd.ProxyConnection.Problem(proxy, endpoint.Host, endpoint.Port);
     }
 
     /// <summary>The FUSE file's size is fixed when nbdfuse connects; a grown export needs a re-stage.</summary>

@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 using System.Text;
 using SolarCsi.Core.Diagnostics;
 using SolarCsi.Core.Errors;
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Processes;
 using SolarCsi.Core.Storage;
 
 namespace SolarCsi.Node.Attach;
@@ -165,7 +165,7 @@ public sealed class NbdKernelAttacher(IProcessRunner runner, DaemonLauncher laun
         if (!IsConnected(device)) return $"{device} is disconnected";
         if (!(Pid.Read(ProxyPid(source)) is { } pid && Pid.IsRunning(pid, "nbdkit", ProxyPid(source)))) return "the local NBD proxy is not running";
         var endpoint = NbdClientDirectory.Read(source);
-        return Core.Nbd.ProxyConnection.Problem(pid, endpoint.Host, endpoint.Port);
+        return SolarCsi.Node.Nbd.ProxyConnection.Problem(pid, endpoint.Host, endpoint.Port);
     }
 
     private bool IsConnected(string device) => File.Exists(Path.Combine(sysBlock, Path.GetFileName(device), "pid"));

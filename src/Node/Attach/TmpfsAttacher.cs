@@ -1,5 +1,5 @@
 using SolarCsi.Core.Errors;
-using SolarCsi.Core.Mounts;
+using SolarCsi.Node.Mounts;
 
 namespace SolarCsi.Node.Attach;
 

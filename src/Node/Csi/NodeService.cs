@@ -1,7 +1,7 @@
 using Csi.V1;
 using Grpc.Core;
 using SolarCsi.Core.Concurrency;
-using SolarCsi.Core.Devices;
+using SolarCsi.Node.Devices;
 using SolarCsi.Core.Errors;
 using SolarCsi.Core.Ids;
 using SolarCsi.Core.Validation;
@@ -161,8 +161,8 @@ public sealed class NodeService(
     /// own exports when the volume lives here.
     /// </summary>
     private IReadOnlyDictionary<string, string> Unsealed(StorageId id, IDictionary<string, string> context) =>
-        SolarCsi.Core.Nbd.NbdConnection.Unsealed(context.AsReadOnly(), options.Tls is { } tls
-                ? key => SolarCsi.Core.Nbd.SealedKey.Unseal(key, tls.Own, id.ToString(), options.NodeId)
+        SolarCsi.Node.Nbd.NbdConnection.Unsealed(context.AsReadOnly(), options.Tls is { } tls
+                ? key => SolarCsi.Node.Nbd.SealedKey.Unseal(key, tls.Own, id.ToString(), options.NodeId)
                 : null,
             id.Node == options.NodeId
                 ? () => exports.KeyOf(id.ToString(), options.NodeId) ?? throw CsiErrors.FailedPrecondition(

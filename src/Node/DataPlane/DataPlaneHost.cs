@@ -1,5 +1,5 @@
 using SolarCsi.Core.Hosting;
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Processes;
 using Microsoft.Extensions.DependencyInjection;
 using Serilog.Extensions.Logging;
 
@@ -42,7 +42,7 @@ public static class DataPlaneHost
         var log = Logging.Create("dataplane");
         using var loggerFactory = new SerilogLoggerFactory(log);
         var runner = new ProcessRunner(loggerFactory.CreateLogger<ProcessRunner>());
-        var spawner = new LocalDaemonSpawner(runner, await Core.Nbd.TlsCipherPolicy.EnvironmentAsync(stateDir, CancellationToken.None));
+        var spawner = new LocalDaemonSpawner(runner, await SolarCsi.Node.Nbd.TlsCipherPolicy.EnvironmentAsync(stateDir, CancellationToken.None));
         var app = GrpcServer.Build(endpoint, log, services => services.AddSingleton(new DataPlaneService.Settings(stateDir, spawner)),
             a => a.MapGrpcService<DataPlaneService>());
         await app.StartAsync();

@@ -1,6 +1,6 @@
 using Grpc.Core;
 using SolarCsi.Core.Errors;
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Processes;
 using SolarCsi.DataPlane.V1;
 
 namespace SolarCsi.Node.DataPlane;

@@ -3,7 +3,7 @@ using Grpc.Net.Client;
 using Polly;
 using Polly.Retry;
 using SolarCsi.Core.Errors;
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Processes;
 using SolarCsi.DataPlane.V1;
 
 namespace SolarCsi.Node.DataPlane;

@@ -6,8 +6,8 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.Retry;
-using SolarCsi.Core.Nbd;
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Nbd;
+using SolarCsi.Node.Processes;
 using SolarCsi.Core.Storage;
 using SolarCsi.Core.Validation;
 

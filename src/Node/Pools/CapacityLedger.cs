@@ -1,4 +1,4 @@
-using SolarCsi.Core.Devices;
+using SolarCsi.Node.Devices;
 using SolarCsi.Core.Errors;
 
 namespace SolarCsi.Node.Pools;

@@ -3,11 +3,11 @@ using System.Text.Json;
 using Google.Protobuf.WellKnownTypes;
 using Microsoft.Extensions.Logging;
 using SolarCsi.Agent.V1;
-using SolarCsi.Core.Devices;
+using SolarCsi.Node.Devices;
 using SolarCsi.Core.Diagnostics;
 using SolarCsi.Core.Errors;
 using SolarCsi.Core.Ids;
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Processes;
 using SolarCsi.Core.Storage;
 using SolarCsi.Node.Agent;
 

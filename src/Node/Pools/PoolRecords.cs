@@ -21,7 +21,7 @@ public sealed class PoolRecords
     /// by rename, so a changed record is a new inode. Records are immutable once read (callers make new ones with
     /// <c>with</c>), so one instance is shared.
     /// </summary>
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (Core.Devices.FileIdentity.Stamp Stamp, VolumeRecord Record)> _volumeCache = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (SolarCsi.Node.Devices.FileIdentity.Stamp Stamp, VolumeRecord Record)> _volumeCache = new(StringComparer.Ordinal);
 
     public PoolRecords(string root)
     {
@@ -74,7 +74,7 @@ public sealed class PoolRecords
 
     private VolumeRecord? ReadVolume(string path)
     {
-        var stamp = Core.Devices.FileIdentity.TryStampOf(path);
+        var stamp = SolarCsi.Node.Devices.FileIdentity.TryStampOf(path);
         if (stamp is not null && _volumeCache.TryGetValue(path, out var cached) && cached.Stamp == stamp) return cached.Record;
         var record = ReadVolumeFile(path);
         if (record is not null && stamp is not null) _volumeCache[path] = (stamp, record);

@@ -1,7 +1,7 @@
 using SolarCsi.Agent.V1;
 using SolarCsi.Core.Errors;
 using SolarCsi.Core.Ids;
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Processes;
 
 namespace SolarCsi.Node.Pools;
 

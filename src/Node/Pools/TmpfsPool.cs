@@ -1,8 +1,8 @@
 using Microsoft.Extensions.Logging;
 using SolarCsi.Agent.V1;
 using SolarCsi.Core.Errors;
-using SolarCsi.Core.Mounts;
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Mounts;
+using SolarCsi.Node.Processes;
 using SolarCsi.Core.Storage;
 using SolarCsi.Core.Validation;
 

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Logging;
 using SolarCsi.Core.Concurrency;
-using SolarCsi.Core.Devices;
-using SolarCsi.Core.Mounts;
+using SolarCsi.Node.Devices;
+using SolarCsi.Node.Mounts;
 using SolarCsi.Node.Attach;
 using SolarCsi.Node.Pools;
 
@@ -101,7 +101,7 @@ public sealed class NodeReconciler(
 
     private async Task DetachUnexplainedAsync(CancellationToken ct)
     {
-        var ours = new Core.Devices.BackingFileIndex<string>(pools.All.SelectMany(p => p.ListVolumes().Select(v => (p.BackingPathOf(v.VolumeId), v.VolumeId))));
+        var ours = new SolarCsi.Node.Devices.BackingFileIndex<string>(pools.All.SelectMany(p => p.ListVolumes().Select(v => (p.BackingPathOf(v.VolumeId), v.VolumeId))));
         foreach (var loop in await loops.ListAsync(ct))
         {
             if (!ours.TryFind(loop, out var file, out var volumeId)) continue;

@@ -1,10 +1,10 @@
 using Microsoft.Extensions.Logging;
-using SolarCsi.Core.Devices;
+using SolarCsi.Node.Devices;
 using SolarCsi.Core.Diagnostics;
 using SolarCsi.Core.Errors;
 using SolarCsi.Core.Ids;
 using SolarCsi.Core.Media;
-using SolarCsi.Core.Mounts;
+using SolarCsi.Node.Mounts;
 using SolarCsi.Core.Validation;
 
 namespace SolarCsi.Node.Staging;

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Logging;
 using SolarCsi.Core.Errors;
-using SolarCsi.Core.Mounts;
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Mounts;
+using SolarCsi.Node.Processes;
 
 namespace SolarCsi.Node.Staging;
 

@@ -1,6 +1,6 @@
-using SolarCsi.Core.Devices;
+using SolarCsi.Node.Devices;
 using SolarCsi.Core.Errors;
-using SolarCsi.Core.Mounts;
+using SolarCsi.Node.Mounts;
 using SolarCsi.Node.Attach;
 
 namespace SolarCsi.Node.Staging;

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Logging;
 using SolarCsi.Core.Errors;
 using SolarCsi.Core.Ids;
-using SolarCsi.Core.Mounts;
+using SolarCsi.Node.Mounts;
 using SolarCsi.Node.Attach;
 
 namespace SolarCsi.Node.Staging;

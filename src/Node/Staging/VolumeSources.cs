@@ -1,7 +1,7 @@
 using SolarCsi.Core.Errors;
 using SolarCsi.Core.Ids;
 using SolarCsi.Core.Media;
-using SolarCsi.Core.Nbd;
+using SolarCsi.Node.Nbd;
 using SolarCsi.Node.Attach;
 using SolarCsi.Node.Pools;
 

@@ -2,8 +2,8 @@ using Microsoft.Extensions.Logging;
 using SolarCsi.Core.Diagnostics;
 using SolarCsi.Core.Errors;
 using SolarCsi.Core.Ids;
-using SolarCsi.Core.Mounts;
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Mounts;
+using SolarCsi.Node.Processes;
 using SolarCsi.Node.Attach;
 
 namespace SolarCsi.Node.Staging;

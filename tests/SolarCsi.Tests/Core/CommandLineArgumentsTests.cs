@@ -1,6 +1,7 @@
-using SolarCsi.Core.Devices;
-using SolarCsi.Core.Mounts;
-using SolarCsi.Core.Processes;
+using SolarCsi.Core.Errors;
+using SolarCsi.Node.Devices;
+using SolarCsi.Node.Mounts;
+using SolarCsi.Node.Processes;
 
 namespace SolarCsi.Tests.Core;
 

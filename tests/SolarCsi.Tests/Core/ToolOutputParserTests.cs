@@ -1,5 +1,5 @@
-using SolarCsi.Core.Devices;
-using SolarCsi.Core.Mounts;
+using SolarCsi.Node.Devices;
+using SolarCsi.Node.Mounts;
 
 namespace SolarCsi.Tests.Core;
 

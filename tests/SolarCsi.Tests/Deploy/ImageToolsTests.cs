@@ -1,5 +1,5 @@
 using System.Text.RegularExpressions;
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Processes;
 
 namespace SolarCsi.Tests.Deploy;
 

@@ -1,8 +1,7 @@
 using Grpc.Core;
-using SolarCsi.Core.Nbd;
-using SolarCsi.Core.Processes;
-using SolarCsi.Node.Attach;
 using SolarCsi.Node.Nbd;
+using SolarCsi.Node.Processes;
+using SolarCsi.Node.Attach;
 
 namespace SolarCsi.Tests.Nbd;
 

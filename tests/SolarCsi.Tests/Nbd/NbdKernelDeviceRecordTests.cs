@@ -1,5 +1,5 @@
 using Microsoft.Extensions.Logging.Abstractions;
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Processes;
 using SolarCsi.Node.Attach;
 
 namespace SolarCsi.Tests.Nbd;

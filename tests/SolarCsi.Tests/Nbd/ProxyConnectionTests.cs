@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
-using SolarCsi.Core.Nbd;
+using SolarCsi.Node.Nbd;
 
 namespace SolarCsi.Tests.Nbd;
 

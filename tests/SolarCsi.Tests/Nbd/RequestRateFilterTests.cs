@@ -2,8 +2,8 @@ using System.Diagnostics;
 using CliWrap;
 using CliWrap.Buffered;
 using Microsoft.Extensions.Logging.Abstractions;
-using SolarCsi.Core.Local;
-using SolarCsi.Core.Processes;
+using SolarCsi.Local;
+using SolarCsi.Node.Processes;
 using SolarCsi.Node.Nbd;
 
 namespace SolarCsi.Tests.Nbd;

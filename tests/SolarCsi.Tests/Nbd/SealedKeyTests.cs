@@ -1,6 +1,6 @@
 using Grpc.Core;
 using SolarCsi.Core.Hosting.Tls;
-using SolarCsi.Core.Nbd;
+using SolarCsi.Node.Nbd;
 
 namespace SolarCsi.Tests.Nbd;
 

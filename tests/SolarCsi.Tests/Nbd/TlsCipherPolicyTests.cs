@@ -1,8 +1,8 @@
 using CliWrap;
 using CliWrap.Buffered;
 using Microsoft.Extensions.Logging.Abstractions;
-using SolarCsi.Core.Nbd;
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Nbd;
+using SolarCsi.Node.Processes;
 
 namespace SolarCsi.Tests.Nbd;
 
@@ -71,7 +71,7 @@ public sealed class TlsCipherPolicyTests
         await File.WriteAllTextAsync(psk, $"alice:{key}\n");
         var image = Path.Combine(dir, "disk.img");
         await using (var f = File.Create(image)) f.SetLength(1 << 20);
-        var port = SolarCsi.Core.Local.LocalCluster.FreePort();
+        var port = SolarCsi.Local.LocalCluster.FreePort();
         var pidFile = Path.Combine(dir, "srv.pid");
         var pid = await launcher.StartAsync("nbdkit", ["--foreground", "--pidfile", pidFile, "--ipaddr", "127.0.0.1", "--port", port.ToString(),
             "--tls=require", "--tls-psk=" + psk, "file", "file=" + image], pidFile, Path.Combine(dir, "srv.log"), TimeSpan.FromSeconds(10), CancellationToken.None);

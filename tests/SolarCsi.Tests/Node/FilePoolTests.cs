@@ -1,9 +1,9 @@
 using Grpc.Core;
 using Microsoft.Extensions.Logging.Abstractions;
 using SolarCsi.Agent.V1;
-using SolarCsi.Core.Devices;
+using SolarCsi.Node.Devices;
 using SolarCsi.Core.Ids;
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Processes;
 using SolarCsi.Node.Pools;
 
 namespace SolarCsi.Tests.Node;

@@ -1,8 +1,8 @@
 using Grpc.Core;
 using Microsoft.Extensions.Logging.Abstractions;
-using SolarCsi.Core.Devices;
+using SolarCsi.Node.Devices;
 using SolarCsi.Core.Hosting;
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Processes;
 using SolarCsi.Node;
 using SolarCsi.Node.Pools;
 

@@ -1,4 +1,4 @@
-using SolarCsi.Core.Devices;
+using SolarCsi.Node.Devices;
 using SolarCsi.Node.Pools.Disk;
 using SolarCsi.Node.Staging;
 

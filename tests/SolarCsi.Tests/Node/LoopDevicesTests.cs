@@ -1,6 +1,7 @@
+using SolarCsi.Core.Errors;
 using Microsoft.Extensions.Logging.Abstractions;
-using SolarCsi.Core.Devices;
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Devices;
+using SolarCsi.Node.Processes;
 using SolarCsi.Node.Attach;
 
 namespace SolarCsi.Tests.Node;

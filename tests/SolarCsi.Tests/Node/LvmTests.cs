@@ -1,3 +1,4 @@
+using SolarCsi.Core.Errors;
 using System.Globalization;
 using System.Text;
 using Grpc.Core;
@@ -5,7 +6,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using SolarCsi.Agent.V1;
 using SolarCsi.Core.Ids;
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Processes;
 using SolarCsi.Node.Pools;
 using SolarCsi.Node.Pools.Lvm;
 

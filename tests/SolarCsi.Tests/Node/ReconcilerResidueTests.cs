@@ -1,10 +1,10 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using SolarCsi.Node;
 using SolarCsi.Core.Concurrency;
-using SolarCsi.Core.Devices;
+using SolarCsi.Node.Devices;
 using SolarCsi.Core.Ids;
-using SolarCsi.Core.Mounts;
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Mounts;
+using SolarCsi.Node.Processes;
 using SolarCsi.Node.Attach;
 using SolarCsi.Node.Pools;
 using SolarCsi.Node.Staging;

@@ -1,4 +1,4 @@
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Processes;
 using SolarCsi.Core.Validation;
 using SolarCsi.Node.Nbd;
 using SolarCsi.Node.Pools;

@@ -1,5 +1,5 @@
 using Grpc.Core;
-using SolarCsi.Core.Nbd;
+using SolarCsi.Node.Nbd;
 using SolarCsi.Node.Pools;
 using SolarCsi.Node.Staging;
 

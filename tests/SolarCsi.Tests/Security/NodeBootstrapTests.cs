@@ -9,7 +9,7 @@ using SolarCsi.Agent.V1;
 using SolarCsi.Controller;
 using SolarCsi.Core.Hosting;
 using SolarCsi.Core.Hosting.Tls;
-using SolarCsi.Core.Local;
+using SolarCsi.Local;
 using SolarCsi.Node;
 using SolarCsi.Node.Agent;
 

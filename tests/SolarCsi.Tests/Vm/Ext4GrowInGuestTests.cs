@@ -1,5 +1,5 @@
 using Microsoft.Extensions.Logging.Abstractions;
-using SolarCsi.Core.Devices;
+using SolarCsi.Node.Devices;
 using Xunit.Abstractions;
 using static SolarCsi.Tests.Vm.GuestFacts;
 

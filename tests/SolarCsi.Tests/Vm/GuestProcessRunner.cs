@@ -1,4 +1,5 @@
-using SolarCsi.Core.Processes;
+using SolarCsi.Core.Errors;
+using SolarCsi.Node.Processes;
 
 namespace SolarCsi.Tests.Vm;
 

@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
-using SolarCsi.Core.Devices;
-using SolarCsi.Core.Mounts;
+using SolarCsi.Node.Devices;
+using SolarCsi.Node.Mounts;
 
 namespace SolarCsi.Node.Pools.Disk;
 

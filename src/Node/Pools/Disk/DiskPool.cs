@@ -1,9 +1,9 @@
 using Microsoft.Extensions.Logging;
 using SolarCsi.Agent.V1;
-using SolarCsi.Core.Devices;
+using SolarCsi.Node.Devices;
 using SolarCsi.Core.Errors;
-using SolarCsi.Core.Mounts;
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Mounts;
+using SolarCsi.Node.Processes;
 using SolarCsi.Core.Validation;
 
 namespace SolarCsi.Node.Pools.Disk;

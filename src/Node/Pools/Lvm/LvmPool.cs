@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 using SolarCsi.Agent.V1;
 using SolarCsi.Core.Errors;
 using SolarCsi.Core.Ids;
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Processes;
 
 namespace SolarCsi.Node.Pools.Lvm;
 

@@ -2,7 +2,7 @@ using System.Text;
 using Microsoft.Extensions.Logging;
 using SolarCsi.Agent.V1;
 using SolarCsi.Core.Errors;
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Processes;
 using SolarCsi.Core.Storage;
 
 namespace SolarCsi.Node.Pools.Pmem;

@@ -1,4 +1,4 @@
-using SolarCsi.Core.Mounts;
+using SolarCsi.Node.Mounts;
 
 namespace SolarCsi.Tests.Node.Staging;
 

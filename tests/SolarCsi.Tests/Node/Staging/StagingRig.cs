@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Logging.Abstractions;
-using SolarCsi.Core.Devices;
+using SolarCsi.Node.Devices;
 using SolarCsi.Core.Ids;
-using SolarCsi.Core.Processes;
+using SolarCsi.Node.Processes;
 using SolarCsi.Node;
 using SolarCsi.Node.Attach;
 using SolarCsi.Node.Pools;

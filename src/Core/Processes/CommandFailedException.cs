@@ -1,9 +1,0 @@
-namespace SolarCsi.Core.Processes;
-
-public sealed class CommandFailedException(string command, int exitCode, string stderr)
-    : Exception($"{command} failed with exit code {exitCode}: {stderr.Trim()}")
-{
-    public string Command { get; } = command;
-    public int ExitCode { get; } = exitCode;
-    public string StandardError { get; } = stderr;
-}

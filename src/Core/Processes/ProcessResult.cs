@@ -1,3 +1,0 @@
-namespace SolarCsi.Core.Processes;
-
-public sealed record ProcessResult(int ExitCode, string StandardOutput, string StandardError);

@@ -1,0 +1,57 @@
+using SolarCsi.Controller;
+using SolarCsi.Core.Hosting;
+using SolarCsi.Core.Hosting.Tls;
+using SolarCsi.Local;
+using SolarCsi.Node;
+
+namespace SolarCsi.Tests.Core;
+
+/// <summary>
+/// LocalCluster (every sanity test, the demo, the benches) starts the plugins with command lines made from the flags
+/// the plugins parse, and those command lines mean to the plugins what the cluster thinks they mean.
+/// </summary>
+public sealed class LocalClusterCommandLineTests
+{
+    [Fact]
+    public void TheNodesCommandLineParsesIntoTheOptionsTheClusterMeans()
+    {
+        using var dir = new TempDir();
+        var cluster = new LocalCluster(dir.Path, "solar.csi.dev");
+        var nodeDir = Path.Combine(dir.Path, "node-a");
+
+        var args = cluster.NodeArguments("node-a", nodeDir, $"unix://{nodeDir}/csi.sock", "tcp://127.0.0.1:23001", "tcp://127.0.0.1:23002",
+            "127.0.0.1:23003", 21000);
+        var options = NodeOptions.Parse(new CommandLine(args, NodeOptions.Flags));
+
+        Assert.Equal(("node-a", "solar.csi.dev", Path.Combine(nodeDir, "state")), (options.NodeId, options.DriverName, options.StateDir));
+        Assert.Equal([cluster.KubeletDir], options.AllowedRoots);
+        Assert.Equal("tcp://127.0.0.1:23002", options.ControllerEndpoint?.ToString());
+        Assert.Equal((21000, 21000 + LocalCluster.PortsPerNode - 1), (options.NbdServer.FirstPort, options.NbdServer.LastPort));
+        Assert.Equal(new NodeCertificateSource(Path.Combine(nodeDir, "tls"), Path.Combine(cluster.CaDir, ClusterTls.CaFile), cluster.BootstrapTokenFile),
+            options.Certificates);
+    }
+
+    [Fact]
+    public void TheControllersCommandLineParsesIntoTheOptionsTheClusterMeans()
+    {
+        using var dir = new TempDir();
+        var cluster = new LocalCluster(dir.Path, "solar.csi.dev");
+        CertificateAuthority.Create(cluster.CaDir, TimeSpan.FromDays(1));
+        var state = Path.Combine(dir.Path, "controller", "state");
+
+        var args = cluster.ControllerArguments($"unix://{dir.Path}/controller.sock", "tcp://127.0.0.1:23002", "127.0.0.1:23004", state);
+        var options = ControllerOptions.Parse(new CommandLine(args, ControllerOptions.Flags));
+
+        Assert.Equal(("solar.csi.dev", state, TimeSpan.FromSeconds(LocalCluster.AgentTimeoutSeconds)), (options.DriverName, options.StateDir, options.AgentTimeout));
+        Assert.Equal("tcp://127.0.0.1:23002", options.RegistryEndpoint.ToString());
+        Assert.Equal((cluster.CaDir, cluster.BootstrapTokenFile), (options.Issuer?.CaDir, options.Issuer?.TokenFile));
+    }
+
+    [Fact]
+    public void AFlagTheProgramDoesNotParseIsRefusedWhereTheCommandLineIsMade()
+    {
+        var e = Assert.Throws<ArgumentException>(() => CommandLine.Format(NodeOptions.Flags, [("node-id", "a"), ("registry-endpoint", "tcp://127.0.0.1:1")]));
+        Assert.Contains("--registry-endpoint", e.Message);
+        Assert.Equal(["--node-id", "a"], CommandLine.Format(NodeOptions.Flags, [("node-id", "a")]));
+    }
+}
