@@ -304,8 +304,7 @@ public sealed class LocalCluster : IAsyncDisposable
 
     public static async Task<Leftovers> FindLeftoversUnderAsync(string root, CancellationToken ct = default)
     {
-        var mounts = MountInfoParser.Parse(await File.ReadAllTextAsync("/proc/self/mountinfo", ct))
-            .Where(m => m.MountPoint.StartsWith(root + "/", StringComparison.Ordinal)).Select(m => m.MountPoint).ToArray();
+        var mounts = new MountTable(MountInfoParser.Parse(await File.ReadAllTextAsync("/proc/self/mountinfo", ct))).Under(root);
         var loops = (await Loops.ListAsync(ct)).Where(l => l.BackingFile.StartsWith(root + "/", StringComparison.Ordinal)).Select(l => l.Name).ToArray();
         return new Leftovers(mounts, loops, HelperProcessesUnder(root));
     }

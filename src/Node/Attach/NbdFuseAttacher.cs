@@ -90,7 +90,7 @@ public sealed class NbdFuseAttacher(LoopDevices loops, IMounter mounter, IProces
     }
 
     private async Task<bool> FuseMountedAsync(string source, CancellationToken ct) =>
-        (await mounter.ListAsync(ct)).Any(m => m.MountPoint == FuseDir(source) && m.FsType.StartsWith("fuse", StringComparison.Ordinal));
+        (await mounter.ListAsync(ct)).TopAt(FuseDir(source)) is { } top && top.FsType.StartsWith("fuse", StringComparison.Ordinal);
 
     public async Task<string?> CheckAsync(string device, string source, CancellationToken ct)
     {

@@ -28,6 +28,17 @@ public sealed class MountTable(IReadOnlyList<MountEntry> entries) : IReadOnlyLis
     /// <summary>Whether <paramref name="device"/> is mounted anywhere.</summary>
     public bool IsInUse(string device) => entries.Any(m => m.Shows(device));
 
+    /// <summary>
+    /// Where a whole device is in use: a filesystem on it (its device number, whatever path mounted it) or a bind of
+    /// its node (raw block).
+    /// </summary>
+    public IReadOnlyList<string> PlacesOfDevice(string node, string? majorMinor) =>
+        entries.Where(m => (majorMinor is not null && m.MajorMinor == majorMinor) || m.Shows(node)).Select(m => m.MountPoint).ToArray();
+
+    /// <summary>Mount points strictly below <paramref name="directory"/>.</summary>
+    public IReadOnlyList<string> Under(string directory) =>
+        entries.Where(m => m.MountPoint.StartsWith(directory.TrimEnd('/') + "/", StringComparison.Ordinal)).Select(m => m.MountPoint).ToArray();
+
     public MountEntry this[int index] => entries[index];
     public int Count => entries.Count;
     public IEnumerator<MountEntry> GetEnumerator() => entries.GetEnumerator();

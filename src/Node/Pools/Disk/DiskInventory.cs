@@ -32,7 +32,7 @@ public sealed class DiskInventory(IReadOnlyList<string> patterns, long minSizeBy
             if (found.Any(d => d.KernelName == kernel)) continue;
             var majorMinor = DeviceNames.MajorMinor(path, sysBlock);
             // A filesystem on it (same major:minor) or the device node itself bound somewhere (raw block).
-            var inUse = mounts.Any(m => m.MajorMinor == majorMinor || m.Shows("/dev/" + kernel))
+            var inUse = mounts.PlacesOfDevice("/dev/" + kernel, majorMinor).Count > 0
                         || HasEntries(System.IO.Path.Combine(dir, "holders"))
                         || Directory.EnumerateDirectories(dir, kernel + "*").Any();
             var blank = probe && !inUse && await IsBlankAsync(path, ct);

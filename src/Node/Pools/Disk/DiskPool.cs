@@ -154,8 +154,8 @@ public sealed class DiskPool : IMediaPool
             else
             {
                 var majorMinor = DeviceNames.MajorMinor(path);
-                var users = (await _mounter.ListAsync(ct)).Where(m => m.MajorMinor == majorMinor || m.Shows(DeviceNames.MountSource(path))).Select(m => m.MountPoint).ToArray();
-                if (users.Length > 0) throw CsiErrors.FailedPrecondition($"volume {volumeId} (disk {path}) is still mounted at {string.Join(", ", users)}");
+                var users = (await _mounter.ListAsync(ct)).PlacesOfDevice(DeviceNames.MountSource(path), majorMinor);
+                if (users.Count > 0) throw CsiErrors.FailedPrecondition($"volume {volumeId} (disk {path}) is still mounted at {string.Join(", ", users)}");
                 // Wipe first, forget last: a crash in between leaves a record, and the retry wipes again.
                 await _runner.RunAsync("wipefs", WipeArguments(path), ct);
                 var discard = await _runner.RunAsync("blkdiscard", DiscardArguments(path), ct, TimeSpan.FromMinutes(10), okExitCodes: [0, 1]);

@@ -23,6 +23,9 @@ internal sealed class StagingRig : IDisposable
     public FakeAttacher Attacher { get; }
     public ScriptedRunner Runner { get; }
     public NodeJournal Journal { get; }
+    public AttacherSet Attachers { get; }
+    public LoopDevices Loops { get; }
+    public string StateDir => Path.Combine(_dir.Path, "state");
     public VolumeStaging Staging { get; }
     public VolumePublishing Publishing { get; }
     public StagedVolumes Staged { get; }
@@ -42,6 +45,7 @@ internal sealed class StagingRig : IDisposable
         {
             _ when line.StartsWith("blkid", StringComparison.Ordinal) =>
                 FilesystemOnDevice is null ? new ProcessResult(2, "", "") : new ProcessResult(0, $"TYPE={FilesystemOnDevice}\n", ""),
+            _ when line.StartsWith("losetup --list", StringComparison.Ordinal) => new ProcessResult(0, """{ "loopdevices": [] }""", ""),
             _ when line.StartsWith("dumpe2fs", StringComparison.Ordinal) => new ProcessResult(0, $"Block count: {Ext4Bytes / 4096}\nBlock size: 4096\n", ""),
             _ => new ProcessResult(0, "", ""),
         });
@@ -51,14 +55,15 @@ internal sealed class StagingRig : IDisposable
             Directory.CreateDirectory(Path.Combine(sysBlock, $"solar-fake{i}"));
             File.WriteAllText(Path.Combine(sysBlock, $"solar-fake{i}", "size"), $"{DeviceBytes / 512}\n");
         }
-        var layout = new NodeStateLayout(Path.Combine(_dir.Path, "state"));
-        var loops = new LoopDevices(Runner, directListing: () => null);
-        var pool = new FilePool("file", "default", layout.PoolDir("file", "default"), new CapacityLedger(_dir.Path, 1L << 30), [], Runner, loops,
+        var layout = new NodeStateLayout(StateDir);
+        Loops = new LoopDevices(Runner, directListing: () => null);
+        var pool = new FilePool("file", "default", layout.PoolDir("file", "default"), new CapacityLedger(_dir.Path, 1L << 30), [], Runner, Loops,
             (_, _) => Task.FromResult<IAsyncDisposable?>(null), NullLogger.Instance);
         pool.CreateVolumeAsync(VolumeId, "data", DeviceBytes, 0, new() { ["media"] = "file" }, null, CancellationToken.None).GetAwaiter().GetResult();
         var pools = new PoolSet("n1", [pool]);
         Journal = new NodeJournal(layout.Journal);
-        var attachers = new AttacherSet(Attacher, new FakeAttacher("nbd"), new FakeAttacher("tmpfs", providesFilesystem: true), new FakeAttacher("device"));
+        Attachers = new AttacherSet(Attacher, new FakeAttacher("nbd"), new FakeAttacher("tmpfs", providesFilesystem: true), new FakeAttacher("device"));
+        var attachers = Attachers;
         var sources = new VolumeSources(pools, layout.RemoteClients);
         var devices = new BlockDevices(Runner, sysBlock);
         var filesystems = new Filesystems(Runner);

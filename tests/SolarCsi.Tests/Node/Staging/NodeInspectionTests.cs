@@ -1,0 +1,53 @@
+using SolarCsi.Node.Inspection;
+
+namespace SolarCsi.Tests.Node.Staging;
+
+/// <summary>
+/// `solar node-state` asks each volume's own attach path whether it is attached, as the plugin does: a volume whose
+/// device went away is reported, whatever its attach path (it used to look attached unless it was a loop device).
+/// </summary>
+public sealed class NodeInspectionTests : IDisposable
+{
+    private readonly StagingRig _rig = new();
+    private static CancellationToken Ct => CancellationToken.None;
+
+    public void Dispose() => _rig.Dispose();
+
+    private Task<NodeReport> InspectAsync() => new NodeInspection(_rig.Mounter, _rig.Loops, _rig.Attachers).InspectAsync(_rig.StateDir, Ct);
+
+    [Fact]
+    public async Task AStagedVolumeIsReportedAttachedAndMountedWithNothingToSay()
+    {
+        await _rig.Staging.StageAsync(_rig.Stage(), Ct);
+
+        var report = await InspectAsync();
+
+        var volume = Assert.Single(report.Volumes);
+        Assert.Equal((_rig.VolumeId, true, true), (volume.VolumeId, volume.DeviceAttached, volume.StagingMounted));
+        Assert.Empty(report.Findings);
+    }
+
+    [Fact]
+    public async Task AVolumeWhoseAttachPathLostItsDeviceIsReportedGone()
+    {
+        await _rig.Staging.StageAsync(_rig.Stage(), Ct);
+        _rig.Attacher.Lose(_rig.Journal.Get(_rig.VolumeId)!.Source);
+
+        var report = await InspectAsync();
+
+        Assert.False(Assert.Single(report.Volumes).DeviceAttached);
+        Assert.Equal("device-gone", Assert.Single(report.Findings).Kind);
+    }
+
+    [Fact]
+    public async Task AStagingMountTakenDownBehindThePluginsBackIsReported()
+    {
+        await _rig.Staging.StageAsync(_rig.Stage(), Ct);
+        await _rig.Mounter.UnmountAsync(_rig.StagingPath, Ct);
+
+        var report = await InspectAsync();
+
+        Assert.False(Assert.Single(report.Volumes).StagingMounted);
+        Assert.Equal("staging-not-mounted", Assert.Single(report.Findings).Kind);
+    }
+}
