@@ -140,11 +140,14 @@ public sealed class LocalCluster : IAsyncDisposable
             ("metrics-address", metrics), ("state-dir", stateDir), ("ca-dir", CaDir), ("bootstrap-token-file", BootstrapTokenFile),
         ]);
 
+    /// <summary>The --state-dir a node plugin of this cluster runs with, under its directory.</summary>
+    public static string StateDirOf(string nodeDirectory) => Path.Combine(nodeDirectory, "state");
+
     /// <summary>A node plugin's command line, made from the flags <see cref="NodeOptions"/> parses.</summary>
     public IReadOnlyList<string> NodeArguments(string nodeId, string dir, string csi, string agent, string registry, string metrics, int firstNbdPort) =>
         CommandLine.Format(NodeOptions.Flags, [
             ("metrics-address", metrics), ("endpoint", csi), ("node-id", nodeId), ("driver-name", DriverName),
-            ("state-dir", Path.Combine(dir, "state")), ("agent-endpoint", agent), ("controller-endpoint", registry), ("allowed-root", KubeletDir),
+            ("state-dir", StateDirOf(dir)), ("agent-endpoint", agent), ("controller-endpoint", registry), ("allowed-root", KubeletDir),
             ("tls-dir", Path.Combine(dir, "tls")), ("ca-file", Path.Combine(CaDir, SolarCsi.Core.Hosting.Tls.ClusterTls.CaFile)),
             ("bootstrap-token-file", BootstrapTokenFile), ("heartbeat-seconds", "1"), ("file-pool-capacity", "16Gi"), ("reconcile-seconds", "2"),
             ("nbd-address", "127.0.0.1"), ("nbd-port-range", $"{firstNbdPort}-{firstNbdPort + PortsPerNode - 1}"),
@@ -233,7 +236,8 @@ public sealed class LocalCluster : IAsyncDisposable
     }
 
     /// <summary>The directory of a volume's NBD export on its storage host (keys.psk, peers, export.json).</summary>
-    public string ExportDirOf(string volumeId) => Path.Combine(Root, StorageId.ParseVolume(volumeId).Node, "state", "exports", volumeId);
+    public string ExportDirOf(string volumeId) =>
+        Path.Combine(new NodeStateLayout(StateDirOf(Path.Combine(Root, StorageId.ParseVolume(volumeId).Node))).Exports, volumeId);
 
     /// <summary>The key <paramref name="nodeId"/> is admitted to a volume's export with, as its storage host keeps it.</summary>
     public string NbdKeyOf(string volumeId, string nodeId) =>
@@ -370,6 +374,9 @@ public sealed record NodePlugin(string NodeId, Identity.IdentityClient Identity,
 {
     /// <summary>Its agent API (tcp://127.0.0.1:PORT, mutual TLS; see <see cref="LocalCluster.AgentChannel"/>).</summary>
     public string AgentEndpoint { get; init; } = "";
+
+    /// <summary>Where its --state-dir keeps what (journal, pools, exports), as the plugin itself lays it out.</summary>
+    public NodeStateLayout State => new(LocalCluster.StateDirOf(Directory));
 }
 
 public sealed record Leftovers(IReadOnlyList<string> Mounts, IReadOnlyList<string> LoopDevices, IReadOnlyList<int> Processes)

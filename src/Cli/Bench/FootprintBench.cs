@@ -89,10 +89,10 @@ internal static class FootprintBench
             // As deployed (deploy/base), with metrics served; the agent timeout is halved from the default so the
             // controller's warm-up (half of it) does not dominate the run.
             var clock = Stopwatch.StartNew();
-            controllerProcess = PluginProcess.Start("controller", variant.Controller, [
-                "--endpoint", "unix://" + controllerCsi, "--registry-endpoint", "unix://" + registry, "--agent-timeout-seconds", "10",
-                "--metrics-address", $"127.0.0.1:{LocalCluster.FreePort()}",
-            ], Path.Combine(logs, "controller.log"));
+            controllerProcess = PluginProcess.Start("controller", variant.Controller, SolarCsi.Core.Hosting.CommandLine.Format(SolarCsi.Controller.ControllerOptions.Flags, [
+                ("endpoint", "unix://" + controllerCsi), ("registry-endpoint", "unix://" + registry), ("agent-timeout-seconds", "10"),
+                ("metrics-address", $"127.0.0.1:{LocalCluster.FreePort()}"),
+            ]), Path.Combine(logs, "controller.log"));
             var controllerProcessRef = controllerProcess;
             var controllerChannel = await PluginFootprint.WaitServingAsync(controllerCsi, TimeSpan.FromSeconds(30), () => controllerProcessRef.HasExited);
             channels.Add(controllerChannel);
@@ -102,12 +102,12 @@ internal static class FootprintBench
             var controllerStart = clock.Elapsed;
 
             clock.Restart();
-            nodeProcess = PluginProcess.Start("node-a", variant.Node, [
-                "--endpoint", "unix://" + nodeCsi, "--node-id", "node-a", "--state-dir", Path.Combine(dir, "node-a", "state"),
-                "--agent-endpoint", $"unix://{dir}/node-a/agent.sock", "--controller-endpoint", "unix://" + registry, "--allowed-root", kubelet,
-                "--file-pool-capacity", "16Gi", "--nbd-address", "127.0.0.1", "--nbd-port-range", $"{BenchPorts.Footprint}-{BenchPorts.Footprint + 99}",
-                "--metrics-address", $"127.0.0.1:{LocalCluster.FreePort()}",
-            ], Path.Combine(logs, "node-a.log"));
+            nodeProcess = PluginProcess.Start("node-a", variant.Node, SolarCsi.Core.Hosting.CommandLine.Format(SolarCsi.Node.NodeOptions.Flags, [
+                ("endpoint", "unix://" + nodeCsi), ("node-id", "node-a"), ("state-dir", LocalCluster.StateDirOf(Path.Combine(dir, "node-a"))),
+                ("agent-endpoint", $"unix://{dir}/node-a/agent.sock"), ("controller-endpoint", "unix://" + registry), ("allowed-root", kubelet),
+                ("file-pool-capacity", "16Gi"), ("nbd-address", "127.0.0.1"), ("nbd-port-range", $"{BenchPorts.Footprint}-{BenchPorts.Footprint + 99}"),
+                ("metrics-address", $"127.0.0.1:{LocalCluster.FreePort()}"),
+            ]), Path.Combine(logs, "node-a.log"));
             var nodeProcessRef = nodeProcess;
             var nodeChannel = await PluginFootprint.WaitServingAsync(nodeCsi, TimeSpan.FromSeconds(30), () => nodeProcessRef.HasExited);
             channels.Add(nodeChannel);

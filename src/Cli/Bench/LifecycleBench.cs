@@ -76,7 +76,7 @@ internal static class LifecycleBench
                 total.Stop();
                 var leftovers = await cluster.FindLeftoversAsync();
                 var volumesLeft = (await cluster.Controller.Controller.ListVolumesAsync(new ListVolumesRequest())).Entries.Count;
-                var journal = new NodeStateLayout(Path.Combine(node.Directory, "state")).Journal;
+                var journal = node.State.Journal;
                 var journalLeft = Directory.Exists(journal) ? Directory.EnumerateFiles(journal, "*.json").Count() : 0;
                 var level = new Level(parallel, samples, total.Elapsed, [.. errors], retries, leftovers, volumesLeft, journalLeft);
                 results.Add(level);

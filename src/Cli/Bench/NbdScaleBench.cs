@@ -109,7 +109,7 @@ internal static class NbdScaleBench
             }, downErrors);
             var leftovers = await cluster.FindLeftoversAsync();
             var volumesLeft = (await cluster.Controller.Controller.ListVolumesAsync(new ListVolumesRequest())).Entries.Count;
-            var journal = new NodeStateLayout(Path.Combine(cluster.Nodes[1].Directory, "state")).Journal;
+            var journal = cluster.Nodes[1].State.Journal;
             var journalLeft = Directory.Exists(journal) ? Directory.EnumerateFiles(journal, "*.json").Count() : 0;
             var left = leftovers.IsEmpty && volumesLeft == 0 && journalLeft == 0 ? "none" : $"{leftovers}, volumes [{volumesLeft}], journal entries [{journalLeft}]";
             return new Run(results, downTook, down, [.. downErrors], left);

@@ -155,7 +155,7 @@ internal static partial class SnapshotBench
     private static string ImageOf(string root, string volumeId)
     {
         var id = StorageId.ParseVolume(volumeId);
-        return Path.Combine(root, id.Node, "state", "pools", id.Media, id.Pool, "volumes", id.Name + ".img");
+        return Path.Combine(new SolarCsi.Node.NodeStateLayout(LocalCluster.StateDirOf(Path.Combine(root, id.Node))).PoolDir(id.Media, id.Pool), "volumes", id.Name + ".img");
     }
 
     /// <summary>Data in every block (so the image is allocated, as a full volume's is); stage then formats over it.</summary>

@@ -161,6 +161,9 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, Servin
     public override async Task<UnpublishVolumeResponse> UnpublishVolume(UnpublishVolumeRequest request, ServerCallContext context)
     {
         var pool = OwningOrNull(request.VolumeId);
+        // The slot before the record: what is saved below is then the record as it is, not a copy another holder of
+        // the slot (a stage preparing the volume's backing) has rewritten meanwhile.
+        using var slot = pool is null ? null : inFlight.Acquire(request.VolumeId, "UnpublishVolume");
         if (pool?.GetVolume(request.VolumeId) is not { } record)
         {
             // No record (a crash mid-delete): still make sure nothing serves it.
@@ -168,7 +171,6 @@ public sealed class AgentService(PoolSet pools, InFlightTracker inFlight, Servin
                 await servings.For(pool).RemoveAsync(request.VolumeId, Detached(context));
             return new UnpublishVolumeResponse();
         }
-        using var slot = inFlight.Acquire(request.VolumeId, "UnpublishVolume");
         var kept = record.Publications.Where(p => request.NodeId.Length > 0 && p.NodeId != request.NodeId).ToList();
         // Fence first, record second: a crash in between must leave the node recorded (so the retry revokes
         // again), never revoked in the record but still holding a key.

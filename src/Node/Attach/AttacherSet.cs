@@ -32,7 +32,8 @@ public sealed class AttacherSet(IBlockAttacher loop, IBlockAttacher nbd, IBlockA
         AttachPath.ImageFile => Loop,
         AttachPath.Remote => Nbd,
         AttachPath.MountedFilesystem => tmpfs,
-        _ => device,
+        AttachPath.LocalDevice => device,
+        var path => throw CsiErrors.Internal($"media '{media}' is attached as {path}, which this node has no attacher for"),
     };
 
     /// <summary>The attach path a journal entry names; null when this node has no such path (never in one plugin's life).</summary>

@@ -27,8 +27,7 @@ public sealed class NodeInspection(IMounter mounter, LoopDevices loops, Attacher
 
         foreach (var e in entries)
         {
-            var attached = e.Device is not null && attachers.FindKind(e.AttachKind) is { } attacher &&
-                           await attacher.FindAttachedAsync(e.Source, ct) == e.Device;
+            var (attached, whyNot) = await AttachedAsync(e, ct);
             var stagingMounted = e.Device is not null && mounts.Holds(e.StagingPath, e.Device);
             var targetsMounted = e.Targets.Where(t => e.Device is not null && mounts.Holds(t.Path, e.Device)).Select(t => t.Path).ToArray();
             volumes.Add(new VolumeState(e.VolumeId, e.Phase.ToString(), e.StagingPath, e.Device, e.Block, attached, stagingMounted,
@@ -41,7 +40,9 @@ public sealed class NodeInspection(IMounter mounter, LoopDevices loops, Attacher
                 findings.Add(new Finding("unfinished-stage", e.VolumeId,
                     "a stage did not finish (or its attachment broke); publish is refused until kubelet stages it again", []));
             else if (!attached)
-                findings.Add(new Finding("device-gone", e.VolumeId, $"the journal says staged on {e.Device}, which is no longer attached to {e.Source}", []));
+                findings.Add(whyNot is null
+                    ? new Finding("device-gone", e.VolumeId, $"the journal says staged on {e.Device}, which is no longer attached to {e.Source}", [])
+                    : new Finding("attachment-unreadable", e.VolumeId, whyNot, []));
             else if (!e.Block && !stagingMounted)
                 findings.Add(new Finding("staging-not-mounted", e.VolumeId, $"the journal says staged, but {e.StagingPath} is not a mount of {e.Device}", []));
             foreach (var target in e.Targets.Select(t => t.Path).Except(targetsMounted))
@@ -74,6 +75,25 @@ public sealed class NodeInspection(IMounter mounter, LoopDevices loops, Attacher
                     $"NBD client state {dir} without a journal entry; a running node plugin's reconciler removes it", []));
         findings.AddRange(StateFileFindings(layout, loopDevices));
         return new NodeReport(stateDir, volumes, findings);
+    }
+
+    /// <summary>
+    /// Whether the entry's device is still attached to its source, asked of its own attach path; when that cannot be
+    /// told (an attach path this host does not run, a source bound twice), why — the report goes on either way.
+    /// </summary>
+    private async Task<(bool Attached, string? WhyNot)> AttachedAsync(JournalEntry e, CancellationToken ct)
+    {
+        if (e.Device is null) return (false, null);
+        if (attachers.FindKind(e.AttachKind) is not { } attacher)
+            return (false, $"attached through '{e.AttachKind}', which this host does not use (it uses '{attachers.Nbd.Kind}' for NBD); ask the plugin that staged it");
+        try
+        {
+            return (await attacher.FindAttachedAsync(e.Source, ct) == e.Device, null);
+        }
+        catch (Exception ex) when (ex is Grpc.Core.RpcException or IOException or SolarCsi.Core.Errors.CommandFailedException)
+        {
+            return (false, $"cannot tell whether {e.Device} is attached to {e.Source}: {(ex is Grpc.Core.RpcException r ? r.Status.Detail : ex.Message)}");
+        }
     }
 
     /// <summary>

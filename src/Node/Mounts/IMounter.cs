@@ -15,12 +15,15 @@ public interface IMounter
 public static class MounterExtensions
 {
     /// <summary>
-    /// Unmounts every layer at <paramref name="target"/> that is of <paramref name="device"/> (every layer, for null):
-    /// mounts stack, and a retried operation must not take down what someone else mounted on top.
+    /// Unmounts the layers at <paramref name="target"/> that are of <paramref name="device"/>, top down, and stops at
+    /// the first that is not: mounts stack, and nothing may take down what someone else mounted on top. True when none
+    /// of <paramref name="device"/> is left there; false when a layer of it is still under someone else's.
     /// </summary>
-    public static async Task UnmountAllAsync(this IMounter mounter, string target, CancellationToken ct, string? device = null)
+    public static async Task<bool> UnmountAllOfAsync(this IMounter mounter, string target, string device, CancellationToken ct)
     {
-        while ((await mounter.ListAsync(ct)).TopAt(target) is { } top && (device is null || top.Shows(device)))
+        MountTable mounts;
+        while ((mounts = await mounter.ListAsync(ct)).TopAt(target) is { } top && top.Shows(device))
             await mounter.UnmountAsync(target, ct);
+        return !mounts.Holds(target, device);
     }
 }

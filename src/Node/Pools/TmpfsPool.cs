@@ -160,7 +160,12 @@ public sealed class TmpfsPool : IMediaPool
 
     private async Task UnmountAsync(string dir, string volumeId, CancellationToken ct)
     {
-        await _mounter.UnmountAllAsync(dir, ct, SourceOf(volumeId));
+        if (!await _mounter.UnmountAllOfAsync(dir, SourceOf(volumeId), ct))
+        {
+            // Someone mounted over it: theirs is not ours to take down. Start-up's orphan sweep finds it again.
+            _logger.LogWarning("pool {Pool}: the tmpfs of {VolumeId} at {Dir} is under another mount; left mounted", Name, volumeId, dir);
+            return;
+        }
         if (Directory.Exists(dir) && !Directory.EnumerateFileSystemEntries(dir).Any()) Directory.Delete(dir);
     }
 
@@ -186,7 +191,7 @@ public sealed class TmpfsPool : IMediaPool
                 continue;
             }
             _logger.LogWarning("pool {Pool}: removing tmpfs {Dir} left by an interrupted create or delete", Name, dir);
-            await _mounter.UnmountAllAsync(dir, ct, source);
+            if (!await _mounter.UnmountAllOfAsync(dir, source, ct)) continue;
             if (!Directory.EnumerateFileSystemEntries(dir).Any()) Directory.Delete(dir);
         }
     }

@@ -58,7 +58,8 @@ public sealed class VolumePublishing(NodeJournal journal, AttacherSet attachers,
             device = await attachers.ForMedia(StorageId.ParseVolume(volumeId).Media).FindAttachedAsync(source, ct);
         if ((await mounter.ListAsync(ct)).HoldsOtherThan(targetPath, device))
             throw CsiErrors.FailedPrecondition($"target {targetPath} holds a mount that is not volume {volumeId}'s device; leaving it");
-        await mounter.UnmountAllAsync(targetPath, ct, device);
+        if (device is not null && !await mounter.UnmountAllOfAsync(targetPath, device, ct))
+            throw CsiErrors.FailedPrecondition($"target {targetPath} holds another mount over volume {volumeId}'s; leaving both");
         // Never recursive: if something is left inside, it is data that was not on our volume.
         if (Directory.Exists(targetPath))
         {

@@ -75,7 +75,9 @@ public sealed class VolumeStaging(
         if (published.Count > 0)
             throw CsiErrors.FailedPrecondition($"volume {entry.VolumeId} is broken ({problem}) and still published at {string.Join(", ", published)}; unpublish it first");
         logger.LogWarning("re-attaching {VolumeId}: {Problem}", entry.VolumeId, problem);
-        await mounter.UnmountAllAsync(entry.StagingPath, ct, device);
+        // A device is detached only once nothing of it is mounted here: not under a stranger's mount either.
+        if (!await mounter.UnmountAllOfAsync(entry.StagingPath, device, ct))
+            throw CsiErrors.FailedPrecondition($"staging path {entry.StagingPath} holds another mount over volume {entry.VolumeId}'s; leaving both");
         await attachers.ForKind(entry.AttachKind).DetachAsync(device, entry.Source, ct);
         var reset = entry with { Phase = StagePhase.Staging, Device = null };
         await journal.SaveAsync(reset, ct);
@@ -114,7 +116,10 @@ public sealed class VolumeStaging(
         if (entry is not null) await journal.SaveAsync(entry with { Phase = StagePhase.Unstaging }, ct);
         FaultPoints.Hit("unstage:after-journal");
 
-        await mounter.UnmountAllAsync(stagingPath, ct);
+        // Every layer there was checked to be the device's; one that appeared since is not taken down, and then
+        // the device is not detached under it.
+        if (device is not null && !await mounter.UnmountAllOfAsync(stagingPath, device, ct))
+            throw CsiErrors.FailedPrecondition($"staging path {stagingPath} holds another mount over volume {volumeId}'s device; leaving both");
         FaultPoints.Hit("unstage:after-unmount");
         if (source is not null)
             await attacher.DetachAsync(device ?? "", source, ct);

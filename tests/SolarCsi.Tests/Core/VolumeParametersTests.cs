@@ -43,6 +43,8 @@ public sealed class VolumeParametersTests
         Assert.Equal(["lvm"], SolarCsi.Core.Media.MediaCatalog.All.Where(m => m.SnapshotFreezesItself).Select(m => m.Name));
         Assert.Equal(["pmem"], SolarCsi.Core.Media.MediaCatalog.All.Where(m => m.MountsWithDax).Select(m => m.Name));
         Assert.Equal(["tmpfs"], SolarCsi.Core.Media.MediaCatalog.All.Where(m => !m.IsFormatted).Select(m => m.Name));
+        Assert.Equal(["file:ImageFile", "nbd:Remote", "tmpfs:MountedFilesystem", "lvm:LocalDevice", "disk:LocalDevice", "pmem:LocalDevice"],
+            SolarCsi.Core.Media.MediaCatalog.All.Select(m => $"{m.Name}:{m.AttachedAs}"));
         Assert.Equal(StatusCode.InvalidArgument, Assert.Throws<RpcException>(() => SolarCsi.Core.Media.MediaCatalog.Of("nvme")).StatusCode);
     }
 

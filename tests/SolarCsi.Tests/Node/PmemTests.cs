@@ -345,6 +345,28 @@ public sealed class PmemPoolTests : IDisposable
     }
 
     [Fact]
+    public async Task AVolumeMadeBeforeTheRecordKeptItsDeviceIsFoundByItsOldFileAndMovedIntoTheRecord()
+    {
+        var pool = await StartedPool();
+        var id = VolumeId("old");
+        var record = await Create(pool, id, 64 * MiB);
+        Assert.Equal("pmem0.1", record.Backing?["blockDev"]);
+        // As an earlier release left it: no Backing in the record, the device in blockdevs/<name>.
+        await pool.SaveVolumeAsync(record with { Backing = null }, CancellationToken.None);
+        var legacy = Path.Combine(_dir.Path, "blockdevs", Ns(id));
+        Directory.CreateDirectory(Path.GetDirectoryName(legacy)!);
+        await File.WriteAllTextAsync(legacy, "pmem0.1", CancellationToken.None);
+
+        Assert.Equal("/dev/pmem0.1", pool.BackingPathOf(id));
+        _ndctl.Namespaces.Single().BlockDev = "pmem0.4";
+        Assert.Equal("/dev/pmem0.4", await pool.PrepareBackingAsync(id, CancellationToken.None));
+
+        Assert.Equal("pmem0.4", pool.GetVolume(id)!.Backing?["blockDev"]);
+        Assert.False(File.Exists(legacy));
+        Assert.Equal("/dev/pmem0.4", new PmemPool("pm", "region0", _dir.Path, _ndctl, _log).BackingPathOf(id));
+    }
+
+    [Fact]
     public async Task DeleteDropsTheRecordBeforeTheNamespace()
     {
         var pool = await StartedPool();

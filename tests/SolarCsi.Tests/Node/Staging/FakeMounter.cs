@@ -17,8 +17,8 @@ internal sealed class FakeMounter : IMounter
     public Task<MountTable> ListAsync(CancellationToken ct) => Task.FromResult(new MountTable(_mounts.ToArray()));
 
     /// <summary>Something mounted at a path behind the staging code's back (another plugin, an admin).</summary>
-    public void Add(string source, string target, string fsType = "ext4", bool readOnly = false) =>
-        _mounts.Add(new MountEntry(_nextId++, 1, "0:0", "/", target, readOnly ? ["ro"] : ["rw"], fsType, source, []));
+    public void Add(string source, string target, string fsType = "ext4", bool readOnly = false, string root = "/") =>
+        _mounts.Add(new MountEntry(_nextId++, 1, "0:0", root, target, readOnly ? ["ro"] : ["rw"], fsType, source, []));
 
     public Task MountAsync(string source, string target, string? fsType, IReadOnlyList<string> options, CancellationToken ct)
     {
@@ -37,9 +37,14 @@ internal sealed class FakeMounter : IMounter
     public Task BindAsync(string source, string target, bool readOnly, CancellationToken ct)
     {
         RequireTarget(target);
-        // A bind shows what is mounted at its source (the staging mount's device); a bind of a device node shows it.
-        var shown = _mounts.LastOrDefault(m => m.MountPoint == source);
-        Add(shown?.Source ?? source, target, shown?.FsType ?? "devtmpfs", readOnly);
+        // A bind shows what is mounted at its source (the staging mount's device). A bind of a device node is shown as
+        // the kernel shows it: a devtmpfs mount rooted at the node's name, not the device as its source.
+        if (_mounts.LastOrDefault(m => m.MountPoint == source) is { } shown)
+            Add(shown.Source, target, shown.FsType, readOnly);
+        else if (source.StartsWith("/dev/", StringComparison.Ordinal))
+            Add("udev", target, "devtmpfs", readOnly, root: source["/dev".Length..]);
+        else
+            Add(source, target, "none", readOnly);
         Changes.Add($"bind {source} {target} {(readOnly ? "ro" : "rw")}");
         return Task.CompletedTask;
     }

@@ -1,4 +1,5 @@
 using SolarCsi.Node.Inspection;
+using SolarCsi.Node.Staging;
 
 namespace SolarCsi.Tests.Node.Staging;
 
@@ -37,6 +38,36 @@ public sealed class NodeInspectionTests : IDisposable
 
         Assert.False(Assert.Single(report.Volumes).DeviceAttached);
         Assert.Equal("device-gone", Assert.Single(report.Findings).Kind);
+    }
+
+    [Theory]
+    [InlineData("nbd")]
+    [InlineData("device")]
+    public async Task ADeviceGoneFromAnAttachPathOtherThanLoopIsReportedGoneToo(string kind)
+    {
+        // The plugin staged it through this attach path; since then the device went away (a reboot, a dead helper).
+        await _rig.Journal.SaveAsync(new JournalEntry(_rig.VolumeId, StagePhase.Staged, _rig.StagingPath, kind, "/var/lib/solar-csi/node/nbd/x",
+            "/dev/nbd3", false, "ext4", false, false, [], []), Ct);
+
+        var report = await InspectAsync();
+
+        Assert.False(Assert.Single(report.Volumes).DeviceAttached);
+        Assert.Equal("device-gone", Assert.Single(report.Findings).Kind);
+    }
+
+    [Fact]
+    public async Task AnAttachPathThisHostDoesNotRunIsSaidAndTheReportGoesOn()
+    {
+        await _rig.Staging.StageAsync(_rig.Stage(), Ct);
+        await _rig.Journal.SaveAsync(new JournalEntry("nbd~default~n2~v000000000000000000000009", StagePhase.Staged, _rig.StagingPath + "-2",
+            "nbdfuse-elsewhere", "/x", "/dev/loop9", true, "", false, false, [], []), Ct);
+
+        var report = await InspectAsync();
+
+        Assert.Equal(2, report.Volumes.Count);
+        var finding = Assert.Single(report.Findings);
+        Assert.Equal(("attachment-unreadable", "nbd~default~n2~v000000000000000000000009"), (finding.Kind, finding.VolumeId));
+        Assert.Contains("nbdfuse-elsewhere", finding.Detail);
     }
 
     [Fact]

@@ -26,6 +26,8 @@ internal sealed class StagingRig : IDisposable
     public AttacherSet Attachers { get; }
     public LoopDevices Loops { get; }
     public string StateDir => Path.Combine(_dir.Path, "state");
+    /// <summary>Where the volume's data is on this node (its pool's backing).</summary>
+    public string SourcePath { get; }
     public VolumeStaging Staging { get; }
     public VolumePublishing Publishing { get; }
     public StagedVolumes Staged { get; }
@@ -60,6 +62,7 @@ internal sealed class StagingRig : IDisposable
         var pool = new FilePool("file", "default", layout.PoolDir("file", "default"), new CapacityLedger(_dir.Path, 1L << 30), [], Runner, Loops,
             (_, _) => Task.FromResult<IAsyncDisposable?>(null), NullLogger.Instance);
         pool.CreateVolumeAsync(VolumeId, "data", DeviceBytes, 0, new() { ["media"] = "file" }, null, CancellationToken.None).GetAwaiter().GetResult();
+        SourcePath = pool.BackingPathOf(VolumeId);
         var pools = new PoolSet("n1", [pool]);
         Journal = new NodeJournal(layout.Journal);
         Attachers = new AttacherSet(Attacher, new FakeAttacher("nbd"), new FakeAttacher("tmpfs", providesFilesystem: true), new FakeAttacher("device"));

@@ -179,6 +179,50 @@ public sealed class VolumeStagingTests : IDisposable
     }
 
     [Fact]
+    public async Task ABrokenAttachmentUnderSomeoneElsesMountIsNotDetached()
+    {
+        await _rig.Staging.StageAsync(_rig.Stage(), Ct);
+        _rig.Mounter.Add("/dev/someone-else", _rig.StagingPath);
+        _rig.Attacher.Problem = "the export went away";
+
+        var e = await Assert.ThrowsAsync<RpcException>(() => _rig.Staging.StageAsync(_rig.Stage(), Ct));
+
+        Assert.Equal(StatusCode.FailedPrecondition, e.StatusCode);
+        Assert.Empty(_rig.Attacher.Detaches);
+        Assert.Equal(2, (await _rig.Mounter.ListAsync(Ct)).Count);
+    }
+
+    [Fact]
+    public async Task ASourceThatIsAFilesystemAlreadyIsBoundNotProbedOrFormatted()
+    {
+        using var rig = new StagingRig(providesFilesystem: true);
+        // The volume's home is a mount already (a tmpfs the pool mounted); its source name is the "device".
+        rig.Mounter.Add("fake-fs-0", rig.SourcePath, "tmpfs");
+        await rig.Staging.StageAsync(rig.Stage(fsType: "tmpfs"), Ct);
+        await rig.Staging.StageAsync(rig.Stage(fsType: "tmpfs"), Ct);
+
+        var entry = rig.Journal.Get(rig.VolumeId)!;
+        Assert.Equal("fake-fs-0", entry.Device);
+        Assert.Equal([$"bind {rig.SourcePath} {rig.StagingPath} rw"], rig.Mounter.Changes);
+        Assert.DoesNotContain(rig.Runner.Calls, c => c.StartsWith("blkid", StringComparison.Ordinal) || c.StartsWith("mkfs", StringComparison.Ordinal));
+        Assert.False(entry.Formatted);
+
+        await rig.Staging.UnstageAsync(rig.VolumeId, rig.StagingPath, Ct);
+        // The home mount is the volume, not a user of it: it stays; the staging bind goes.
+        Assert.Equal([rig.SourcePath], (await rig.Mounter.ListAsync(Ct)).Select(m => m.MountPoint));
+        Assert.Null(rig.Journal.Get(rig.VolumeId));
+    }
+
+    [Fact]
+    public void EachMediumIsServedByTheAttachPathItNames()
+    {
+        var a = _rig.Attachers;
+        Assert.Equal(["loop", "nbd", "tmpfs", "device", "device", "device"],
+            new[] { "file", "nbd", "tmpfs", "lvm", "disk", "pmem" }.Select(m => a.ForMedia(m).Kind));
+        Assert.Equal(StatusCode.InvalidArgument, Assert.Throws<RpcException>(() => a.ForMedia("nvme")).StatusCode);
+    }
+
+    [Fact]
     public async Task ABlockStageAttachesWithoutProbingFormattingOrMounting()
     {
         await _rig.Staging.StageAsync(_rig.Stage(block: true), Ct);
