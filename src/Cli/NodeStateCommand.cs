@@ -1,8 +1,8 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using SolarCsi.Node.Devices;
+using SolarCsi.Node.Inspection;
 using SolarCsi.Node.Mounts;
 using SolarCsi.Node.Processes;
-using SolarCsi.Node.Inspection;
 
 namespace SolarCsi.Cli;
 

@@ -1,6 +1,6 @@
-using SolarCsi.Node.Processes;
 using SolarCsi.Node.Attach;
 using SolarCsi.Node.Pools;
+using SolarCsi.Node.Processes;
 
 namespace SolarCsi.Node;
 

@@ -4,20 +4,20 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Serilog.Extensions.Logging;
 using SolarCsi.Core.Concurrency;
-using SolarCsi.Node.Devices;
 using SolarCsi.Core.Hosting;
-using SolarCsi.Node.Mounts;
-using SolarCsi.Node.Processes;
 using SolarCsi.Core.Validation;
 using SolarCsi.Node;
 using SolarCsi.Node.Agent;
 using SolarCsi.Node.Attach;
 using SolarCsi.Node.Csi;
+using SolarCsi.Node.Devices;
+using SolarCsi.Node.Mounts;
 using SolarCsi.Node.Nbd;
 using SolarCsi.Node.Pools;
 using SolarCsi.Node.Pools.Disk;
 using SolarCsi.Node.Pools.Lvm;
 using SolarCsi.Node.Pools.Pmem;
+using SolarCsi.Node.Processes;
 using SolarCsi.Node.Staging;
 
 // `solar-node prestop …` is the DaemonSet's preStop hook (Staging/PreStopHook.cs), not a plugin start.

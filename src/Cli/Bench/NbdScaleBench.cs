@@ -3,8 +3,8 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Csi.V1;
-using SolarCsi.Node;
 using SolarCsi.Local;
+using SolarCsi.Node;
 using SolarCsi.Node.Processes;
 using SolarCsi.Node.Staging;
 

@@ -1,11 +1,11 @@
 using System.Diagnostics;
 using System.Text;
 using Csi.V1;
-using SolarCsi.Node.Devices;
+using SolarCsi.Core.Storage;
 using SolarCsi.Local;
+using SolarCsi.Node.Devices;
 using SolarCsi.Node.Mounts;
 using SolarCsi.Node.Processes;
-using SolarCsi.Core.Storage;
 
 namespace SolarCsi.Cli;
 

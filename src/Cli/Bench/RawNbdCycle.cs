@@ -1,6 +1,6 @@
+using SolarCsi.Node.Attach;
 using SolarCsi.Node.Nbd;
 using SolarCsi.Node.Processes;
-using SolarCsi.Node.Attach;
 
 namespace SolarCsi.Cli;
 

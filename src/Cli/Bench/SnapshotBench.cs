@@ -3,8 +3,8 @@ using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
 using Csi.V1;
-using SolarCsi.Core.Ids;
 using Microsoft.Extensions.Logging.Abstractions;
+using SolarCsi.Core.Ids;
 using SolarCsi.Local;
 using SolarCsi.Node.Processes;
 

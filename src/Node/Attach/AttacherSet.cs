@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Logging;
-using SolarCsi.Node.Devices;
 using SolarCsi.Core.Errors;
 using SolarCsi.Core.Media;
+using SolarCsi.Node.Devices;
 using SolarCsi.Node.Mounts;
 using SolarCsi.Node.Processes;
 

@@ -1,8 +1,8 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using SolarCsi.Node.Nbd;
 using SolarCsi.Core.Storage;
+using SolarCsi.Node.Nbd;
 
 namespace SolarCsi.Node.Attach;
 

@@ -1,9 +1,9 @@
-using Microsoft.Extensions.Logging;
 using System.Text;
+using Microsoft.Extensions.Logging;
 using SolarCsi.Core.Diagnostics;
 using SolarCsi.Core.Errors;
-using SolarCsi.Node.Processes;
 using SolarCsi.Core.Storage;
+using SolarCsi.Node.Processes;
 
 namespace SolarCsi.Node.Attach;
 

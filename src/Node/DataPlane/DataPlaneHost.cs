@@ -1,7 +1,7 @@
-using SolarCsi.Core.Hosting;
-using SolarCsi.Node.Processes;
 using Microsoft.Extensions.DependencyInjection;
 using Serilog.Extensions.Logging;
+using SolarCsi.Core.Hosting;
+using SolarCsi.Node.Processes;
 
 namespace SolarCsi.Node.DataPlane;
 

@@ -1,7 +1,7 @@
 using Grpc.Core;
 using SolarCsi.Core.Errors;
-using SolarCsi.Node.Processes;
 using SolarCsi.DataPlane.V1;
+using SolarCsi.Node.Processes;
 
 namespace SolarCsi.Node.DataPlane;
 

@@ -3,8 +3,8 @@ using Grpc.Net.Client;
 using Polly;
 using Polly.Retry;
 using SolarCsi.Core.Errors;
-using SolarCsi.Node.Processes;
 using SolarCsi.DataPlane.V1;
+using SolarCsi.Node.Processes;
 
 namespace SolarCsi.Node.DataPlane;
 

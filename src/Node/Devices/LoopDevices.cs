@@ -1,5 +1,5 @@
-using SolarCsi.Core.Errors;
 using Polly;
+using SolarCsi.Core.Errors;
 using SolarCsi.Node.Processes;
 
 namespace SolarCsi.Node.Devices;

@@ -1,9 +1,9 @@
-using SolarCsi.Node.Devices;
-using SolarCsi.Node.Mounts;
-using SolarCsi.Node.Processes;
 using SolarCsi.Core.Storage;
 using SolarCsi.Node.Attach;
+using SolarCsi.Node.Devices;
+using SolarCsi.Node.Mounts;
 using SolarCsi.Node.Pools;
+using SolarCsi.Node.Processes;
 using SolarCsi.Node.Staging;
 
 namespace SolarCsi.Node.Inspection;

@@ -6,10 +6,10 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.Retry;
-using SolarCsi.Node.Nbd;
-using SolarCsi.Node.Processes;
 using SolarCsi.Core.Storage;
 using SolarCsi.Core.Validation;
+using SolarCsi.Node.Nbd;
+using SolarCsi.Node.Processes;
 
 namespace SolarCsi.Node.Nbd;
 

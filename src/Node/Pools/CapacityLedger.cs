@@ -1,5 +1,5 @@
-using SolarCsi.Node.Devices;
 using SolarCsi.Core.Errors;
+using SolarCsi.Node.Devices;
 
 namespace SolarCsi.Node.Pools;
 

@@ -3,13 +3,13 @@ using System.Text.Json;
 using Google.Protobuf.WellKnownTypes;
 using Microsoft.Extensions.Logging;
 using SolarCsi.Agent.V1;
-using SolarCsi.Node.Devices;
 using SolarCsi.Core.Diagnostics;
 using SolarCsi.Core.Errors;
 using SolarCsi.Core.Ids;
-using SolarCsi.Node.Processes;
 using SolarCsi.Core.Storage;
 using SolarCsi.Node.Agent;
+using SolarCsi.Node.Devices;
+using SolarCsi.Node.Processes;
 
 namespace SolarCsi.Node.Pools;
 

@@ -1,10 +1,10 @@
 using Microsoft.Extensions.Logging;
 using SolarCsi.Agent.V1;
 using SolarCsi.Core.Errors;
-using SolarCsi.Node.Mounts;
-using SolarCsi.Node.Processes;
 using SolarCsi.Core.Storage;
 using SolarCsi.Core.Validation;
+using SolarCsi.Node.Mounts;
+using SolarCsi.Node.Processes;
 
 namespace SolarCsi.Node.Pools;
 

@@ -1,6 +1,6 @@
-using SolarCsi.Core.Errors;
 using Polly;
 using Polly.Retry;
+using SolarCsi.Core.Errors;
 
 namespace SolarCsi.Node.Processes;
 

@@ -1,8 +1,8 @@
-using SolarCsi.Core.Errors;
 using System.Diagnostics;
 using System.Text;
 using CliWrap;
 using Microsoft.Extensions.Logging;
+using SolarCsi.Core.Errors;
 
 namespace SolarCsi.Node.Processes;
 

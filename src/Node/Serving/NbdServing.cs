@@ -1,9 +1,9 @@
 using SolarCsi.Agent.V1;
 using SolarCsi.Core.Errors;
 using SolarCsi.Core.Hosting.Tls;
-using SolarCsi.Node.Nbd;
 using SolarCsi.Core.Validation;
 using SolarCsi.Node.Agent;
+using SolarCsi.Node.Nbd;
 using SolarCsi.Node.Pools;
 
 namespace SolarCsi.Node.Serving;

@@ -1,8 +1,8 @@
 using Microsoft.Extensions.Logging;
 using SolarCsi.Core.Concurrency;
+using SolarCsi.Node.Attach;
 using SolarCsi.Node.Devices;
 using SolarCsi.Node.Mounts;
-using SolarCsi.Node.Attach;
 using SolarCsi.Node.Pools;
 
 namespace SolarCsi.Node.Staging;

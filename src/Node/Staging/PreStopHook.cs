@@ -1,6 +1,6 @@
-using SolarCsi.Node.Processes;
-using SolarCsi.Core.Storage;
 using SolarCsi.Core.Hosting;
+using SolarCsi.Core.Storage;
+using SolarCsi.Node.Processes;
 
 namespace SolarCsi.Node.Staging;
 

@@ -1,11 +1,11 @@
 using Microsoft.Extensions.Logging;
-using SolarCsi.Node.Devices;
 using SolarCsi.Core.Diagnostics;
 using SolarCsi.Core.Errors;
 using SolarCsi.Core.Ids;
 using SolarCsi.Core.Media;
-using SolarCsi.Node.Mounts;
 using SolarCsi.Core.Validation;
+using SolarCsi.Node.Devices;
+using SolarCsi.Node.Mounts;
 
 namespace SolarCsi.Node.Staging;
 

@@ -1,7 +1,7 @@
-using SolarCsi.Node.Devices;
 using SolarCsi.Core.Errors;
-using SolarCsi.Node.Mounts;
 using SolarCsi.Node.Attach;
+using SolarCsi.Node.Devices;
+using SolarCsi.Node.Mounts;
 
 namespace SolarCsi.Node.Staging;
 

@@ -1,8 +1,8 @@
 using Microsoft.Extensions.Logging;
 using SolarCsi.Core.Errors;
 using SolarCsi.Core.Ids;
-using SolarCsi.Node.Mounts;
 using SolarCsi.Node.Attach;
+using SolarCsi.Node.Mounts;
 
 namespace SolarCsi.Node.Staging;
 

@@ -1,8 +1,8 @@
 using SolarCsi.Core.Errors;
 using SolarCsi.Core.Ids;
 using SolarCsi.Core.Media;
-using SolarCsi.Node.Nbd;
 using SolarCsi.Node.Attach;
+using SolarCsi.Node.Nbd;
 using SolarCsi.Node.Pools;
 
 namespace SolarCsi.Node.Staging;

@@ -2,9 +2,9 @@ using Microsoft.Extensions.Logging;
 using SolarCsi.Core.Diagnostics;
 using SolarCsi.Core.Errors;
 using SolarCsi.Core.Ids;
+using SolarCsi.Node.Attach;
 using SolarCsi.Node.Mounts;
 using SolarCsi.Node.Processes;
-using SolarCsi.Node.Attach;
 
 namespace SolarCsi.Node.Staging;
 

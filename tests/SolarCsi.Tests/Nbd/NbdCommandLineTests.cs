@@ -1,7 +1,7 @@
 using Grpc.Core;
+using SolarCsi.Node.Attach;
 using SolarCsi.Node.Nbd;
 using SolarCsi.Node.Processes;
-using SolarCsi.Node.Attach;
 
 namespace SolarCsi.Tests.Nbd;
 

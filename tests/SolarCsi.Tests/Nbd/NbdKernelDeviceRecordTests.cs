@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging.Abstractions;
-using SolarCsi.Node.Processes;
 using SolarCsi.Node.Attach;
+using SolarCsi.Node.Processes;
 
 namespace SolarCsi.Tests.Nbd;
 

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Logging.Abstractions;
+using SolarCsi.Core.Validation;
 using SolarCsi.Node.Nbd;
 using SolarCsi.Node.Processes;
-using SolarCsi.Core.Validation;
 
 namespace SolarCsi.Tests.Nbd;
 

@@ -3,8 +3,8 @@ using CliWrap;
 using CliWrap.Buffered;
 using Microsoft.Extensions.Logging.Abstractions;
 using SolarCsi.Local;
-using SolarCsi.Node.Processes;
 using SolarCsi.Node.Nbd;
+using SolarCsi.Node.Processes;
 
 namespace SolarCsi.Tests.Nbd;
 

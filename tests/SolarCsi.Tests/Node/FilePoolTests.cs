@@ -1,10 +1,10 @@
 using Grpc.Core;
 using Microsoft.Extensions.Logging.Abstractions;
 using SolarCsi.Agent.V1;
-using SolarCsi.Node.Devices;
 using SolarCsi.Core.Ids;
-using SolarCsi.Node.Processes;
+using SolarCsi.Node.Devices;
 using SolarCsi.Node.Pools;
+using SolarCsi.Node.Processes;
 
 namespace SolarCsi.Tests.Node;
 

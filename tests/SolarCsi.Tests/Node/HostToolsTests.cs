@@ -1,10 +1,10 @@
 using Grpc.Core;
 using Microsoft.Extensions.Logging.Abstractions;
-using SolarCsi.Node.Devices;
 using SolarCsi.Core.Hosting;
-using SolarCsi.Node.Processes;
 using SolarCsi.Node;
+using SolarCsi.Node.Devices;
 using SolarCsi.Node.Pools;
+using SolarCsi.Node.Processes;
 
 namespace SolarCsi.Tests.Node;
 

@@ -1,8 +1,8 @@
-using SolarCsi.Core.Errors;
 using Microsoft.Extensions.Logging.Abstractions;
+using SolarCsi.Core.Errors;
+using SolarCsi.Node.Attach;
 using SolarCsi.Node.Devices;
 using SolarCsi.Node.Processes;
-using SolarCsi.Node.Attach;
 
 namespace SolarCsi.Tests.Node;
 

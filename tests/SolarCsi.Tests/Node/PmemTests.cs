@@ -1,13 +1,13 @@
-using SolarCsi.Core.Errors;
 using System.Globalization;
 using System.Text;
 using Grpc.Core;
 using Microsoft.Extensions.Logging.Abstractions;
 using SolarCsi.Agent.V1;
+using SolarCsi.Core.Errors;
 using SolarCsi.Core.Ids;
-using SolarCsi.Node.Processes;
 using SolarCsi.Node.Pools;
 using SolarCsi.Node.Pools.Pmem;
+using SolarCsi.Node.Processes;
 
 namespace SolarCsi.Tests.Node;
 

@@ -1,12 +1,12 @@
 using Microsoft.Extensions.Logging.Abstractions;
-using SolarCsi.Node;
 using SolarCsi.Core.Concurrency;
-using SolarCsi.Node.Devices;
 using SolarCsi.Core.Ids;
-using SolarCsi.Node.Mounts;
-using SolarCsi.Node.Processes;
+using SolarCsi.Node;
 using SolarCsi.Node.Attach;
+using SolarCsi.Node.Devices;
+using SolarCsi.Node.Mounts;
 using SolarCsi.Node.Pools;
+using SolarCsi.Node.Processes;
 using SolarCsi.Node.Staging;
 using SolarCsi.Tests.Core;
 

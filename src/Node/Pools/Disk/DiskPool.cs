@@ -1,10 +1,10 @@
 using Microsoft.Extensions.Logging;
 using SolarCsi.Agent.V1;
-using SolarCsi.Node.Devices;
 using SolarCsi.Core.Errors;
+using SolarCsi.Core.Validation;
+using SolarCsi.Node.Devices;
 using SolarCsi.Node.Mounts;
 using SolarCsi.Node.Processes;
-using SolarCsi.Core.Validation;
 
 namespace SolarCsi.Node.Pools.Disk;
 

@@ -2,8 +2,8 @@ using System.Text;
 using Microsoft.Extensions.Logging;
 using SolarCsi.Agent.V1;
 using SolarCsi.Core.Errors;
-using SolarCsi.Node.Processes;
 using SolarCsi.Core.Storage;
+using SolarCsi.Node.Processes;
 
 namespace SolarCsi.Node.Pools.Pmem;
 

@@ -1,10 +1,10 @@
 using Microsoft.Extensions.Logging.Abstractions;
-using SolarCsi.Node.Devices;
 using SolarCsi.Core.Ids;
-using SolarCsi.Node.Processes;
 using SolarCsi.Node;
 using SolarCsi.Node.Attach;
+using SolarCsi.Node.Devices;
 using SolarCsi.Node.Pools;
+using SolarCsi.Node.Processes;
 using SolarCsi.Node.Staging;
 using SolarCsi.Tests.Core;
 
