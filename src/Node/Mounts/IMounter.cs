@@ -19,11 +19,15 @@ public static class MounterExtensions
     /// the first that is not: mounts stack, and nothing may take down what someone else mounted on top. True when none
     /// of <paramref name="device"/> is left there; false when a layer of it is still under someone else's.
     /// </summary>
-    public static async Task<bool> UnmountAllOfAsync(this IMounter mounter, string target, string device, CancellationToken ct)
+    /// <param name="current">the table as the caller just read it (under the volume's slot), to spare a re-read.</param>
+    public static async Task<bool> UnmountAllOfAsync(this IMounter mounter, string target, string device, CancellationToken ct, MountTable? current = null)
     {
-        MountTable mounts;
-        while ((mounts = await mounter.ListAsync(ct)).TopAt(target) is { } top && top.Shows(device))
+        var mounts = current ?? await mounter.ListAsync(ct);
+        while (mounts.TopAt(target) is { } top && top.Shows(device))
+        {
             await mounter.UnmountAsync(target, ct);
+            mounts = await mounter.ListAsync(ct);
+        }
         return !mounts.Holds(target, device);
     }
 }

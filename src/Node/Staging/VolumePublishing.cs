@@ -56,9 +56,10 @@ public sealed class VolumePublishing(NodeJournal journal, AttacherSet attachers,
         var device = entry?.Device;
         if (device is null && sources.Find(volumeId) is { } source)
             device = await attachers.ForMedia(StorageId.ParseVolume(volumeId).Media).FindAttachedAsync(source, ct);
-        if ((await mounter.ListAsync(ct)).HoldsOtherThan(targetPath, device))
+        var mounts = await mounter.ListAsync(ct);
+        if (mounts.HoldsOtherThan(targetPath, device))
             throw CsiErrors.FailedPrecondition($"target {targetPath} holds a mount that is not volume {volumeId}'s device; leaving it");
-        if (device is not null && !await mounter.UnmountAllOfAsync(targetPath, device, ct))
+        if (device is not null && !await mounter.UnmountAllOfAsync(targetPath, device, ct, mounts))
             throw CsiErrors.FailedPrecondition($"target {targetPath} holds another mount over volume {volumeId}'s; leaving both");
         // Never recursive: if something is left inside, it is data that was not on our volume.
         if (Directory.Exists(targetPath))
