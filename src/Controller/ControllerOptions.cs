@@ -4,7 +4,7 @@ namespace SolarCsi.Controller;
 
 public sealed record ControllerOptions(string DriverName, GrpcEndpoint CsiEndpoint, GrpcEndpoint RegistryEndpoint, TimeSpan AgentTimeout,
     System.Net.IPEndPoint? MetricsAddress = null, TimeSpan? FreezeLease = null, string? StateDir = null,
-    SolarCsi.Core.Hosting.Tls.ClusterTls? Tls = null, CertificateAuthorityOptions? Issuer = null)
+    SolarCsi.Core.Hosting.Tls.ClusterTls? Tls = null, CertificateAuthorityOptions? Issuer = null, string? TlsDir = null)
 {
     public static readonly TimeSpan DefaultAgentTimeout = TimeSpan.FromSeconds(20);
     public static readonly TimeSpan DefaultFreezeLease = TimeSpan.FromMinutes(5);
@@ -43,11 +43,7 @@ public sealed record ControllerOptions(string DriverName, GrpcEndpoint CsiEndpoi
             : cl.Get("bootstrap-token-file") is not null ? throw new FormatException("--bootstrap-token-file needs --ca-dir (the CA that signs what a token buys)") : null;
         var tlsDir = cl.Get("tls-dir") ?? (issuer is null ? null : Path.Combine(stateDir ?? throw new FormatException("--ca-dir without --tls-dir needs --state-dir " +
             "(where the controller keeps the certificate it issues itself)"), "tls"));
-        if (issuer is not null && cl.Get("tls-dir") is null)
-        {
-            issuer = issuer with { SelfIssuedDir = tlsDir };
-            ControllerCertificate.EnsureCurrent(issuer, tlsDir!);
-        }
+        if (issuer is not null && cl.Get("tls-dir") is null) issuer = issuer with { SelfIssuedDir = tlsDir };
         NetworkExposure.RequireLocal(csi, "--endpoint");
         NetworkExposure.RequireAuthenticated(registry, "--registry-endpoint", tlsDir is not null);
         return new ControllerOptions(
@@ -58,8 +54,9 @@ public sealed record ControllerOptions(string DriverName, GrpcEndpoint CsiEndpoi
             cl.Get("metrics-address") is { } metrics ? SolarCsi.Core.Metrics.MetricsServer.ParseAddress(metrics) : null,
             TimeSpan.FromSeconds(FreezeLeaseSeconds(cl.GetInt("freeze-lease-seconds", (int)DefaultFreezeLease.TotalSeconds))),
             stateDir,
-            tlsDir is not null ? SolarCsi.Core.Hosting.Tls.ClusterTls.LoadFor(tlsDir, SolarCsi.Core.Hosting.Tls.ClusterTls.ControllerIdentity) : null,
-            issuer);
+            // Certificates are read (and the controller's own issued) by Program, not while flags are parsed.
+            Issuer: issuer,
+            TlsDir: tlsDir);
     }
 
     private static int CertificateDays(int days) =>
@@ -77,6 +74,18 @@ public sealed record CertificateAuthorityOptions(string CaDir, string? TokenFile
 /// <summary>The controller's own certificate when it holds the CA: issued into its TLS directory, and again when two thirds through.</summary>
 public static class ControllerCertificate
 {
+    /// <summary>
+    /// The controller's certificates at start: its own issued first when it holds the CA and has none that is current,
+    /// then loaded from its TLS directory. Throws what reading or issuing throws; Program refuses to start with it.
+    /// </summary>
+    public static ControllerOptions WithCertificates(ControllerOptions options)
+    {
+        if (options.Issuer is { SelfIssuedDir: { } own } issuer) EnsureCurrent(issuer, own);
+        return options.TlsDir is null
+            ? options
+            : options with { Tls = SolarCsi.Core.Hosting.Tls.ClusterTls.LoadFor(options.TlsDir, SolarCsi.Core.Hosting.Tls.ClusterTls.ControllerIdentity) };
+    }
+
     public static void EnsureCurrent(CertificateAuthorityOptions issuer, string tlsDir)
     {
         try

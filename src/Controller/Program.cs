@@ -17,6 +17,15 @@ catch (FormatException e)
 }
 
 var log = Logging.Create("controller");
+try
+{
+    options = ControllerCertificate.WithCertificates(options);
+}
+catch (Exception e) when (e is FormatException or IOException or InvalidOperationException or System.Security.Cryptography.CryptographicException)
+{
+    log.Fatal("solar-controller: no control-plane certificate: {Reason}", e.Message);
+    return 1;
+}
 using var plane = new ControllerPlane(options);
 var readiness = new Readiness();
 var identity = new PluginIdentity(options.DriverName, [

@@ -106,10 +106,8 @@ public sealed record NodeOptions(
             cl.Get("pools-config") is { } poolsFile ? SolarCsi.Node.Pools.PoolConfig.Load(poolsFile) : SolarCsi.Node.Pools.PoolConfig.Empty,
             cl.Get("metrics-address") is { } metrics ? SolarCsi.Core.Metrics.MetricsServer.ParseAddress(metrics) : null,
             allInOne,
-            // With a bootstrap token the certificate may not exist yet: Program asks the controller for it before serving.
-            tlsDir is not null && tokenFile is null
-                ? SolarCsi.Core.Hosting.Tls.ClusterTls.LoadFor(tlsDir, SolarCsi.Core.Hosting.Tls.ClusterTls.NodeIdentity(nodeId), caFile)
-                : null,
+            // Certificates are read (or obtained with the bootstrap token) by Program, not while flags are parsed.
+            null,
             cl.Get("dataplane-endpoint") is { } dp ? UnixOnly(GrpcEndpoint.Parse(dp), "--dataplane-endpoint") : null,
             tlsDir is null ? null : new NodeCertificateSource(tlsDir, caFile, tokenFile));
     }

@@ -44,17 +44,17 @@ var log = Logging.Create($"node {options.NodeId}");
 SolarCsi.Core.Storage.StateFiles.OnUnreadable = (path, aside, why) =>
     log.Error("state file {Path} is unreadable ({Why}); moved aside to {Aside}, what it described is kept (see solar node-state)", path, why, aside);
 using var loggerFactory = new SerilogLoggerFactory(log);
-if (options is { Certificates.TokenFile: not null })
+try
 {
-    try
+    options = options with
     {
-        options = options with { Tls = await NodeCertificates.EnsureAsync(options, loggerFactory.CreateLogger<NodeCertificates>(), TimeSpan.FromMinutes(2), CancellationToken.None) };
-    }
-    catch (Exception e) when (e is InvalidOperationException or FormatException or IOException)
-    {
-        log.Fatal("solar-node: no control-plane certificate: {Reason}", e.Message);
-        return 1;
-    }
+        Tls = await NodeCertificates.LoadOrObtainAsync(options, loggerFactory.CreateLogger<NodeCertificates>(), TimeSpan.FromMinutes(2), CancellationToken.None),
+    };
+}
+catch (Exception e) when (e is InvalidOperationException or FormatException or IOException or System.Security.Cryptography.CryptographicException)
+{
+    log.Fatal("solar-node: no control-plane certificate: {Reason}", e.Message);
+    return 1;
 }
 // Every tenant's volume image, key and record is under the state directory: root's alone (an existing one is
 // tightened too).

@@ -18,6 +18,18 @@ public sealed class NodeCertificates(NodeOptions options, ILogger<NodeCertificat
     private static readonly TimeSpan CheckEvery = TimeSpan.FromMinutes(10);
 
     /// <summary>
+    /// The node's certificates at start, however they come: placed by the operator in --tls-dir (read), or kept there
+    /// from the controller (<see cref="EnsureAsync"/>); null without --tls-dir (unix sockets and loopback only).
+    /// </summary>
+    public static async Task<ClusterTls?> LoadOrObtainAsync(NodeOptions options, ILogger logger, TimeSpan patience, CancellationToken ct) =>
+        options.Certificates switch
+        {
+            null => null,
+            { TokenFile: null } placed => ClusterTls.LoadFor(placed.TlsDir, ClusterTls.NodeIdentity(options.NodeId), placed.CaFile),
+            _ => await EnsureAsync(options, logger, patience, ct),
+        };
+
+    /// <summary>
     /// The node's certificates at start: those in --tls-dir when they are its own and not due, else new ones from the
     /// controller, asked for until it answers or <paramref name="patience"/> runs out (a controller still starting).
     /// </summary>

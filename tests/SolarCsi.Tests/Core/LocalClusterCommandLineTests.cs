@@ -36,7 +36,6 @@ public sealed class LocalClusterCommandLineTests
     {
         using var dir = new TempDir();
         var cluster = new LocalCluster(dir.Path, "solar.csi.dev");
-        CertificateAuthority.Create(cluster.CaDir, TimeSpan.FromDays(1));
         var state = Path.Combine(dir.Path, "controller", "state");
 
         var args = cluster.ControllerArguments($"unix://{dir.Path}/controller.sock", "tcp://127.0.0.1:23002", "127.0.0.1:23004", state);

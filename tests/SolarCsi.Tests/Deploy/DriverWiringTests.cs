@@ -70,7 +70,7 @@ public sealed class DriverWiringTests
         var controllerArgs = controller.Args.Select(a => Expand(a, Workloads.Environment(Controller, controller, All)))
             .Select(a => WithMountedSecret(Controller, controller, a, secrets)).Select(a => a.StartsWith("--state-dir=", StringComparison.Ordinal)
                 ? "--state-dir=" + Path.Combine(secrets.Path, "controller-state") : a).ToArray();
-        var controllerOptions = ControllerOptions.Parse(new CommandLine(controllerArgs, ControllerOptions.Flags));
+        var controllerOptions = ControllerCertificate.WithCertificates(ControllerOptions.Parse(new CommandLine(controllerArgs, ControllerOptions.Flags)));
         Assert.NotNull(controllerOptions.Tls);
         Assert.NotNull(controllerOptions.Issuer);
 

@@ -246,8 +246,11 @@ public sealed class NetworkExposureTests
         Assert.Contains("--ca-dir", Assert.Throws<FormatException>(() => Controller("--registry-endpoint", "unix:///run/r.sock", "--bootstrap-token-file", "/t")).Message);
         using var dir = new TempDir();
         SolarCsi.Core.Hosting.Tls.CertificateAuthority.Create(Path.Combine(dir.Path, "ca"), TimeSpan.FromDays(1));
-        // With the CA the controller issues its own certificate into its state directory and serves the registry with it.
-        var options = Controller("--registry-endpoint", "tcp://0.0.0.0:9870", "--ca-dir", Path.Combine(dir.Path, "ca"), "--state-dir", Path.Combine(dir.Path, "state"));
+        // With the CA the controller issues its own certificate into its state directory and serves the registry with it
+        // (at start, not while its flags are parsed).
+        var parsed = Controller("--registry-endpoint", "tcp://0.0.0.0:9870", "--ca-dir", Path.Combine(dir.Path, "ca"), "--state-dir", Path.Combine(dir.Path, "state"));
+        Assert.False(Directory.Exists(Path.Combine(dir.Path, "state")));
+        var options = ControllerCertificate.WithCertificates(parsed);
         Assert.Equal(ClusterTls.ControllerIdentity, options.Tls!.IdentityOf(options.Tls.Own));
         Assert.True(File.Exists(Path.Combine(dir.Path, "state", "tls", ClusterTls.CertFile)));
     }
