@@ -125,7 +125,7 @@ var identity = new PluginIdentity(options.DriverName, [
     PluginIdentity.OnlineExpansion(),
 ]);
 
-var reconciler = new NodeReconciler(journal, staging, inFlight, pools, mounter, loops, attachers, layout.RemoteClients, loggerFactory.CreateLogger<NodeReconciler>());
+var reconciler = new NodeReconciler(journal, staging, inFlight, pools, mounter, loops, attachers, sources, loggerFactory.CreateLogger<NodeReconciler>());
 var csi = GrpcServer.Build(options.CsiEndpoint, log, services =>
 {
     services.AddSingleton(identity).AddSingleton(readiness).AddSingleton(staging).AddSingleton(publishing).AddSingleton(staged)

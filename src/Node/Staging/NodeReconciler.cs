@@ -15,7 +15,7 @@ namespace SolarCsi.Node.Staging;
 /// </summary>
 public sealed class NodeReconciler(
     NodeJournal journal, VolumeStaging staging, InFlightTracker inFlight, PoolSet pools, IMounter mounter, LoopDevices loops, AttacherSet attachers,
-    string remoteClientRoot, ILogger<NodeReconciler> logger)
+    VolumeSources sources, ILogger<NodeReconciler> logger)
 {
     public async Task RunAsync(CancellationToken ct)
     {
@@ -44,21 +44,21 @@ public sealed class NodeReconciler(
             }
         }
         await DetachUnexplainedAsync(ct);
-        await DetachUnexplainedNbdAsync(ct);
+        await DetachUnexplainedRemoteAsync(ct);
     }
 
-    /// <summary>NBD client directories (FUSE mount, proxy, key) that no journal entry explains.</summary>
-    private async Task DetachUnexplainedNbdAsync(CancellationToken ct)
+    /// <summary>Remote volumes' client directories (NBD's: FUSE mount, proxy, key) that no journal entry explains.</summary>
+    private async Task DetachUnexplainedRemoteAsync(CancellationToken ct)
     {
-        if (!Directory.Exists(remoteClientRoot)) return;
         var explained = journal.All().Select(e => e.Source).ToHashSet(StringComparer.Ordinal);
-        foreach (var dir in Directory.EnumerateDirectories(remoteClientRoot).Where(d => !explained.Contains(d)))
+        foreach (var (volume, dir) in sources.RemoteClients().Where(c => !explained.Contains(c.Directory)))
         {
-            var volumeId = Path.GetFileName(dir);
+            var volumeId = volume.ToString();
             using var slot = TryAcquire(volumeId);
             // A set-aside (unreadable) entry may describe a live stage: what it explained is not residue.
             if (slot is null || journal.Get(volumeId) is not null || journal.IsUnreadable(volumeId)) continue;
-            var device = await attachers.Nbd.FindAttachedAsync(dir, ct);
+            var attacher = attachers.ForMedia(volume.Media);
+            var device = await attacher.FindAttachedAsync(dir, ct);
             if (device is not null && (await mounter.ListAsync(ct)).IsInUse(device))
             {
                 logger.LogWarning("{Device} of {VolumeId} has no journal entry but is mounted; leaving it", device, volumeId);
@@ -66,8 +66,8 @@ public sealed class NodeReconciler(
             }
             logger.LogWarning("removing residual NBD attachment of {VolumeId} ({Device})", volumeId, device ?? "no device");
             SolarCsi.Core.Metrics.PluginMetrics.Current.CountReconcilerAction("remove-residual-nbd-attachment");
-            await attachers.Nbd.DetachAsync(device ?? "", dir, ct);
-            Directory.Delete(dir, recursive: true);
+            await attacher.DetachAsync(device ?? "", dir, ct);
+            sources.Forget(volumeId);
         }
     }
 

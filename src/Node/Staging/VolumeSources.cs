@@ -43,6 +43,15 @@ public sealed class VolumeSources(PoolSet pools, string remoteRoot)
         catch (Grpc.Core.RpcException) { return null; }
     }
 
+    /// <summary>Remote volumes that have a client directory here, whatever the journal says (a crash may have left one).</summary>
+    public IEnumerable<(StorageId Volume, string Directory)> RemoteClients()
+    {
+        if (!Directory.Exists(remoteRoot)) yield break;
+        foreach (var dir in Directory.EnumerateDirectories(remoteRoot))
+            if (StorageId.TryParse(Path.GetFileName(dir), out var id) && id.IsVolume && MediaCatalog.Find(id.Media) is { IsLocal: false })
+                yield return (id, dir);
+    }
+
     /// <summary>A remote volume's client directory holds its key: it goes when the volume leaves the node.</summary>
     public void Forget(string volumeId)
     {

@@ -52,10 +52,11 @@ public sealed class ReconcilerResidueTests : IDisposable
         var attachers = new AttacherSet(new LoopFileAttacher(loops),
             new NbdFuseAttacher(loops, mounter, runner, new DaemonLauncher(runner), NullLogger<NbdFuseAttacher>.Instance),
             new TmpfsAttacher(mounter), new LocalDeviceAttacher());
-        var staging = new VolumeStaging(journal, attachers, new VolumeSources(pools, nbdRoot), mounter,
+        var sources = new VolumeSources(pools, nbdRoot);
+        var staging = new VolumeStaging(journal, attachers, sources, mounter,
             new StagedFilesystem(mounter, new BlockDevices(runner), new Filesystems(runner), NullLogger<StagedFilesystem>.Instance),
             NullLogger<VolumeStaging>.Instance);
-        var reconciler = new NodeReconciler(journal, staging, new InFlightTracker(), pools, mounter, loops, attachers, nbdRoot,
+        var reconciler = new NodeReconciler(journal, staging, new InFlightTracker(), pools, mounter, loops, attachers, sources,
             NullLogger<NodeReconciler>.Instance);
 
         await reconciler.RunAsync(CancellationToken.None);

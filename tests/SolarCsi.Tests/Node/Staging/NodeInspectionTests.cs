@@ -82,3 +82,46 @@ public sealed class NodeInspectionTests : IDisposable
         Assert.Equal("staging-not-mounted", Assert.Single(report.Findings).Kind);
     }
 }
+
+/// <summary>The reconciler removes a remote volume's client directory that no journal entry explains, through that medium's attach path.</summary>
+public sealed class RemoteResidueTests : IDisposable
+{
+    private readonly StagingRig _rig = new();
+    private static CancellationToken Ct => CancellationToken.None;
+    private static readonly string Remote = SolarCsi.Core.Ids.StorageId.ForVolume("nbd", "default", "n2", "left").ToString();
+
+    public void Dispose() => _rig.Dispose();
+
+    private async Task<(string Dir, string Device)> LeftBehindAsync()
+    {
+        var dir = Path.Combine(_rig.RemoteClientsDir, Remote);
+        Directory.CreateDirectory(dir);
+        return (dir, await _rig.Attachers.ForMedia("nbd").AttachAsync(dir, readOnly: false, Ct));
+    }
+
+    [Fact]
+    public async Task AnUnexplainedAttachmentNothingMountsIsDetachedAndItsDirectoryGoes()
+    {
+        var (dir, device) = await LeftBehindAsync();
+
+        await _rig.Reconciler.RunAsync(Ct);
+
+        Assert.Null(await _rig.Attachers.ForMedia("nbd").FindAttachedAsync(dir, Ct));
+        Assert.False(Directory.Exists(dir));
+        Assert.Equal([device], ((FakeAttacher)_rig.Attachers.ForMedia("nbd")).Detaches);
+    }
+
+    [Fact]
+    public async Task AnUnexplainedAttachmentThatIsMountedIsLeftAlone()
+    {
+        var (dir, device) = await LeftBehindAsync();
+        var somewhere = Path.Combine(_rig.KubeletDir, "somewhere");
+        Directory.CreateDirectory(somewhere);
+        _rig.Mounter.Add(device, somewhere);
+
+        await _rig.Reconciler.RunAsync(Ct);
+
+        Assert.Equal(device, await _rig.Attachers.ForMedia("nbd").FindAttachedAsync(dir, Ct));
+        Assert.True(Directory.Exists(dir));
+    }
+}

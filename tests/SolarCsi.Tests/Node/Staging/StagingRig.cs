@@ -24,6 +24,8 @@ internal sealed class StagingRig : IDisposable
     public ScriptedRunner Runner { get; }
     public NodeJournal Journal { get; }
     public AttacherSet Attachers { get; }
+    public NodeReconciler Reconciler { get; }
+    public string RemoteClientsDir => new NodeStateLayout(StateDir).RemoteClients;
     public LoopDevices Loops { get; }
     public string StateDir => Path.Combine(_dir.Path, "state");
     /// <summary>Where the volume's data is on this node (its pool's backing).</summary>
@@ -74,6 +76,8 @@ internal sealed class StagingRig : IDisposable
             new StagedFilesystem(Mounter, devices, filesystems, NullLogger<StagedFilesystem>.Instance), NullLogger<VolumeStaging>.Instance);
         Publishing = new VolumePublishing(Journal, attachers, sources, Mounter, NullLogger<VolumePublishing>.Instance);
         Staged = new StagedVolumes(Journal, attachers, Mounter, devices, filesystems);
+        Reconciler = new NodeReconciler(Journal, Staging, new SolarCsi.Core.Concurrency.InFlightTracker(), pools, Mounter, Loops, attachers, sources,
+            NullLogger<NodeReconciler>.Instance);
     }
 
     public StageRequest Stage(bool block = false, string fsType = "ext4", string? stagingPath = null) =>
