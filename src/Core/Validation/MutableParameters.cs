@@ -4,10 +4,10 @@ using SolarCsi.Core.Hosting;
 
 namespace SolarCsi.Core.Validation;
 
-/// <summary>The limits an NBD export enforces; null = unlimited.</summary>
-public sealed record NbdLimits(long? BytesPerSecond, long? RequestsPerSecond)
+/// <summary>Live rate limits a medium that takes them (<see cref="Media.Medium.TakesRateLimits"/>) enforces where it serves the volume; null = unlimited.</summary>
+public sealed record RateLimits(long? BytesPerSecond, long? RequestsPerSecond)
 {
-    public static readonly NbdLimits None = new(null, null);
+    public static readonly RateLimits None = new(null, null);
 }
 
 /// <summary>
@@ -43,7 +43,7 @@ public static class MutableParameters
     }
 
     /// <summary>The limits recorded in a volume's parameters (already normalised by <see cref="Parse"/>).</summary>
-    public static NbdLimits Limits(IReadOnlyDictionary<string, string> parameters) => new(
+    public static RateLimits Limits(IReadOnlyDictionary<string, string> parameters) => new(
         parameters.TryGetValue(BandwidthLimitKey, out var b) && b != Unlimited ? BandwidthOf(b) : null,
         parameters.TryGetValue(IopsLimitKey, out var r) && r != Unlimited ? IopsOf(r) : null);
 

@@ -51,7 +51,7 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
     /// Refuses limits this storage host cannot enforce: a request rate without the filter installed, or on a
     /// running export of <paramref name="volumeId"/> that was started without it.
     /// </summary>
-    public void RequireEnforceable(string? volumeId, NbdLimits limits)
+    public void RequireEnforceable(string? volumeId, RateLimits limits)
     {
         if (limits.RequestsPerSecond is null) return;
         if (server.RequestRateFilter is null)
@@ -67,7 +67,7 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
     /// client is disconnected. Written atomically, as the rate filter's manual asks. Callers check the limits with
     /// <see cref="RequireEnforceable"/> before they change anything.
     /// </summary>
-    public async Task SetLimitsAsync(string volumeId, NbdLimits limits, CancellationToken ct)
+    public async Task SetLimitsAsync(string volumeId, RateLimits limits, CancellationToken ct)
     {
         await AtomicFile.WriteAsync(RateOf(volumeId), Encoding.ASCII.GetBytes(RateText(limits.BytesPerSecond) + "\n"), ct);
         await AtomicFile.WriteAsync(IopsOf(volumeId), Encoding.ASCII.GetBytes(IopsText(limits.RequestsPerSecond) + "\n"), ct);
@@ -91,7 +91,7 @@ public sealed class NbdExports(string root, NbdServerOptions server, DaemonLaunc
     public string? KeyOf(string volumeId, string nodeId) => ReadKeys(volumeId).GetValueOrDefault(nodeId);
 
     /// <summary>Lets <paramref name="nodeId"/> connect, from <paramref name="addresses"/> only; returns what its NodeStage needs.</summary>
-    public async Task<NbdConnection> AdmitAsync(string volumeId, string image, string nodeId, bool readOnly, NbdLimits limits,
+    public async Task<NbdConnection> AdmitAsync(string volumeId, string image, string nodeId, bool readOnly, RateLimits limits,
         IReadOnlyList<string> addresses, CancellationToken ct)
     {
         RequireEnforceable(volumeId, limits);

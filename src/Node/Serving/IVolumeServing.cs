@@ -12,7 +12,7 @@ namespace SolarCsi.Node.Serving;
 public interface IVolumeServing
 {
     /// <summary>Refuses live limits this host cannot enforce for <paramref name="volumeId"/> (null: a volume still to be created).</summary>
-    void RequireEnforceable(string? volumeId, NbdLimits limits);
+    void RequireEnforceable(string? volumeId, RateLimits limits);
 
     /// <summary>Lets the publication's node use the volume (of <paramref name="pool"/>); returns what its NodeStage needs (publish_context).</summary>
     Task<IReadOnlyDictionary<string, string>> AdmitAsync(IMediaPool pool, VolumeRecord record, PublishVolumeRequest request, bool readOnly, CancellationToken ct);
@@ -27,7 +27,7 @@ public interface IVolumeServing
     Task RemoveAsync(string volumeId, CancellationToken ct);
 
     /// <summary>Applies the volume's live limits where it is served.</summary>
-    Task ApplyLimitsAsync(string volumeId, NbdLimits limits, CancellationToken ct);
+    Task ApplyLimitsAsync(string volumeId, RateLimits limits, CancellationToken ct);
 
     /// <summary>What the storage host can see is wrong with serving a published volume; null when nothing is.</summary>
     string? ProblemOf(VolumeRecord record);

@@ -9,7 +9,7 @@ public sealed class LocalServing : IVolumeServing
 {
     public static readonly LocalServing Instance = new();
 
-    public void RequireEnforceable(string? volumeId, NbdLimits limits) { }
+    public void RequireEnforceable(string? volumeId, RateLimits limits) { }
 
     public Task<IReadOnlyDictionary<string, string>> AdmitAsync(IMediaPool pool, VolumeRecord record, PublishVolumeRequest request, bool readOnly,
         CancellationToken ct) => Task.FromResult<IReadOnlyDictionary<string, string>>(new Dictionary<string, string>());
@@ -20,7 +20,7 @@ public sealed class LocalServing : IVolumeServing
 
     public Task RemoveAsync(string volumeId, CancellationToken ct) => Task.CompletedTask;
 
-    public Task ApplyLimitsAsync(string volumeId, NbdLimits limits, CancellationToken ct) => Task.CompletedTask;
+    public Task ApplyLimitsAsync(string volumeId, RateLimits limits, CancellationToken ct) => Task.CompletedTask;
 
     public string? ProblemOf(VolumeRecord record) => null;
 

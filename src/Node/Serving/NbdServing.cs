@@ -15,7 +15,7 @@ namespace SolarCsi.Node.Serving;
 /// </summary>
 public sealed class NbdServing(NbdExports exports, NodeOptions options) : IVolumeServing
 {
-    public void RequireEnforceable(string? volumeId, NbdLimits limits) => exports.RequireEnforceable(volumeId, limits);
+    public void RequireEnforceable(string? volumeId, RateLimits limits) => exports.RequireEnforceable(volumeId, limits);
 
     public async Task<IReadOnlyDictionary<string, string>> AdmitAsync(IMediaPool pool, VolumeRecord record, PublishVolumeRequest request, bool readOnly,
         CancellationToken ct)
@@ -38,7 +38,7 @@ public sealed class NbdServing(NbdExports exports, NodeOptions options) : IVolum
 
     public Task RemoveAsync(string volumeId, CancellationToken ct) => exports.RemoveAsync(volumeId, ct);
 
-    public async Task ApplyLimitsAsync(string volumeId, NbdLimits limits, CancellationToken ct)
+    public async Task ApplyLimitsAsync(string volumeId, RateLimits limits, CancellationToken ct)
     {
         if (exports.Get(volumeId) is not null) await exports.SetLimitsAsync(volumeId, limits, ct);
     }

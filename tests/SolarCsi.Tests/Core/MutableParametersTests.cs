@@ -10,9 +10,9 @@ public sealed class MutableParametersTests
     {
         Assert.Equal("104857600", MutableParameters.Parse("nbd", new Dictionary<string, string> { ["bandwidthLimit"] = "100Mi" })["bandwidthLimit"]);
         Assert.Equal("unlimited", MutableParameters.Parse("nbd", new Dictionary<string, string> { ["bandwidthLimit"] = "unlimited" })["bandwidthLimit"]);
-        Assert.Equal(new NbdLimits(100L << 20, null), MutableParameters.Limits(new Dictionary<string, string> { ["bandwidthLimit"] = "104857600" }));
-        Assert.Equal(NbdLimits.None, MutableParameters.Limits(new Dictionary<string, string> { ["bandwidthLimit"] = "unlimited", ["iopsLimit"] = "unlimited" }));
-        Assert.Equal(NbdLimits.None, MutableParameters.Limits(new Dictionary<string, string>()));
+        Assert.Equal(new RateLimits(100L << 20, null), MutableParameters.Limits(new Dictionary<string, string> { ["bandwidthLimit"] = "104857600" }));
+        Assert.Equal(RateLimits.None, MutableParameters.Limits(new Dictionary<string, string> { ["bandwidthLimit"] = "unlimited", ["iopsLimit"] = "unlimited" }));
+        Assert.Equal(RateLimits.None, MutableParameters.Limits(new Dictionary<string, string>()));
     }
 
     [Fact]
@@ -20,7 +20,7 @@ public sealed class MutableParametersTests
     {
         var parsed = MutableParameters.Parse("nbd", new Dictionary<string, string> { ["iopsLimit"] = "500", ["bandwidthLimit"] = "10Mi" });
         Assert.Equal("500", parsed["iopsLimit"]);
-        Assert.Equal(new NbdLimits(10L << 20, 500), MutableParameters.Limits(parsed));
+        Assert.Equal(new RateLimits(10L << 20, 500), MutableParameters.Limits(parsed));
     }
 
     [Theory]

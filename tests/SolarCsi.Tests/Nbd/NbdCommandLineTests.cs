@@ -125,14 +125,14 @@ public sealed class NbdCommandLineTests
         var runner = new ProcessRunner(Microsoft.Extensions.Logging.Abstractions.NullLogger<ProcessRunner>.Instance);
         var exports = new NbdExports(dir.Path, new NbdServerOptions("127.0.0.1", 10809, 10810), new DaemonLauncher(runner),
             Microsoft.Extensions.Logging.Abstractions.NullLogger<NbdExports>.Instance);
-        exports.RequireEnforceable(null, new SolarCsi.Core.Validation.NbdLimits(8L << 20, null));
-        var e = Assert.Throws<Grpc.Core.RpcException>(() => exports.RequireEnforceable(null, new SolarCsi.Core.Validation.NbdLimits(null, 100)));
+        exports.RequireEnforceable(null, new SolarCsi.Core.Validation.RateLimits(8L << 20, null));
+        var e = Assert.Throws<Grpc.Core.RpcException>(() => exports.RequireEnforceable(null, new SolarCsi.Core.Validation.RateLimits(null, 100)));
         Assert.Equal(Grpc.Core.StatusCode.InvalidArgument, e.StatusCode);
         Assert.Contains(NbdServerOptions.RequestRateFilterFile, e.Status.Detail);
         var x = Assert.Throws<Grpc.Core.RpcException>(() =>
             new NbdExports(dir.Path, new NbdServerOptions("127.0.0.1", 10809, 10810), new DaemonLauncher(runner),
                 Microsoft.Extensions.Logging.Abstractions.NullLogger<NbdExports>.Instance).AdmitAsync("v", "/img", "node-b", false,
-                new SolarCsi.Core.Validation.NbdLimits(null, 5), ["127.0.0.1"], CancellationToken.None).GetAwaiter().GetResult());
+                new SolarCsi.Core.Validation.RateLimits(null, 5), ["127.0.0.1"], CancellationToken.None).GetAwaiter().GetResult());
         Assert.Equal(Grpc.Core.StatusCode.InvalidArgument, x.StatusCode);
         Assert.Empty(Directory.EnumerateFileSystemEntries(dir.Path));
     }

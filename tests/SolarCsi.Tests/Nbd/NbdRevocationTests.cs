@@ -28,7 +28,7 @@ public sealed class NbdRevocationTests
             var runner = new ProcessRunner(NullLogger<ProcessRunner>.Instance);
             var exports = new NbdExports(state, new NbdServerOptions("127.0.0.1", 24950, 24959), new DaemonLauncher(runner), NullLogger<NbdExports>.Instance);
             const string volume = "nbd~default~host~v000000000000000000000001";
-            var admitted = await exports.AdmitAsync(volume, image, "node-a", readOnly: false, NbdLimits.None, ["127.0.0.1"], CancellationToken.None);
+            var admitted = await exports.AdmitAsync(volume, image, "node-a", readOnly: false, RateLimits.None, ["127.0.0.1"], CancellationToken.None);
             Assert.Null(await NbdReachability.ProblemAsync(admitted.Host, admitted.Port, TimeSpan.FromSeconds(2), CancellationToken.None));
             Assert.True(exports.IsRunning(volume));
 
@@ -63,7 +63,7 @@ public sealed class NbdRevocationTests
         const string volume = "nbd~default~host~v000000000000000000000002";
         try
         {
-            var admitted = await exports.AdmitAsync(volume, image, "node-a", readOnly: false, NbdLimits.None, ["127.0.0.1"], CancellationToken.None);
+            var admitted = await exports.AdmitAsync(volume, image, "node-a", readOnly: false, RateLimits.None, ["127.0.0.1"], CancellationToken.None);
             var pid = Pid.Read(Path.Combine(state, volume, "nbdkit.pid"));
             Assert.NotNull(pid);
             await File.WriteAllTextAsync(Path.Combine(state, volume, "export.json"), "{\"volumeId\": \"tor");
@@ -75,7 +75,7 @@ public sealed class NbdRevocationTests
             Assert.DoesNotContain("node-a", await File.ReadAllTextAsync(Path.Combine(state, volume, "keys.psk")));
             // And no new writer is admitted over a record nobody can read.
             var refused = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() =>
-                exports.AdmitAsync(volume, image, "node-b", readOnly: false, NbdLimits.None, ["127.0.0.1"], CancellationToken.None));
+                exports.AdmitAsync(volume, image, "node-b", readOnly: false, RateLimits.None, ["127.0.0.1"], CancellationToken.None));
             Assert.Equal(Grpc.Core.StatusCode.FailedPrecondition, refused.StatusCode);
         }
         finally
@@ -95,7 +95,7 @@ public sealed class NbdRevocationTests
         const string volume = "nbd~default~host~v000000000000000000000003";
         try
         {
-            var admitted = await exports.AdmitAsync(volume, image, "node-a", readOnly: false, NbdLimits.None, ["127.0.0.1"], CancellationToken.None);
+            var admitted = await exports.AdmitAsync(volume, image, "node-a", readOnly: false, RateLimits.None, ["127.0.0.1"], CancellationToken.None);
             var first = Pid.Read(Path.Combine(state, volume, "nbdkit.pid"))!.Value;
             await Pid.StopAsync(first, kill: true, TimeSpan.FromSeconds(5), CancellationToken.None);
             Assert.False(exports.IsRunning(volume));
