@@ -20,7 +20,7 @@ tree="$work/tree"
 mkdir -p "$tree"
 cp -r Directory.Build.props Directory.Packages.props proto native "$tree/"
 mkdir -p "$tree/src"
-for p in Core Node Controller Cli; do
+for p in Core Node Controller Local Cli; do
   mkdir -p "$tree/src/$p"
   tar -C "src/$p" --exclude=./bin --exclude=./obj -c . | tar -C "$tree/src/$p" -x
 done

@@ -42,9 +42,12 @@ internal static class GuestBinary
             if (repo is null) throw new FileNotFoundException($"cannot find the SolarCsi checkout to publish {name}; set the SOLAR_VM_*_BINARY variables");
             var output = Path.Combine(repo.FullName, "artifacts", "vm-" + project.ToLowerInvariant());
             var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-            // Its own RID-specific obj/bin folders: it does not touch the build the running tests load.
+            // Every project it builds (Core, Controller too) gets its obj/bin under --artifacts-path: the build the
+            // running suites load, and the one `dotnet test SolarCsi.sln` may still be copying for the sanity suite, is
+            // never touched. (Without it, Core was rebuilt in place without its .pdb while the sanity project copied
+            // it: MSB3030 "could not copy SolarCsi.Core.pdb", seen once in CI.)
             foreach (var a in new[] { "publish", Path.Combine(repo.FullName, "src", project), "-c", "Release", "-r", "linux-x64", "-o", output,
-                         "-p:DebugType=none", "-nologo" })
+                         "--artifacts-path", Path.Combine(repo.FullName, "artifacts", "vm-build"), "-p:DebugType=none", "-nologo" })
                 start.ArgumentList.Add(a);
             using var publish = Process.Start(start) ?? throw new InvalidOperationException("could not start dotnet publish");
             var stdout = publish.StandardOutput.ReadToEndAsync();
