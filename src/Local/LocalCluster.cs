@@ -324,13 +324,8 @@ public sealed class LocalCluster : IAsyncDisposable
                           argv.Any(a => a.Contains(root + "/", StringComparison.Ordinal)))
             .ToArray();
 
-    /// <summary>A loopback TCP port nobody listens on right now (the kernel's pick, released at once).</summary>
-    public static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    /// <summary>A loopback TCP port nobody listens on, reserved for this process (<see cref="LoopbackPorts"/>).</summary>
+    public static int FreePort() => LoopbackPorts.Reserve();
 
     private static readonly IProcessRunner Runner = new ProcessRunner(NullLogger<ProcessRunner>.Instance);
     private static readonly LoopDevices Loops = new(Runner);

@@ -54,3 +54,23 @@ public sealed class LocalClusterCommandLineTests
         Assert.Equal(["--node-id", "a"], CommandLine.Format(NodeOptions.Flags, [("node-id", "a")]));
     }
 }
+
+/// <summary>The cluster's listener ports come from below the kernel's ephemeral range and are not handed out twice.</summary>
+public sealed class LoopbackPortsTests
+{
+    [Fact]
+    public void PortsAreOutsideTheEphemeralRangeDistinctAndBindable()
+    {
+        var ephemeral = File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[])['\t', ' '], StringSplitOptions.RemoveEmptyEntries)
+            .Select(int.Parse).ToArray();
+        var ports = Enumerable.Range(0, 20).Select(_ => LoopbackPorts.Reserve()).ToArray();
+
+        Assert.Equal(ports.Length, ports.Distinct().Count());
+        Assert.All(ports, p => Assert.True(p < ephemeral[0] || p > ephemeral[1], $"{p} is in the ephemeral range {ephemeral[0]}-{ephemeral[1]}"));
+        foreach (var port in ports)
+        {
+            using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, port);
+            listener.Start();
+        }
+    }
+}
