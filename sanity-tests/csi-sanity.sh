@@ -13,7 +13,8 @@
 # were given); the one pending spec is marked pending by csi-test itself.
 #
 # Usage: sanity-tests/csi-sanity.sh [csi-sanity flags, e.g. -ginkgo.focus=Node]
-# csi-sanity is taken from $CSI_SANITY, else PATH, else ../shared/tools/csi-sanity beside the project.
+# csi-sanity is taken from $CSI_SANITY, else PATH, else ../shared/tools/csi-sanity beside the project (or beside the
+# local checkout this one was cloned from).
 # Exits non-zero when csi-sanity cannot be found, the plugin does not start, or any pass fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,10 @@ root=$(pwd)
 
 sanity=${CSI_SANITY:-$(command -v csi-sanity || true)}
 [ -n "$sanity" ] || sanity="$root/../shared/tools/csi-sanity"
+# A scratch clone (git clone . /tmp/x) has no ../shared beside it: look beside the checkout it was cloned from.
+if [ ! -x "$sanity" ] && origin=$(git -C "$root" remote get-url origin 2>/dev/null) && [ -d "$origin" ]; then
+  sanity="$origin/../shared/tools/csi-sanity"
+fi
 if [ ! -x "$sanity" ]; then
   echo "csi-sanity not found: set CSI_SANITY, put it on PATH, or place it at ../shared/tools/csi-sanity" >&2
   echo "(build it from kubernetes-csi/csi-test, cmd/csi-sanity)" >&2
