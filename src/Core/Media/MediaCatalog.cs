@@ -14,13 +14,12 @@ public static class MediaCatalog
     /// <summary>Remote block over NBD: reachable from every node, one writer fenced at the export or many readers.</summary>
     public static readonly Medium Nbd = new(VolumeParameters.NbdMedia, CapabilityRules.Nbd)
     {
-        IsLocal = false,
         AttachedAs = AttachPath.Remote,
         TakesRateLimits = true,
         AttachmentHealthMetric = ("solar_nbd_attachment_healthy", "1 while an NBD volume's attachment on this node works end to end, 0 when it is broken"),
     };
 
-    public static readonly Medium Tmpfs = new(VolumeParameters.TmpfsMedia, CapabilityRules.Tmpfs) { IsFormatted = false, AttachedAs = AttachPath.MountedFilesystem };
+    public static readonly Medium Tmpfs = new(VolumeParameters.TmpfsMedia, CapabilityRules.Tmpfs) { AttachedAs = AttachPath.MountedFilesystem };
 
     public static readonly Medium Lvm = new(VolumeParameters.LvmMedia, CapabilityRules.LocalFile)
     {

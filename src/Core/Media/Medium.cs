@@ -14,10 +14,10 @@ public sealed record Medium(string Name, CapabilityRules Capabilities)
     public AttachPath AttachedAs { get; init; } = AttachPath.LocalDevice;
 
     /// <summary>Its volumes live on one node and are reachable only there: topology pins them, and they are published to that node only.</summary>
-    public bool IsLocal { get; init; } = true;
+    public bool IsLocal => AttachedAs != AttachPath.Remote;
 
     /// <summary>The node formats it, so mkfsOptions apply; false for a medium that is a filesystem already.</summary>
-    public bool IsFormatted { get; init; } = true;
+    public bool IsFormatted => AttachedAs != AttachPath.MountedFilesystem;
 
     /// <summary>
     /// Its snapshot freezes the volume's filesystem itself (an LVM thin snapshot suspends its origin through

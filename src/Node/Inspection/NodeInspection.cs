@@ -19,7 +19,7 @@ public sealed class NodeInspection(IMounter mounter, LoopDevices loops, Attacher
     public async Task<NodeReport> InspectAsync(string stateDir, CancellationToken ct)
     {
         var layout = new NodeStateLayout(stateDir);
-        var entries = NodeJournal.ReadAll(layout.Journal);
+        var entries = NodeJournal.ReadAll(layout.Journal).OrderBy(e => e.VolumeId, StringComparer.Ordinal).ToArray();
         var mounts = await mounter.ListAsync(ct);
         var loopDevices = await loops.ListAsync(ct);
         var volumes = new List<VolumeState>();

@@ -18,8 +18,7 @@ public sealed class NodeJournal
     /// <summary>The entries in <paramref name="directory"/>, read without an instance (inspection, the preStop hook).</summary>
     public static IReadOnlyList<JournalEntry> ReadAll(string directory) =>
         Directory.Exists(directory)
-            ? Directory.EnumerateFiles(directory, "*.json").Where(p => !Path.GetFileName(p).StartsWith('.')).Select(Read).OfType<JournalEntry>()
-                .OrderBy(e => e.VolumeId, StringComparer.Ordinal).ToArray()
+            ? Directory.EnumerateFiles(directory, "*.json").Where(p => !Path.GetFileName(p).StartsWith('.')).Select(Read).OfType<JournalEntry>().ToArray()
             : [];
 
     /// <summary>Reads one entry file; an unreadable one is moved aside (<see cref="StateFiles"/>) and reads as absent.</summary>
