@@ -7,12 +7,8 @@ namespace SolarCsi.Tests.Node.Staging;
 /// `solar node-state` asks each volume's own attach path whether it is attached, as the plugin does: a volume whose
 /// device went away is reported, whatever its attach path (it used to look attached unless it was a loop device).
 /// </summary>
-public sealed class NodeInspectionTests : IDisposable
+public sealed class NodeInspectionTests : StagingRigTests
 {
-    private readonly StagingRig _rig = new();
-    private static CancellationToken Ct => CancellationToken.None;
-
-    public void Dispose() => _rig.Dispose();
 
     private Task<NodeReport> InspectAsync() => new NodeInspection(_rig.Mounter, _rig.Loops, _rig.Attachers).InspectAsync(_rig.StateDir, Ct);
 
@@ -84,13 +80,9 @@ public sealed class NodeInspectionTests : IDisposable
 }
 
 /// <summary>The reconciler removes a remote volume's client directory that no journal entry explains, through that medium's attach path.</summary>
-public sealed class RemoteResidueTests : IDisposable
+public sealed class RemoteResidueTests : StagingRigTests
 {
-    private readonly StagingRig _rig = new();
-    private static CancellationToken Ct => CancellationToken.None;
     private static readonly string Remote = SolarCsi.Core.Ids.StorageId.ForVolume("nbd", "default", "n2", "left").ToString();
-
-    public void Dispose() => _rig.Dispose();
 
     private async Task<(string Dir, string Device)> LeftBehindAsync()
     {

@@ -3,12 +3,8 @@ using Grpc.Core;
 namespace SolarCsi.Tests.Node.Staging;
 
 /// <summary>What is asked of a staged volume: where it is, whether it works, and growing it.</summary>
-public sealed class StagedVolumesTests : IDisposable
+public sealed class StagedVolumesTests : StagingRigTests
 {
-    private readonly StagingRig _rig = new();
-    private static CancellationToken Ct => CancellationToken.None;
-
-    public void Dispose() => _rig.Dispose();
 
     [Fact]
     public async Task AVolumeIsFoundOnlyWhereItIsStagedOrPublished()

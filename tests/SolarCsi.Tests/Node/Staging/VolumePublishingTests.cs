@@ -4,12 +4,8 @@ using SolarCsi.Node.Staging;
 namespace SolarCsi.Tests.Node.Staging;
 
 /// <summary>NodePublish and NodeUnpublish on their own: binds of a staged volume into pods, and only of it.</summary>
-public sealed class VolumePublishingTests : IDisposable
+public sealed class VolumePublishingTests : StagingRigTests
 {
-    private readonly StagingRig _rig = new();
-    private static CancellationToken Ct => CancellationToken.None;
-
-    public void Dispose() => _rig.Dispose();
 
     private Task PublishAsync(string pod = "pod-a", bool readOnly = false, bool block = false) =>
         _rig.Publishing.PublishAsync(_rig.VolumeId, _rig.StagingPath, _rig.TargetPath(pod), block, readOnly, Ct);

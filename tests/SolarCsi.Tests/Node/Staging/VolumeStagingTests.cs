@@ -4,12 +4,8 @@ using SolarCsi.Node.Staging;
 namespace SolarCsi.Tests.Node.Staging;
 
 /// <summary>NodeStage and NodeUnstage on their own: journal, attach path and mount table as the kernel would have them.</summary>
-public sealed class VolumeStagingTests : IDisposable
+public sealed class VolumeStagingTests : StagingRigTests
 {
-    private readonly StagingRig _rig = new();
-    private static CancellationToken Ct => CancellationToken.None;
-
-    public void Dispose() => _rig.Dispose();
 
     [Fact]
     public async Task ABlankDeviceIsFormattedOnceAndMountedOnceHoweverOftenItIsStaged()
